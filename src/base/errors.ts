@@ -1,0 +1,38 @@
+/**
+ * Where a piece of user input came from, so every error can name the file, line and field.
+ * `line` is 1-based; `field` is a dotted path such as `spec.ports[0].port` or an option like `--dport`.
+ */
+export interface SourceLocation {
+  readonly file?: string;
+  readonly line?: number;
+  readonly column?: number;
+  readonly field?: string;
+}
+
+export function formatLocation(loc: SourceLocation): string {
+  let s = loc.file ?? '<input>';
+  if (loc.line !== undefined) s += `:${loc.line}`;
+  if (loc.column !== undefined) s += `:${loc.column}`;
+  if (loc.field) s += ` (${loc.field})`;
+  return s;
+}
+
+/** One problem found in user input. Loaders collect all of them, then throw an InputError. */
+export interface Problem extends SourceLocation {
+  readonly message: string;
+  readonly severity?: 'error' | 'warning';
+}
+
+/**
+ * Bad user input: a topology, manifest, dump, pcap or message. The CLI prints every problem and
+ * exits 2; the server answers with the problems and changes nothing.
+ */
+export class InputError extends Error {
+  readonly problems: readonly Problem[];
+  constructor(problems: Problem | readonly Problem[]) {
+    const list = Array.isArray(problems) ? (problems as readonly Problem[]) : [problems as Problem];
+    super(list.map((p) => `${formatLocation(p)}: ${p.message}`).join('\n'));
+    this.name = 'InputError';
+    this.problems = list;
+  }
+}

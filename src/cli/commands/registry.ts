@@ -1,0 +1,13 @@
+import type { Command } from 'commander';
+
+/**
+ * Each command lives in its own file and registers itself here. Command files import
+ * src/index.ts lazily inside their action, so parsing and --help load nothing heavy.
+ */
+type Register = (program: Command) => void;
+
+const commands: Register[] = [];
+
+export function registerCommands(program: Command): void {
+  for (const register of commands) register(program);
+}

@@ -1,0 +1,4 @@
+// podpath's public API: the only module the CLI, the server and the UI import.
+// Must not contain behaviour of its own; it re-exports from the layers below.
+export * from './base/index.js';
+export * from './trace/index.js';

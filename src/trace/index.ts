@@ -1,0 +1,4 @@
+// trace: the record of what the datapath did (hops, steps, dispositions) and its renderings.
+// Must not decide anything about packets; imports only base.
+export * from './types.js';
+export * from './recorder.js';
