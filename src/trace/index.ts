@@ -2,3 +2,5 @@
 // Must not decide anything about packets; imports only base.
 export * from './types.js';
 export * from './recorder.js';
+export * from './render.js';
+export * from './validate.js';
