@@ -1,0 +1,364 @@
+import { InputError } from '../../../base/index.js';
+import type { Provenance } from '../../../trace/types.js';
+import { SERVICE_NAME_LABEL, type EndpointSlice, type Service } from '../../objects.js';
+import { assemble, buildPortFragment, ensuredJumpRules, proxySysctls, type PortFragment, type RuleRec } from './generate.js';
+import { endpointsByPort, resolveNode, servicePorts, svcPortKey, type Ep, type ResolvedNode, type SvcPort } from './model.js';
+import type {
+  ChainRef,
+  ChangedObject,
+  GenerateInput,
+  GeneratedRuleset,
+  IpFamilyNumber,
+  IptablesTable,
+  NodeProxyConfig,
+  RuleWithProvenance,
+  RulesetDiff,
+} from './types.js';
+
+export interface KubeProxyIptablesOptions {
+  /** Also return the partial-sync payload kube-proxy would write from update(). Default false. */
+  partialSyncPayload?: boolean;
+}
+
+interface SvcEntry {
+  svcKey: string;
+  ports: SvcPort[];
+  frags: PortFragment[];
+  /** Rules per "table chain" of the always-rewritten part (for chain positions). */
+  topCounts: Map<string, number>;
+  endpointCount: number;
+}
+
+function svcKeyOf(o: { metadata: { namespace?: string; name: string } }): string {
+  return `${o.metadata.namespace ?? 'default'}/${o.metadata.name}`;
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * One node's kube-proxy in iptables mode, for one IP family: holds the Services and
+ * EndpointSlices it has seen and the chains it last wrote, the way Proxier holds svcPortMap,
+ * endpointsMap and the kernel's state between syncs.
+ *
+ * Models kube-proxy v1.34 (pkg/proxy/iptables/proxier.go syncProxyRules, full and partial syncs).
+ * Upstream iterates service ports in Go map order; podpath writes them sorted by "namespace/name",
+ * then by port name and protocol — one of the orders upstream can produce, and the order upstream's
+ * own test normalisation (sortIPTablesRules) gives KUBE-SERVICES and KUBE-NODEPORTS.
+ */
+export class KubeProxyIptables {
+  readonly node: ResolvedNode;
+  private readonly services = new Map<string, Service>();
+  private readonly slicesBySvc = new Map<string, Map<string, EndpointSlice>>();
+  private readonly sliceOwner = new Map<string, string>();
+  private readonly entries = new Map<string, SvcEntry>();
+  private order: string[] = [];
+  /** nat service chains present after the last sync (the kernel's state). */
+  private applied = new Set<string>();
+  private totalEndpoints = 0;
+  private largeClusterMode = false;
+  private warnings: string[] = [];
+  private cached: GeneratedRuleset | null = null;
+
+  constructor(
+    config: NodeProxyConfig,
+    readonly family: IpFamilyNumber,
+    private readonly options: KubeProxyIptablesOptions = {},
+  ) {
+    this.node = resolveNode(config, family);
+  }
+
+  /** Replaces all objects and does a full sync. Returns the full-sync ruleset. */
+  load(services: readonly Service[], endpointSlices: readonly EndpointSlice[]): GeneratedRuleset {
+    const problems: Array<{ field: string; message: string }> = [];
+    const svcs = new Map<string, Service>();
+    for (const s of services) {
+      const k = svcKeyOf(s);
+      if (svcs.has(k)) problems.push({ field: `Service ${k} metadata.name`, message: `duplicate Service ${k}` });
+      svcs.set(k, s);
+    }
+    const slices = new Map<string, EndpointSlice>();
+    for (const s of endpointSlices) {
+      const k = svcKeyOf(s);
+      if (slices.has(k)) problems.push({ field: `EndpointSlice ${k} metadata.name`, message: `duplicate EndpointSlice ${k}` });
+      slices.set(k, s);
+    }
+    if (problems.length) throw new InputError(problems);
+    this.services.clear();
+    this.slicesBySvc.clear();
+    this.sliceOwner.clear();
+    for (const [k, s] of svcs) this.services.set(k, s);
+    for (const [k, s] of slices) this.putSlice(k, s);
+    return this.fullSync();
+  }
+
+  /**
+   * A full sync: every service's chains are rewritten; chains written before but not now are
+   * deleted (`-X`). The jump rules are (re-)ensured.
+   */
+  fullSync(): GeneratedRuleset {
+    const warnings: string[] = [];
+    const built = new Map<string, { ports: SvcPort[]; eps: Map<string, Ep[]> }>();
+    let total = 0;
+    for (const [k, svc] of this.services) {
+      const ports = servicePorts(svc, this.family, warnings);
+      if (ports.length === 0) continue;
+      const eps = endpointsByPort([...(this.slicesBySvc.get(k)?.values() ?? [])], this.family, this.node.nodeName, warnings);
+      for (const p of ports) total += eps.get(svcPortKey(p.svcKey, p.portName, p.protocol))?.length ?? 0;
+      built.set(k, { ports, eps });
+    }
+    this.totalEndpoints = total;
+    this.largeClusterMode = total > this.node.largeClusterThreshold;
+    this.entries.clear();
+    for (const [k, b] of built) this.entries.set(k, this.makeEntry(k, b.ports, b.eps));
+    this.order = [...this.entries.keys()].sort(cmp);
+    const active = this.activeChains();
+    const stale = [...this.applied].filter((c) => !active.has(c)).sort(cmp);
+    this.applied = active;
+    this.warnings = warnings;
+    const result = this.build(() => true, stale, true);
+    this.cached = stale.length === 0 ? result : null;
+    return result;
+  }
+
+  /** The ruleset as it stands in the kernel now, written as one full payload (no `-X`). */
+  ruleset(): GeneratedRuleset {
+    if (!this.cached) this.cached = this.build(() => true, [], true);
+    return this.cached;
+  }
+
+  /**
+   * Applies object changes and does a partial sync: only the chains of the Services named by the
+   * changes (directly or through their EndpointSlices) are regenerated. Returns what changed.
+   */
+  update(changes: readonly ChangedObject[]): RulesetDiff {
+    const touched = new Set<string>();
+    const causedBy: RulesetDiff['causedBy'] = [];
+    for (const ch of changes) {
+      const k = svcKeyOf(ch.object);
+      if (ch.kind === 'Service') {
+        if (ch.op === 'delete') this.services.delete(k);
+        else this.services.set(k, ch.object);
+        touched.add(k);
+        causedBy.push({ kind: 'Service', name: k, op: ch.op, services: [k] });
+      } else {
+        const before = this.sliceOwner.get(k);
+        const svcs = new Set<string>();
+        if (before) svcs.add(before);
+        this.dropSlice(k);
+        if (ch.op !== 'delete') {
+          const owner = this.putSlice(k, ch.object);
+          if (owner) svcs.add(owner);
+        }
+        for (const s of svcs) touched.add(s);
+        causedBy.push({ kind: 'EndpointSlice', name: k, op: ch.op, services: [...svcs] });
+      }
+    }
+
+    // Positions of the rules being replaced, in the old state.
+    const removed: RuleWithProvenance[] = [];
+    const oldChains: string[] = [];
+    const oldRules = new Map<string, RuleWithProvenance[]>();
+    for (const k of touched) {
+      const e = this.entries.get(k);
+      if (!e) continue;
+      const rules = this.entryRules(e, this.order);
+      oldRules.set(k, rules);
+      for (const f of e.frags) oldChains.push(...f.natChains);
+    }
+
+    // Rebuild the touched entries (endpoints first: large-cluster mode is decided before rules).
+    const warnings: string[] = [];
+    const rebuilt = new Map<string, { ports: SvcPort[]; eps: Map<string, Ep[]> } | null>();
+    let total = this.totalEndpoints;
+    for (const k of touched) {
+      const old = this.entries.get(k);
+      if (old) total -= old.endpointCount;
+      const svc = this.services.get(k);
+      const ports = svc ? servicePorts(svc, this.family, warnings) : [];
+      if (ports.length === 0) {
+        rebuilt.set(k, null);
+        continue;
+      }
+      const eps = endpointsByPort([...(this.slicesBySvc.get(k)?.values() ?? [])], this.family, this.node.nodeName, warnings);
+      for (const p of ports) total += eps.get(svcPortKey(p.svcKey, p.portName, p.protocol))?.length ?? 0;
+      rebuilt.set(k, { ports, eps });
+    }
+    this.totalEndpoints = total;
+    this.largeClusterMode = total > this.node.largeClusterThreshold;
+    let orderChanged = false;
+    for (const [k, b] of rebuilt) {
+      if (b === null) {
+        if (this.entries.delete(k)) orderChanged = true;
+      } else {
+        if (!this.entries.has(k)) orderChanged = true;
+        this.entries.set(k, this.makeEntry(k, b.ports, b.eps));
+      }
+    }
+    if (orderChanged) this.order = [...this.entries.keys()].sort(cmp);
+    this.warnings = [...this.warnings.filter((w) => ![...touched].some((k) => w.includes(k))), ...warnings];
+
+    // Diff per touched service: multiset of (table, chain, text).
+    const added: RuleWithProvenance[] = [];
+    const newChains: string[] = [];
+    for (const k of touched) {
+      const before = oldRules.get(k) ?? [];
+      const e = this.entries.get(k);
+      const after = e ? this.entryRules(e, this.order) : [];
+      if (e) for (const f of e.frags) newChains.push(...f.natChains);
+      const count = new Map<string, number>();
+      const key = (r: RuleWithProvenance) => `${r.table} ${r.rule}`;
+      for (const r of before) count.set(key(r), (count.get(key(r)) ?? 0) + 1);
+      for (const r of after) {
+        const n = count.get(key(r)) ?? 0;
+        if (n > 0) count.set(key(r), n - 1);
+        else added.push(r);
+      }
+      const remaining = new Map(count);
+      for (const r of before) {
+        const n = remaining.get(key(r)) ?? 0;
+        if (n > 0) {
+          removed.push(r);
+          remaining.set(key(r), n - 1);
+        }
+      }
+    }
+    const newSet = new Set(newChains);
+    const oldSet = new Set(oldChains);
+    const chainsAdded: ChainRef[] = newChains.filter((c) => !oldSet.has(c)).map((chain) => ({ table: 'nat', chain }));
+    const chainsRemoved: ChainRef[] = oldChains.filter((c) => !newSet.has(c)).map((chain) => ({ table: 'nat', chain }));
+    for (const c of chainsRemoved) this.applied.delete(c.chain);
+    for (const c of chainsAdded) this.applied.add(c.chain);
+    this.cached = null;
+
+    const diff: RulesetDiff = {
+      added,
+      removed,
+      chainsAdded,
+      chainsRemoved,
+      causedBy,
+      touched: [...touched].sort(cmp),
+      largeClusterMode: this.largeClusterMode,
+    };
+    if (this.options.partialSyncPayload) {
+      const asm = assemble(
+        this.node,
+        this.frags(),
+        (f) => touched.has(f.sp.svcKey),
+        chainsRemoved.map((c) => c.chain).sort(cmp),
+        [],
+      );
+      diff.payload = asm.payload;
+    }
+    return diff;
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private putSlice(sliceKey: string, slice: EndpointSlice): string | null {
+    const svcName = slice.metadata.labels?.[SERVICE_NAME_LABEL];
+    if (!svcName) return null;
+    const owner = `${slice.metadata.namespace ?? 'default'}/${svcName}`;
+    let m = this.slicesBySvc.get(owner);
+    if (!m) this.slicesBySvc.set(owner, (m = new Map()));
+    m.set(sliceKey, slice);
+    this.sliceOwner.set(sliceKey, owner);
+    return owner;
+  }
+
+  private dropSlice(sliceKey: string): void {
+    const owner = this.sliceOwner.get(sliceKey);
+    if (!owner) return;
+    this.sliceOwner.delete(sliceKey);
+    const m = this.slicesBySvc.get(owner);
+    m?.delete(sliceKey);
+    if (m && m.size === 0) this.slicesBySvc.delete(owner);
+  }
+
+  private makeEntry(svcKey: string, ports: SvcPort[], eps: Map<string, Ep[]>): SvcEntry {
+    const sorted = [...ports].sort((a, b) => cmp(a.portName, b.portName) || cmp(a.protocol, b.protocol));
+    const frags = sorted.map((p) => buildPortFragment(p, eps.get(svcPortKey(p.svcKey, p.portName, p.protocol)) ?? [], this.node, this.largeClusterMode));
+    const topCounts = new Map<string, number>();
+    let endpointCount = 0;
+    for (const f of frags) {
+      endpointCount += f.endpointCount;
+      for (const r of f.natTop) topCounts.set(`nat ${r.chain}`, (topCounts.get(`nat ${r.chain}`) ?? 0) + 1);
+      for (const r of f.filter) topCounts.set(`filter ${r.chain}`, (topCounts.get(`filter ${r.chain}`) ?? 0) + 1);
+    }
+    return { svcKey, ports: sorted, frags, topCounts, endpointCount };
+  }
+
+  private frags(): PortFragment[] {
+    const out: PortFragment[] = [];
+    for (const k of this.order) out.push(...this.entries.get(k)!.frags);
+    return out;
+  }
+
+  private activeChains(): Set<string> {
+    const s = new Set<string>();
+    for (const e of this.entries.values()) for (const f of e.frags) for (const c of f.natChains) s.add(c);
+    return s;
+  }
+
+  /** The rules of one service with their chain positions in the state `order` describes. */
+  private entryRules(e: SvcEntry, order: readonly string[]): RuleWithProvenance[] {
+    const offset = new Map<string, number>();
+    // static rules that precede per-service rules in the same chain: none (KUBE-FIREWALL and
+    // KUBE-POSTROUTING/KUBE-MARK-MASQ are chains of their own).
+    for (const k of order) {
+      if (k === e.svcKey) break;
+      const other = this.entries.get(k);
+      if (!other) continue;
+      for (const [c, n] of other.topCounts) offset.set(c, (offset.get(c) ?? 0) + n);
+    }
+    const out: RuleWithProvenance[] = [];
+    const local = new Map<string, number>();
+    const push = (table: IptablesTable, r: RuleRec, top: boolean) => {
+      const key = `${table} ${r.chain}`;
+      const i = (local.get(key) ?? 0) + 1;
+      local.set(key, i);
+      out.push({ table, chain: r.chain, index: (top ? offset.get(key) ?? 0 : 0) + i, rule: r.text, provenance: r.prov });
+    };
+    for (const f of e.frags) {
+      for (const r of f.filter) push('filter', r, true);
+      for (const r of f.natTop) push('nat', r, true);
+      for (const r of f.natChainRules) push('nat', r, false);
+    }
+    return out;
+  }
+
+  private build(writeChains: (f: PortFragment) => boolean, stale: string[], withJumps: boolean): GeneratedRuleset {
+    const warnings = [...this.warnings];
+    const asm = assemble(this.node, this.frags(), writeChains, stale, warnings);
+    let index: Map<string, Provenance[]> | null = null;
+    const rules = asm.rules;
+    return {
+      family: this.family,
+      payload: asm.payload,
+      rules,
+      chains: asm.chains,
+      deletedChains: asm.deleted,
+      jumpRules: withJumps ? ensuredJumpRules(this.node) : [],
+      sysctls: proxySysctls(this.node),
+      largeClusterMode: this.largeClusterMode,
+      warnings,
+      provenanceAt(table, chain, i) {
+        if (!index) {
+          index = new Map();
+          for (const r of rules) index.set(`${r.table} ${r.chain} ${r.index}`, r.provenance);
+        }
+        return index.get(`${table} ${chain} ${i}`);
+      },
+    };
+  }
+}
+
+/**
+ * The full-sync ruleset kube-proxy (iptables mode, v1.34) writes on one node for one IP family,
+ * from Services, EndpointSlices and the node's kube-proxy configuration.
+ * Models Proxier.syncProxyRules (pkg/proxy/iptables/proxier.go) on a first sync.
+ */
+export function generateIptablesRules(input: GenerateInput): GeneratedRuleset {
+  return new KubeProxyIptables(input.node, input.family).load(input.services, input.endpointSlices);
+}
