@@ -2,3 +2,4 @@
 // Must not contain behaviour of its own; it re-exports from the layers below.
 export * from './base/index.js';
 export * from './trace/index.js';
+export * from './conntrack/index.js';
