@@ -1,0 +1,555 @@
+/**
+ * The netfilter path of one IPv4 network namespace: receive (ip_rcv → PREROUTING → routing →
+ * ip_local_deliver/INPUT or ip_forward/FORWARD → ip_output/POSTROUTING) and local output
+ * (ip_local_out → OUTPUT → POSTROUTING, looping back through PREROUTING/INPUT when local).
+ *
+ * At each hook the registered functions run in priority order (hooks.ts) as nf_hook_slow runs them:
+ * the iptables tables through netfilter's walkTable, conntrack through the CtTable calls, NAT as
+ * nf_nat_inet_fn does it (the nat table only for NEW connections, the null binding when no rule
+ * bound one, then nf_nat_packet rewriting the headers from the conntrack entry).
+ * Every decision is reported through the TraceRecorder by the code here that makes it.
+ */
+import { assertNever, type Chooser } from '../base/index.js';
+import type { ConntrackEntryView, CtResult, Manip, NatRange as CtNatRange } from '../conntrack/types.js';
+import { walkTable, type NatRequest, type NfConntrack, type NfEnv, type NfPacket, type RejectRequest, type Rule, type TableName } from '../netfilter/index.js';
+import { IPPROTO, TCP_FLAG, DEFAULT_TTL, cloneHeaders, formatFlow, hasPorts, type FlowHeaders, type Skb } from '../packet/skb.js';
+import type { HookName, NatStep, TraceRecorder } from '../trace/index.js';
+import { applyTuple, formatCtTuple, hasStatus, nfConntrackOf, tcpFlagsInfo, tupleOfHeaders } from './ct.js';
+import { HOOK_ORDER, hookManip, tableOf, type HookFn } from './hooks.js';
+import { addrTypeOf, primaryAddress, selectAddress, type NetfilterHost, type RouteResult } from './host.js';
+
+export type NetnsSkb = Skb<CtResult>;
+
+export interface PipelineCtx {
+  readonly host: NetfilterHost;
+  readonly chooser: Chooser;
+  readonly rec: TraceRecorder;
+}
+
+/** The packet a REJECT sends back (nf_send_unreach / nf_send_reset), as it leaves the host. */
+export interface RejectReply {
+  readonly with: RejectRequest['with'];
+  readonly packet: FlowHeaders;
+  /** ICMP errors: the header quoted inside (the rejected packet as the sender sent it). */
+  readonly quoted?: FlowHeaders;
+}
+
+/** How one pass of a packet through the namespace ended. */
+export type PassDisposition = 'delivered' | 'transmitted' | 'dropped' | 'rejected' | 'no-route' | 'ttl-exceeded';
+
+export interface PassResult {
+  readonly disposition: PassDisposition;
+  readonly verdict: 'ACCEPT' | 'DROP' | 'REJECT';
+  /** Where a failure happened and what caused it (rule text, route, reason). */
+  readonly hook: HookName | null;
+  readonly table: TableName | null;
+  readonly rule: Rule | null;
+  readonly reason: string | null;
+  /** The packet as delivered locally or as it leaves POSTROUTING (or as it was when dropped). */
+  readonly skb: NetnsSkb;
+  /** Hooks traversed, in order. */
+  readonly hooks: readonly HookName[];
+  readonly route: RouteResult | null;
+  readonly reject: RejectReply | null;
+  /** A source NAT (SNAT or MASQUERADE) rewrote the source of this packet. */
+  readonly masqueraded: boolean;
+  readonly nat: readonly NatStep[];
+}
+
+/** Mutable bookkeeping of one pass. */
+interface Pass {
+  hooks: HookName[];
+  route: RouteResult | null;
+  nat: NatStep[];
+  masqueraded: boolean;
+}
+
+type HookOutcome =
+  | { readonly kind: 'accept' }
+  | { readonly kind: 'drop'; readonly table: TableName | null; readonly rule: Rule | null; readonly reason: string }
+  | { readonly kind: 'reject'; readonly table: TableName; readonly rule: Rule; readonly reject: RejectRequest };
+
+// ───────────────────────────── entry points ─────────────────────────────
+
+/**
+ * A packet arriving on `skb.inDev`. Models ip_rcv (net/ipv4/ip_input.c) → NF_INET_PRE_ROUTING →
+ * ip_rcv_finish (ip_route_input_noref) → ip_local_deliver or ip_forward.
+ */
+export function receive(ctx: PipelineCtx, skb: NetnsSkb): PassResult {
+  const pass: Pass = { hooks: [], route: null, nat: [], masqueraded: false };
+  return receiveInto(ctx, skb, pass);
+}
+
+/**
+ * A locally generated packet. Models ip_local_out (net/ipv4/ip_output.c): the socket's route
+ * lookup (ip_route_output_key), NF_INET_LOCAL_OUT, a new lookup when OUTPUT changed the
+ * destination or mark (ip_route_me_harder), then ip_output → NF_INET_POST_ROUTING. A packet to
+ * a local address leaves through lo and is received again (PREROUTING → INPUT).
+ */
+export function localOut(ctx: PipelineCtx, skb: NetnsSkb): PassResult {
+  const pass: Pass = { hooks: [], route: null, nat: [], masqueraded: false };
+  let route = routeOutput(ctx, skb, pass, 'ip_route_output_key');
+  if (isFailedRoute(route)) return finish(skb, pass, 'no-route', 'DROP', null, null, null, `no route to ${skb.hdr.dst}: ${route.text}`);
+  const before = { dst: skb.hdr.dst, mark: skb.mark };
+  const out = runHook(ctx, 'OUTPUT', skb, pass);
+  if (out.kind !== 'accept') return failed(ctx, skb, pass, 'OUTPUT', out);
+  if (skb.hdr.dst !== before.dst || skb.mark !== before.mark) {
+    route = routeOutput(ctx, skb, pass, 'ip_route_me_harder');
+    if (isFailedRoute(route)) return finish(skb, pass, 'no-route', 'DROP', 'OUTPUT', null, null, `no route to ${skb.hdr.dst}: ${route.text}`);
+  }
+  const post = runHook(ctx, 'POSTROUTING', skb, pass);
+  if (post.kind !== 'accept') return failed(ctx, skb, pass, 'POSTROUTING', post);
+  if (route.kind === 'local') {
+    // loopback_xmit → netif_rx: received again on lo with the conntrack reference attached
+    skb.inDev = 'lo';
+    skb.outDev = null;
+    ctx.rec.add({ kind: 'note', text: 'loopback_xmit: the packet is received again on lo' });
+    return receiveInto(ctx, skb, pass);
+  }
+  return finish(skb, pass, 'transmitted', 'ACCEPT', null, null, null, null);
+}
+
+function receiveInto(ctx: PipelineCtx, skb: NetnsSkb, pass: Pass): PassResult {
+  const pre = runHook(ctx, 'PREROUTING', skb, pass);
+  if (pre.kind !== 'accept') return failed(ctx, skb, pass, 'PREROUTING', pre);
+  const route = routeInput(ctx, skb, pass);
+  switch (route.kind) {
+    case 'local':
+      return localDeliver(ctx, skb, pass);
+    case 'unicast':
+      return forward(ctx, skb, pass, route);
+    case 'blackhole':
+    case 'unreachable':
+    case 'prohibit':
+    case 'no-route':
+      return finish(skb, pass, 'no-route', 'DROP', null, null, null, `no route to ${skb.hdr.dst}: ${route.text}`);
+    default:
+      return assertNever(route, 'route');
+  }
+}
+
+/** ip_local_deliver (net/ipv4/ip_input.c): NF_INET_LOCAL_IN, then the socket. */
+function localDeliver(ctx: PipelineCtx, skb: NetnsSkb, pass: Pass): PassResult {
+  skb.outDev = null;
+  const input = runHook(ctx, 'INPUT', skb, pass);
+  if (input.kind !== 'accept') return failed(ctx, skb, pass, 'INPUT', input);
+  const h = skb.hdr;
+  ctx.rec.add({ kind: 'deliver', to: `local socket ${proto(h)}${h.dport !== undefined && hasPorts(h.proto) ? `:${h.dport}` : ''}`, text: `ip_local_deliver_finish: ${formatFlow(h)}` });
+  return finish(skb, pass, 'delivered', 'ACCEPT', null, null, null, null);
+}
+
+/** ip_forward (net/ipv4/ip_forward.c): TTL check and decrement, NF_INET_FORWARD, then ip_output. */
+function forward(ctx: PipelineCtx, skb: NetnsSkb, pass: Pass, route: Extract<RouteResult, { kind: 'unicast' }>): PassResult {
+  if (skb.hdr.ttl <= 1) {
+    ctx.rec.add({ kind: 'drop', reason: 'ttl-exceeded', text: `ip_forward: TTL ${skb.hdr.ttl} would expire (ICMP time exceeded sent back)` });
+    return finish(skb, pass, 'ttl-exceeded', 'DROP', null, null, null, `TTL exceeded at ${ctx.host.config.name}`);
+  }
+  skb.hdr.ttl -= 1;
+  skb.outDev = route.dev;
+  const fwd = runHook(ctx, 'FORWARD', skb, pass);
+  if (fwd.kind !== 'accept') return failed(ctx, skb, pass, 'FORWARD', fwd);
+  const post = runHook(ctx, 'POSTROUTING', skb, pass);
+  if (post.kind !== 'accept') return failed(ctx, skb, pass, 'POSTROUTING', post);
+  return finish(skb, pass, 'transmitted', 'ACCEPT', null, null, null, null);
+}
+
+// ───────────────────────────── routing ─────────────────────────────
+
+function routeInput(ctx: PipelineCtx, skb: NetnsSkb, pass: Pass): RouteResult {
+  const r = ctx.host.config.route({ family: skb.hdr.family, dst: skb.hdr.dst, src: skb.hdr.src, mark: skb.mark, inDev: skb.inDev });
+  recordRoute(ctx, r, 'ip_route_input_noref', skb);
+  pass.route = r;
+  if (r.kind === 'unicast') skb.outDev = r.dev;
+  return r;
+}
+
+function routeOutput(ctx: PipelineCtx, skb: NetnsSkb, pass: Pass, fn: string): RouteResult {
+  const r = ctx.host.config.route({ family: skb.hdr.family, dst: skb.hdr.dst, src: skb.hdr.src, mark: skb.mark, inDev: null });
+  recordRoute(ctx, r, fn, skb);
+  pass.route = r;
+  skb.outDev = r.kind === 'unicast' ? r.dev : r.kind === 'local' ? 'lo' : null;
+  return r;
+}
+
+function isFailedRoute(r: RouteResult): r is Extract<RouteResult, { kind: 'blackhole' | 'unreachable' | 'prohibit' | 'no-route' }> {
+  return r.kind !== 'local' && r.kind !== 'unicast';
+}
+
+function recordRoute(ctx: PipelineCtx, r: RouteResult, fn: string, skb: NetnsSkb): void {
+  const result = r.kind === 'local' ? 'local' : r.kind === 'unicast' ? 'forward' : r.kind;
+  ctx.rec.add({ kind: 'route', table: r.kind === 'local' ? 'local' : 'main', route: r.kind === 'no-route' ? null : r.text, result, text: `${fn}: ${skb.hdr.dst} → ${r.text}` });
+}
+
+// ───────────────────────────── one hook ─────────────────────────────
+
+/** nf_hook_slow (net/netfilter/core.c): the hook's functions in priority order, stopping at the first non-ACCEPT verdict. */
+function runHook(ctx: PipelineCtx, hook: HookName, skb: NetnsSkb, pass: Pass): HookOutcome {
+  pass.hooks.push(hook);
+  ctx.rec.open({ kind: 'hook', hook, text: `${hook} ${formatFlow(skb.hdr)}${skb.mark ? ` mark 0x${skb.mark.toString(16)}` : ''}` });
+  try {
+    for (const fn of HOOK_ORDER[hook]) {
+      const r = runHookFn(ctx, fn, hook, skb, pass);
+      if (r.kind !== 'accept') return r;
+    }
+    return { kind: 'accept' };
+  } finally {
+    ctx.rec.close();
+  }
+}
+
+function runHookFn(ctx: PipelineCtx, fn: HookFn, hook: HookName, skb: NetnsSkb, pass: Pass): HookOutcome {
+  switch (fn) {
+    case 'conntrack-in':
+      return conntrackIn(ctx, skb);
+    case 'conntrack-confirm':
+      return conntrackConfirm(ctx, skb);
+    case 'nat-dst':
+    case 'nat-src':
+      return natHook(ctx, hook, skb, pass);
+    case 'raw':
+    case 'mangle':
+    case 'filter':
+    case 'security': {
+      const table = tableOf(fn)!;
+      if (!hasBuiltin(ctx, table, hook)) return { kind: 'accept' };
+      const r = walk(ctx, table, hook, skb);
+      if (r.untrack) skb.untracked = true;
+      return tableOutcome(table, r);
+    }
+    default:
+      return assertNever(fn, 'hook function');
+  }
+}
+
+function hasBuiltin(ctx: PipelineCtx, table: TableName, hook: HookName): boolean {
+  return ctx.host.config.ruleset.ruleset.tables.get(table)?.chains.get(hook)?.builtin === true;
+}
+
+function tableOutcome(table: TableName, r: ReturnType<typeof walkTable>): HookOutcome {
+  switch (r.verdict) {
+    case 'ACCEPT':
+      return { kind: 'accept' };
+    case 'DROP':
+      return { kind: 'drop', table, rule: r.rule ?? null, reason: r.error ?? (r.rule ? `dropped by ${r.rule.text}` : `dropped by the ${table} chain's policy`) };
+    case 'REJECT':
+      if (!r.reject || !r.rule) return { kind: 'drop', table, rule: r.rule ?? null, reason: 'REJECT without a reject request' };
+      return { kind: 'reject', table, rule: r.rule, reject: r.reject };
+    case 'QUEUE':
+      // no userspace queue listener: nf_queue fails and the packet is dropped (NF_QUEUE without --queue-bypass)
+      return { kind: 'drop', table, rule: r.rule ?? null, reason: `queued to userspace with no listener: ${r.rule?.text ?? table}` };
+    default:
+      return assertNever(r.verdict, 'table verdict');
+  }
+}
+
+/** Builds the walk's view of the skb, walks, and writes back what targets changed (mark, ctmark). */
+function walk(ctx: PipelineCtx, table: TableName, hook: HookName, skb: NetnsSkb): ReturnType<typeof walkTable> {
+  const h = skb.hdr;
+  const pkt: NfPacket = {
+    family: h.family,
+    src: h.src,
+    dst: h.dst,
+    proto: h.proto,
+    length: h.length,
+    mark: skb.mark,
+  };
+  if (hasPorts(h.proto)) {
+    pkt.sport = h.sport;
+    pkt.dport = h.dport;
+  }
+  if (h.proto === IPPROTO.TCP && h.tcpFlags !== undefined) pkt.tcpFlags = h.tcpFlags;
+  if (h.proto === IPPROTO.ICMP || h.proto === IPPROTO.ICMPV6) {
+    pkt.icmpType = h.icmpType ?? 0;
+    pkt.icmpCode = h.icmpCode ?? 0;
+  }
+  // state->in / state->out of the hook (nf_hook_state_init): no output device before routing, no input device for local output
+  if (hook === 'PREROUTING' || hook === 'INPUT' || hook === 'FORWARD') pkt.inIface = skb.inDev ?? undefined;
+  if (hook === 'OUTPUT' || hook === 'FORWARD' || hook === 'POSTROUTING') pkt.outIface = skb.outDev ?? undefined;
+  const ct: NfConntrack | undefined = skb.ct ? nfConntrackOf(skb.ct, skb.untracked) : skb.untracked ? nfConntrackOf({ entry: null, dir: 'ORIGINAL', ctinfo: 'UNTRACKED', ctstate: 'UNTRACKED', isNew: false }, true) : undefined;
+  const env: NfEnv = {
+    addrType: (ip: string) => addrType(ctx, ip),
+    ipsets: ctx.host.config.ipsets,
+    recent: ctx.host.state.recent,
+    nth: ctx.host.state.nth,
+    clock: ctx.host.state.clock,
+    chooser: ctx.chooser,
+    rec: ctx.rec,
+    ttl: h.ttl,
+  };
+  const r = walkTable(ctx.host.config.ruleset, table, hook, pkt, ct, env);
+  skb.mark = pkt.mark >>> 0;
+  const entry = skb.ct?.entry;
+  if (ct && entry && ct.mark !== entry.mark) (entry as { mark: number }).mark = ct.mark >>> 0;
+  return r;
+}
+
+function addrType(ctx: PipelineCtx, ip: string) {
+  return addrTypeOf(ctx.host.config.addresses, ip);
+}
+
+// ───────────────────────────── conntrack ─────────────────────────────
+
+/**
+ * nf_conntrack_in (net/netfilter/nf_conntrack_core.c), via ipv4_conntrack_in / ipv4_conntrack_local:
+ * a packet already carrying a conntrack reference (looped back) or marked untracked is left alone;
+ * otherwise it is looked up by tuple, or a new unconfirmed entry is made.
+ */
+function conntrackIn(ctx: PipelineCtx, skb: NetnsSkb): HookOutcome {
+  if (!ctx.host.config.conntrack) return { kind: 'accept' };
+  if (skb.ct) {
+    ctx.rec.add({ kind: 'conntrack', state: 'seen', text: 'nf_conntrack_in: already attached (loopback), not looked up again' });
+    return { kind: 'accept' };
+  }
+  if (skb.untracked) {
+    ctx.rec.add({ kind: 'conntrack', state: 'untracked', text: 'nf_conntrack_in: untracked (CT --notrack in raw)' });
+    return { kind: 'accept' };
+  }
+  const tuple = tupleOfHeaders(skb.hdr);
+  const info = tcpFlagsInfo(skb.hdr);
+  const r = ctx.host.state.ct.packetIn(tuple, info ? { tcpFlags: info } : {});
+  skb.ct = r;
+  const state = r.entry === null ? 'invalid' : r.isNew ? 'new' : r.dir === 'REPLY' ? (r.ctinfo === 'RELATED_REPLY' ? 'related' : 'reply') : r.ctstate.toLowerCase();
+  const entry = r.entry ? `${formatCtTuple(r.entry.original)} ${formatCtTuple(r.entry.reply)}` : undefined;
+  ctx.rec.add({
+    kind: 'conntrack',
+    state,
+    ...(entry ? { entry } : {}),
+    text: `nf_conntrack_in: ${r.ctstate}${r.dir === 'REPLY' ? ' (reply direction)' : ''}${r.reason ? `: ${r.reason}` : ''}${entry ? ` [${entry}]` : ''}`,
+  });
+  return { kind: 'accept' };
+}
+
+/** __nf_conntrack_confirm (nf_conntrack_core.c), via ipv4_confirm at POSTROUTING / INPUT. */
+function conntrackConfirm(ctx: PipelineCtx, skb: NetnsSkb): HookOutcome {
+  const r = skb.ct;
+  if (!r || !r.entry || r.entry.confirmed) return { kind: 'accept' };
+  const c = ctx.host.state.ct.confirm(r.entry);
+  if (c.ok) {
+    skb.ct = { ...r, entry: c.entry, isNew: false };
+    ctx.rec.add({ kind: 'conntrack', state: 'confirmed', entry: `${formatCtTuple(c.entry.original)} ${formatCtTuple(c.entry.reply)}`, text: `__nf_conntrack_confirm: entry inserted [${formatCtTuple(c.entry.original)} ${formatCtTuple(c.entry.reply)}]` });
+    return { kind: 'accept' };
+  }
+  if (c.resolved) {
+    skb.ct = { ...r, entry: c.clash, isNew: false };
+    ctx.rec.add({ kind: 'conntrack', state: 'confirmed', text: `__nf_conntrack_confirm: clash with an existing entry resolved (nf_ct_resolve_clash)` });
+    return { kind: 'accept' };
+  }
+  ctx.rec.add({ kind: 'drop', reason: 'conntrack insert clash', text: `__nf_conntrack_confirm: another entry took this tuple first; packet dropped (NF_DROP)` });
+  return { kind: 'drop', table: null, rule: null, reason: 'conntrack confirm clash (insert_failed)' };
+}
+
+// ───────────────────────────── NAT ─────────────────────────────
+
+/**
+ * nf_nat_inet_fn (net/netfilter/nf_nat_core.c) at a nat hook: for a NEW (or RELATED) connection
+ * whose manip type is not set up yet, walk the nat table; its DNAT/SNAT/MASQUERADE/REDIRECT target
+ * calls nf_nat_setup_info; when no rule bound one, nf_nat_alloc_null_binding. Then nf_nat_packet
+ * rewrites the headers from the entry (both directions: reply packets are un-NATed here).
+ */
+function natHook(ctx: PipelineCtx, hook: HookName, skb: NetnsSkb, pass: Pass): HookOutcome {
+  const r = skb.ct;
+  if (!r || !r.entry || skb.untracked) {
+    // no conntrack (not loaded, untracked, invalid): the nat table is never consulted
+    return { kind: 'accept' };
+  }
+  const manip = hookManip(hook);
+  const entry = r.entry;
+  const ct = ctx.host.state.ct;
+  const opts = ctx.host.state.rng ? { rng: ctx.host.state.rng } : {};
+  if (r.ctinfo === 'NEW' || r.ctinfo === 'RELATED' || r.ctinfo === 'RELATED_REPLY') {
+    if (!ct.natInitialized(entry, manip)) {
+      if (hasBuiltin(ctx, 'nat', hook)) {
+        const res = walk(ctx, 'nat', hook, skb);
+        if (res.verdict !== 'ACCEPT') return tableOutcome('nat', res);
+        if (res.nat) {
+          const range = natRange(ctx, hook, skb, res.nat);
+          if (!range) {
+            ctx.rec.add({ kind: 'drop', reason: 'no address', text: `${res.nat.type}: no address to map to on ${skb.outDev ?? skb.inDev ?? '?'}; packet dropped` });
+            return { kind: 'drop', table: 'nat', rule: res.nat.rule, reason: `${res.nat.type} found no address (${res.nat.rule.text})` };
+          }
+          const b = ct.setupNat(entry, manip, range, { ...opts, kind: res.nat.type });
+          ctx.rec.add({ kind: 'note', text: `nf_nat_setup_info: ${manip} binding, reply tuple now ${formatCtTuple(b.reply)}${b.portChanged ? ' (port changed to stay unique)' : ''}` });
+          if (res.nat.type === 'SNAT' || res.nat.type === 'MASQUERADE') pass.masqueraded = true;
+        }
+      }
+      if (!ct.natInitialized(entry, manip)) {
+        ct.allocNullBinding(entry, manip, opts);
+        ctx.rec.add({ kind: 'note', text: `nf_nat_alloc_null_binding: no ${manip === 'SRC' ? 'source' : 'destination'} NAT rule matched; identity binding` });
+      }
+    } else {
+      ctx.rec.add({ kind: 'note', text: `nf_nat_inet_fn: ${manip} manip already set up for this connection; nat table not consulted` });
+    }
+  }
+  // nf_nat_packet: rewrite when the entry's status says this manip applies in this direction
+  if (r.ctinfo !== null && r.ctinfo.startsWith('RELATED') && (skb.hdr.proto === IPPROTO.ICMP || skb.hdr.proto === IPPROTO.ICMPV6)) {
+    // nf_nat_icmp_reply_translation rewrites the outer and quoted headers; the skb model carries no quoted header yet
+    ctx.rec.add({ kind: 'note', text: 'nf_nat_icmp_reply_translation: ICMP error related to a connection (quoted header not modelled here)' });
+    return { kind: 'accept' };
+  }
+  const before = cloneHeaders(skb.hdr);
+  const translated = ct.translate(entry, r.dir, manip, tupleOfHeaders(skb.hdr));
+  if (translated) {
+    applyTuple(skb.hdr, translated, manip);
+    const changed = manip === 'SRC' ? before.src !== skb.hdr.src || before.sport !== skb.hdr.sport : before.dst !== skb.hdr.dst || before.dport !== skb.hdr.dport;
+    if (changed) {
+      if (manip === 'SRC') skb.natDone.src = true;
+      else skb.natDone.dst = true;
+      const step = natStep(r, manip, before, skb.hdr);
+      pass.nat.push(step);
+      ctx.rec.add(step);
+    }
+  }
+  return { kind: 'accept' };
+}
+
+function natStep(r: CtResult, manip: Manip, before: FlowHeaders, after: FlowHeaders): NatStep {
+  const reply = r.dir === 'REPLY';
+  const ports = hasPorts(before.proto);
+  const ep = (ip: string, port: number | undefined) => (ports && port !== undefined ? { ip, port } : { ip });
+  const b = manip === 'SRC' ? ep(before.src, before.sport) : ep(before.dst, before.dport);
+  const a = manip === 'SRC' ? ep(after.src, after.sport) : ep(after.dst, after.dport);
+  const nat: NatStep['nat'] = reply ? (manip === 'SRC' ? 'un-DNAT' : 'un-SNAT') : manip === 'SRC' ? 'SNAT' : 'DNAT';
+  const show = (e: { ip: string; port?: number }) => (e.port !== undefined ? `${e.ip}:${e.port}` : e.ip);
+  return { kind: 'nat', nat, before: b, after: a, text: `nf_nat_packet: ${nat} ${manip === 'SRC' ? 'source' : 'destination'} ${show(b)} → ${show(a)}` };
+}
+
+/** The nf_nat_range2 a NAT target asks for; MASQUERADE and REDIRECT pick the address here, as their targets do. */
+function natRange(ctx: PipelineCtx, hook: HookName, skb: NetnsSkb, req: NatRequest): CtNatRange | null {
+  const cfg = ctx.host.config;
+  const fam = skb.hdr.family;
+  const flags = { random: req.flags.random, randomFully: req.flags.randomFully, persistent: req.flags.persistent };
+  switch (req.type) {
+    case 'DNAT':
+    case 'SNAT': {
+      const r0 = req.ranges[0] ?? {};
+      const cur = req.type === 'DNAT' ? skb.hdr.dst : skb.hdr.src;
+      const mapIps = r0.minIp !== undefined;
+      const protoSpecified = r0.minPort !== undefined;
+      return {
+        minIp: r0.minIp ?? cur,
+        maxIp: r0.maxIp ?? r0.minIp ?? cur,
+        ...(protoSpecified ? { minPort: r0.minPort, maxPort: r0.maxPort ?? r0.minPort } : {}),
+        flags: { mapIps, protoSpecified, ...flags },
+      };
+    }
+    case 'MASQUERADE': {
+      // nf_nat_masquerade_ipv4: newsrc = inet_select_addr(out, rt_nexthop(rt, daddr), RT_SCOPE_UNIVERSE)
+      const route = ctx.host.config.route({ family: fam, dst: skb.hdr.dst, src: skb.hdr.src, mark: skb.mark, inDev: skb.inDev });
+      const nexthop = route.kind === 'unicast' ? (route.gateway ?? skb.hdr.dst) : skb.hdr.dst;
+      const src = selectAddress(cfg.addresses, fam, skb.outDev, nexthop);
+      if (!src) return null;
+      return portsRange(src, req, flags);
+    }
+    case 'REDIRECT': {
+      // nf_nat_redirect_ipv4: 127.0.0.1 for locally generated packets, else the incoming device's first address
+      const dst = hook === 'OUTPUT' ? (fam === 4 ? '127.0.0.1' : '::1') : primaryAddress(cfg.addresses, fam, skb.inDev);
+      if (!dst) return null;
+      return portsRange(dst, req, flags);
+    }
+    default:
+      return assertNever(req.type, 'nat kind');
+  }
+}
+
+function portsRange(ip: string, req: NatRequest, flags: { random: boolean; randomFully: boolean; persistent: boolean }): CtNatRange {
+  const r0 = req.ranges[0];
+  const protoSpecified = r0?.minPort !== undefined;
+  return {
+    minIp: ip,
+    maxIp: ip,
+    ...(protoSpecified ? { minPort: r0!.minPort, maxPort: r0!.maxPort ?? r0!.minPort } : {}),
+    flags: { mapIps: true, protoSpecified, ...flags },
+  };
+}
+
+// ───────────────────────────── endings ─────────────────────────────
+
+function failed(ctx: PipelineCtx, skb: NetnsSkb, pass: Pass, hook: HookName, o: Exclude<HookOutcome, { kind: 'accept' }>): PassResult {
+  if (o.kind === 'drop') {
+    ctx.rec.add({ kind: 'drop', reason: o.reason, text: `${hook}: NF_DROP${o.rule ? ` by ${o.rule.text}` : ''}` });
+    return finish(skb, pass, 'dropped', 'DROP', hook, o.table, o.rule, o.reason);
+  }
+  const reply = rejectReply(ctx, skb, hook, o.reject);
+  ctx.rec.add({ kind: 'note', text: reply ? `REJECT sends ${formatFlow(reply.packet)}${reply.quoted ? ` quoting ${formatFlow(reply.quoted)}` : ''}` : `REJECT ${o.reject.with}: nothing sent back` });
+  ctx.rec.add({ kind: 'drop', reason: `rejected with ${o.reject.with}`, text: `${hook}: REJECT --reject-with ${o.reject.with} by ${o.rule.text}` });
+  return finish(skb, pass, 'rejected', 'REJECT', hook, o.table, o.rule, `rejected with ${o.reject.with} by ${o.rule.text}`, reply);
+}
+
+/**
+ * What REJECT sends back, as the sender receives it. tcp-reset: nf_send_reset
+ * (net/ipv4/netfilter/nf_reject_ipv4.c) answers from the rejected packet's destination with RST
+ * (RST+ACK when the packet had no ACK). ICMP: nf_send_unreach → icmp_send, whose source is the
+ * packet's destination when it was addressed to this host, else the address of the device towards
+ * the sender. Conntrack then rewrites the error like a reply of the connection (nf_nat_icmp_reply_translation):
+ * after a DNAT the sender sees it come from the address it sent to.
+ */
+function rejectReply(ctx: PipelineCtx, skb: NetnsSkb, hook: HookName, req: RejectRequest): RejectReply | null {
+  const h = skb.hdr;
+  const entry = skb.ct?.entry ?? null;
+  const origDst = entry && hasStatus(entry, 'DST_NAT') && skb.ct?.dir === 'ORIGINAL' ? entry.original : null;
+  if (req.with === 'tcp-reset') {
+    if (h.proto !== IPPROTO.TCP || ((h.tcpFlags ?? 0) & TCP_FLAG.RST) !== 0) return null;
+    const flags = (h.tcpFlags ?? 0) & TCP_FLAG.ACK ? TCP_FLAG.RST : TCP_FLAG.RST | TCP_FLAG.ACK;
+    const packet: FlowHeaders = {
+      family: h.family,
+      src: origDst ? origDst.dst : h.dst,
+      dst: h.src,
+      proto: IPPROTO.TCP,
+      sport: origDst ? origDst.dport : h.dport,
+      dport: h.sport,
+      tcpFlags: flags,
+      ttl: DEFAULT_TTL,
+      length: 40,
+    };
+    return { with: req.with, packet };
+  }
+  const icmp = req.icmp;
+  if (!icmp) return null;
+  const local = hook === 'INPUT' || (hook === 'OUTPUT' && ctx.host.config.addresses.some((a) => a.ip === h.dst));
+  let src: string | null = local ? h.dst : null;
+  if (!src) {
+    const back = ctx.host.config.route({ family: h.family, dst: h.src, mark: 0, inDev: null });
+    src = back.kind === 'unicast' ? (back.prefsrc ?? selectAddress(ctx.host.config.addresses, h.family, back.dev, h.src)) : back.kind === 'local' ? h.src : null;
+  }
+  if (!src) return null;
+  const quoted = cloneHeaders(h);
+  if (origDst) {
+    quoted.dst = origDst.dst;
+    if (hasPorts(quoted.proto)) quoted.dport = origDst.dport;
+    src = origDst.dst;
+  }
+  const packet: FlowHeaders = {
+    family: h.family,
+    src,
+    dst: h.src,
+    proto: h.family === 4 ? IPPROTO.ICMP : IPPROTO.ICMPV6,
+    icmpType: icmp.type,
+    icmpCode: icmp.code,
+    ttl: DEFAULT_TTL,
+    length: 56,
+  };
+  return { with: req.with, packet, quoted };
+}
+
+function finish(
+  skb: NetnsSkb,
+  pass: Pass,
+  disposition: PassDisposition,
+  verdict: PassResult['verdict'],
+  hook: HookName | null,
+  table: TableName | null,
+  rule: Rule | null,
+  reason: string | null,
+  reject: RejectReply | null = null,
+): PassResult {
+  return { disposition, verdict, hook, table, rule, reason, skb, hooks: pass.hooks, route: pass.route, reject, masqueraded: pass.masqueraded, nat: pass.nat };
+}
+
+function proto(h: FlowHeaders): string {
+  return h.proto === IPPROTO.TCP ? 'tcp' : h.proto === IPPROTO.UDP ? 'udp' : h.proto === IPPROTO.SCTP ? 'sctp' : h.proto === IPPROTO.ICMP ? 'icmp' : String(h.proto);
+}
+
+/** The conntrack entry the packet ended with (for `conntrack -L`-style reporting). */
+export function entryOf(r: PassResult): ConntrackEntryView | null {
+  return r.skb.ct?.entry ?? null;
+}
