@@ -193,6 +193,8 @@ export interface ConntrackMatch {
   ctreplsrcport?: Negatable<PortRange>;
   ctrepldstport?: Negatable<PortRange>;
   ctstatus?: Negatable<CtStatusName[]>;
+  /** Remaining timeout in seconds (--ctexpire); not modelled by NfConntrack, so it never matches unless negated. */
+  ctexpire?: Negatable<PortRange>;
   ctdir?: CtDir;
 }
 export interface StateMatch {
@@ -366,8 +368,10 @@ export interface NfPacket {
   /** Bridge ports when the packet is bridged (br_netfilter), for -m physdev. */
   physIn?: string;
   physOut?: string;
-  /** True when the packet crosses a bridge (physdev --physdev-is-bridged). */
+  /** True when br_netfilter saw the packet on a bridge (the skb has nf_bridge info). */
   bridged?: boolean;
+  /** TCP option kinds present (for --tcp-option). */
+  tcpOptions?: number[];
 }
 
 export interface NfTupleView {
@@ -398,7 +402,7 @@ export interface IpsetLookup {
   /** True when a set of that name exists (a missing set makes the rule fail to load in the kernel). */
   has(name: string): boolean;
   /** Tests the packet against the set, reading each dimension from src or dst as `dims` says. */
-  test(name: string, pkt: NfPacket, dims: readonly IpsetDim[]): boolean;
+  test(name: string, pkt: NfPacket, dims: readonly IpsetDim[], opts?: { returnNomatch?: boolean }): boolean;
 }
 
 /** xt_recent tables of one network namespace. */
