@@ -40,7 +40,7 @@ const REGISTERED: Readonly<Record<HookName, readonly HookFn[]>> = {
 /** The functions of `hook` in the order nf_hook_slow runs them (ascending priority). */
 export const HOOK_ORDER: Readonly<Record<HookName, readonly HookFn[]>> = Object.fromEntries(
   (Object.keys(REGISTERED) as HookName[]).map((h) => [h, [...REGISTERED[h]].sort((a, b) => IPV4_PRIORITY[a] - IPV4_PRIORITY[b])]),
-) as Record<HookName, readonly HookFn[]>;
+) as unknown as Record<HookName, readonly HookFn[]>;
 
 /** HOOK2MANIP (include/net/netfilter/nf_nat.h): source manipulation at POSTROUTING and INPUT, destination elsewhere. */
 export function hookManip(hook: HookName): 'SRC' | 'DST' {

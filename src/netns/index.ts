@@ -5,3 +5,4 @@ export * from './host.js';
 export * from './ct.js';
 export * from './pipeline.js';
 export * from './netfilter-trace.js';
+export * from './load.js';

@@ -1,0 +1,91 @@
+import type { Command } from 'commander';
+
+/**
+ * `podpath netfilter --ruleset FILE --local-ips IP,… --src IP --dst IP --dport N …`:
+ * one host's netfilter path for one packet (INTERFACES.md §2). Exit 0 when every outcome is
+ * delivered or leaves the host, 1 otherwise, 2 on bad input (reported by main.ts).
+ */
+interface NetfilterOptions {
+  ruleset?: string;
+  ipsets?: string;
+  localIps: string;
+  src: string;
+  sport?: string;
+  dst: string;
+  dport?: string;
+  proto: string;
+  inIface?: string;
+  outIface?: string;
+  all?: boolean;
+  seed: string;
+  format: string;
+}
+
+export function registerNetfilter(program: Command): void {
+  program
+    .command('netfilter')
+    .description('trace one packet through one host\'s netfilter path (PREROUTING or OUTPUT → routing → INPUT or FORWARD → POSTROUTING)')
+    .option('--ruleset <file>', 'iptables-save dump of the host (all tables)')
+    .option('--ipsets <file>', '`ipset save` dump of the host')
+    .requiredOption('--local-ips <list>', 'the host\'s addresses: IP[/PREFIX][@DEV],… (e.g. 10.0.1.1/24@eth0)')
+    .requiredOption('--src <ip>', 'source address (a local address: the packet starts at OUTPUT)')
+    .option('--sport <n>', 'source port (ICMP: echo id)', '40000')
+    .requiredOption('--dst <ip>', 'destination address')
+    .option('--dport <n>', 'destination port (required for tcp, udp, sctp)')
+    .option('--proto <p>', 'tcp | udp | icmp | sctp', 'tcp')
+    .option('--in-iface <if>', 'input device (default: the device of the local subnet holding --src)')
+    .option('--out-iface <if>', 'output device for destinations outside the local subnets')
+    .option('--all', 'every outcome of random branches, with its probability')
+    .option('--seed <n>', 'seed of the random choices without --all', '1')
+    .option('--format <f>', 'detailed | summary | minimal | json', 'detailed')
+    .action(async (o: NetfilterOptions) => {
+      const api = await import('../../index.js');
+      const { readFileSync } = await import('node:fs');
+      const problems: { field: string; message: string; file?: string }[] = [];
+      const int = (field: string, v: string | undefined, lo: number, hi: number): number | undefined => {
+        if (v === undefined) return undefined;
+        if (!/^\d+$/.test(v) || Number(v) < lo || Number(v) > hi) {
+          problems.push({ field, message: `"${v}" is not an integer in ${lo}..${hi}` });
+          return undefined;
+        }
+        return Number(v);
+      };
+      const sport = int('--sport', o.sport, 0, 65535);
+      const dport = int('--dport', o.dport, 0, 65535);
+      const seed = int('--seed', o.seed, 0, 2 ** 32 - 1) ?? 1;
+      if (!api.NETFILTER_PROTOS.includes(o.proto as never)) problems.push({ field: '--proto', message: `"${o.proto}" is not one of ${api.NETFILTER_PROTOS.join(', ')}` });
+      if (!api.TRACE_FORMATS.includes(o.format as never)) problems.push({ field: '--format', message: `"${o.format}" is not one of ${api.TRACE_FORMATS.join(', ')}` });
+      if (!o.ruleset) problems.push({ field: '--ruleset', message: '--ruleset FILE is required' });
+      const read = (field: string, file: string | undefined): string | undefined => {
+        if (file === undefined) return undefined;
+        try {
+          return readFileSync(file, 'utf8');
+        } catch (e) {
+          problems.push({ field, file, message: `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` });
+          return undefined;
+        }
+      };
+      const rulesetText = read('--ruleset', o.ruleset);
+      const ipsetsText = read('--ipsets', o.ipsets);
+      if (problems.length) throw new api.InputError(problems);
+
+      const setup = api.loadNetfilterSetup({
+        ruleset: { text: rulesetText!, file: o.ruleset! },
+        ...(ipsetsText !== undefined ? { ipsets: { text: ipsetsText, file: o.ipsets! } } : {}),
+        localIps: o.localIps,
+      });
+      const req = {
+        src: o.src,
+        dst: o.dst,
+        proto: o.proto as 'tcp' | 'udp' | 'icmp' | 'sctp',
+        ...(sport !== undefined ? { sport } : {}),
+        ...(dport !== undefined ? { dport } : {}),
+        ...(o.inIface ? { inIface: o.inIface } : {}),
+        ...(o.outIface ? { outIface: o.outIface } : {}),
+      };
+      const branches = api.runNetfilter(setup, req, { all: o.all === true, seed });
+      const trace = api.netfilterTrace(setup, req, branches);
+      process.stdout.write(api.renderTrace(trace, o.format as 'detailed'));
+      process.exitCode = trace.outcomes.every((x) => api.isSuccess(x.disposition)) ? 0 : 1;
+    });
+}
