@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { registerNetfilter } from './netfilter.js';
 
 /**
  * Each command lives in its own file and registers itself here. Command files import
@@ -7,6 +8,7 @@ import type { Command } from 'commander';
 type Register = (program: Command) => void;
 
 const commands: Register[] = [];
+commands.push(registerNetfilter);
 
 export function registerCommands(program: Command): void {
   for (const register of commands) register(program);
