@@ -5,13 +5,15 @@
 
 export interface ObjectMeta {
   name: string;
+  /** Prefix the API server completed with a random suffix to make `name` (EndpointSlices have one). */
+  generateName?: string;
   namespace?: string;
   uid?: string;
   resourceVersion?: string;
   generation?: number;
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
-  ownerReferences?: Array<{ apiVersion: string; kind: string; name: string; uid?: string; controller?: boolean }>;
+  ownerReferences?: Array<{ apiVersion: string; kind: string; name: string; uid?: string; controller?: boolean; blockOwnerDeletion?: boolean }>;
   deletionTimestamp?: string;
   creationTimestamp?: string;
 }
@@ -72,6 +74,9 @@ export interface PodCondition {
 export interface PodSpec {
   nodeName?: string;
   hostNetwork?: boolean;
+  /** With `subdomain` equal to a headless Service's name, the endpoint gets this hostname. */
+  hostname?: string;
+  subdomain?: string;
   containers: Container[];
   initContainers?: Container[];
 }
@@ -86,6 +91,7 @@ export interface Pod {
     podIP?: string;
     podIPs?: Array<{ ip: string }>;
     hostIP?: string;
+    hostIPs?: Array<{ ip: string }>;
     conditions?: PodCondition[];
   };
 }
@@ -199,6 +205,27 @@ export interface ReplicaSet {
 
 export type KubeObject = Namespace | Node | Pod | Service | EndpointSlice | Deployment | ReplicaSet;
 export type KubeKind = KubeObject['kind'];
+/** The object type of one kind: `ObjectOfKind<'Service'>` is `Service`. */
+export type ObjectOfKind<K extends KubeKind> = Extract<KubeObject, { kind: K }>;
+
+/** The apiVersion each kind is served at (the versions `kubectl get -o yaml` prints). */
+export const API_VERSIONS: Readonly<Record<KubeKind, string>> = {
+  Namespace: 'v1',
+  Node: 'v1',
+  Pod: 'v1',
+  Service: 'v1',
+  EndpointSlice: 'discovery.k8s.io/v1',
+  Deployment: 'apps/v1',
+  ReplicaSet: 'apps/v1',
+};
+
+/** Labels and annotations podpath reads (well-known names from k8s.io/api). */
+export const ZONE_LABEL = 'topology.kubernetes.io/zone';
+export const HOSTNAME_LABEL = 'kubernetes.io/hostname';
+export const HEADLESS_LABEL = 'service.kubernetes.io/headless';
+export const POD_TEMPLATE_HASH_LABEL = 'pod-template-hash';
+/** The value of MANAGED_BY_LABEL on slices the endpointslice controller owns. */
+export const ENDPOINTSLICE_CONTROLLER_NAME = 'endpointslice-controller.k8s.io';
 
 export const KINDS: readonly KubeKind[] = ['Namespace', 'Node', 'Pod', 'Service', 'EndpointSlice', 'Deployment', 'ReplicaSet'];
 
