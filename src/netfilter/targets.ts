@@ -5,7 +5,7 @@
 import { assertNever, formatIp } from '../base/index.js';
 import type { Family } from '../base/index.js';
 import { LOG_LEVELS, REJECT4, REJECT6 } from './names.js';
-import type { NatFlags, NatRange, PortRange, Target } from './types.js';
+import type { NatFlags, NfNatRange, PortRange, Target } from './types.js';
 import { Cursor, TokenError, formatPortRange, hex, parseAddr, parseMarkMask, parsePortRange, parseU32, saveString } from './util.js';
 
 export const TARGET_NAMES: ReadonlySet<string> = new Set([
@@ -51,7 +51,7 @@ export function newTarget(name: string, family: Family): Target {
  * `[addr[-addr]][:port[-port]]`, IPv6 addresses in brackets when a port follows
  * (libxt_DNAT.c / libxt_SNAT.c parse_to).
  */
-export function parseNatRange(text: string, family: Family, opt: string): NatRange {
+export function parseNatRange(text: string, family: Family, opt: string): NfNatRange {
   let addrPart = text;
   let portPart: string | undefined;
   if (family === 6 && text.startsWith('[')) {
@@ -70,7 +70,7 @@ export function parseNatRange(text: string, family: Family, opt: string): NatRan
       portPart = text.slice(colon + 1);
     }
   }
-  const r: NatRange = {};
+  const r: NfNatRange = {};
   if (addrPart !== '') {
     const dash = addrPart.indexOf('-');
     const lo = parseAddr(dash < 0 ? addrPart : addrPart.slice(0, dash), family, opt);
@@ -88,7 +88,7 @@ export function parseNatRange(text: string, family: Family, opt: string): NatRan
 }
 
 /** print_range of libxt_NAT: `a[-b][:p[-q]]`, IPv6 bracketed when a port is given. */
-export function formatNatRange(r: NatRange, family: Family): string {
+export function formatNatRange(r: NfNatRange, family: Family): string {
   let s = '';
   if (r.minIp !== undefined) {
     const a = r.maxIp !== undefined && r.maxIp !== r.minIp ? `${r.minIp}-${r.maxIp}` : r.minIp;

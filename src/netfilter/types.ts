@@ -304,7 +304,7 @@ export type RejectWith =
   | 'icmp6-reject-route';
 
 /** One `--to-destination`/`--to-source` range (struct nf_nat_range2). Addresses as canonical text. */
-export interface NatRange {
+export interface NfNatRange {
   minIp?: string;
   maxIp?: string;
   minPort?: number;
@@ -326,8 +326,8 @@ export type Target =
   | { kind: 'JUMP'; chain: string }
   | { kind: 'GOTO'; chain: string }
   | { kind: 'REJECT'; with: RejectWith }
-  | { kind: 'DNAT'; ranges: NatRange[]; flags: NatFlags }
-  | { kind: 'SNAT'; ranges: NatRange[]; flags: NatFlags }
+  | { kind: 'DNAT'; ranges: NfNatRange[]; flags: NatFlags }
+  | { kind: 'SNAT'; ranges: NfNatRange[]; flags: NatFlags }
   | { kind: 'MASQUERADE'; ports?: PortRange; flags: NatFlags }
   | { kind: 'REDIRECT'; ports?: PortRange; flags: NatFlags }
   /** xt_MARK: mark = (mark & ~mask) ^ value; `--set-mark`/`--and-mark`/`--or-mark`/`--xor-mark` are forms of it. */
@@ -443,7 +443,7 @@ export type NatKind = 'DNAT' | 'SNAT' | 'MASQUERADE' | 'REDIRECT';
  */
 export interface NatRequest {
   type: NatKind;
-  ranges: NatRange[];
+  ranges: NfNatRange[];
   flags: NatFlags;
   rule: Rule;
 }
