@@ -4,3 +4,4 @@ export * from './base/index.js';
 export * from './trace/index.js';
 export * from './conntrack/index.js';
 export * from './netns/index.js';
+export * from './netfilter/index.js';
