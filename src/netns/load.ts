@@ -3,8 +3,7 @@
  */
 import { InputError, formatIp, parseIp, type Problem } from '../base/index.js';
 import type { HostAddress } from './host.js';
-import { compileRuleset, type IpsetLookup, type NthCounters, type RecentLookup, type RecentMatch, type StatisticMatch } from '../netfilter/index.js';
-import { parseIptablesSave } from '../netfilter/iptables-save.js';
+import { IpsetStore, NthState, RecentStore, compileRuleset, missingIpsets, parseIpsetSave, parseIptablesSave, type IpsetLookup, type Ruleset } from '../netfilter/index.js';
 import type { MatchState, NetfilterSetup } from './netfilter-trace.js';
 
 /**
@@ -60,69 +59,22 @@ export interface NetfilterFiles {
  */
 export function loadNetfilterSetup(f: NetfilterFiles): NetfilterSetup {
   const addresses = parseLocalIps(f.localIps);
-  const ruleset = compileRuleset(parseIptablesSave(f.ruleset.text, { file: f.ruleset.file }));
-  const ipsets = f.ipsets ? loadIpsets(f.ipsets.text, f.ipsets.file) : NO_IPSETS;
-  return { name: f.name ?? 'host', ruleset, ipsets, addresses, newMatchState };
+  const parsed = parseIptablesSave(f.ruleset.text, { file: f.ruleset.file });
+  const ipsets = f.ipsets ? parseIpsetSave(f.ipsets.text, { file: f.ipsets.file }) : NO_IPSETS;
+  checkIpsets(parsed, ipsets, f.ruleset.file);
+  return { name: f.name ?? 'host', ruleset: compileRuleset(parsed), ipsets, addresses, newMatchState };
 }
 
-const NO_IPSETS: IpsetLookup = {
-  has: () => false,
-  test: () => false,
-};
+/** No `--ipsets` file: no set exists. */
+const NO_IPSETS: IpsetLookup = new IpsetStore();
 
-function loadIpsets(_text: string, file: string): IpsetLookup {
-  // netfilter owns `ipset save` parsing; until it exports it, say so instead of guessing
-  throw new InputError({ file, message: 'ipset files are not supported yet (netfilter has no ipset save parser exported)' });
-}
-
-/** Interim per-run state for xt_recent and statistic nth, until netfilter exports its implementations. */
 function newMatchState(): MatchState {
-  return { recent: new InterimRecent(), nth: new InterimNth() };
+  return { recent: new RecentStore(), nth: new NthState() };
 }
 
-/** Models recent_mt (net/netfilter/xt_recent.c) for --set/--rcheck/--update/--remove with --seconds/--hitcount/--reap. */
-class InterimRecent implements RecentLookup {
-  private readonly tables = new Map<string, Map<string, number[]>>();
-  check(m: RecentMatch, addr: string, _family: 4 | 6, _ttl: number | undefined, nowMs: number): boolean {
-    const table = this.tables.get(m.name) ?? new Map<string, number[]>();
-    this.tables.set(m.name, table);
-    const key = maskAddr(addr, m.mask);
-    const hits = table.get(key);
-    if (m.mode === 'set') {
-      table.set(key, [...(hits ?? []), nowMs]);
-      return true;
-    }
-    if (!hits) return false;
-    if (m.mode === 'remove') {
-      table.delete(key);
-      return true;
-    }
-    let ok = true;
-    if (m.seconds > 0 || m.hitcount > 0) {
-      const since = m.seconds > 0 ? nowMs - m.seconds * 1000 : -Infinity;
-      const n = hits.filter((t) => t >= since).length;
-      ok = m.hitcount > 0 ? n >= m.hitcount : n > 0;
-      if (m.reap && m.seconds > 0) table.set(key, hits.filter((t) => t >= since));
-    }
-    if (m.mode === 'update' && ok) table.get(key)!.push(nowMs);
-    return ok;
-  }
-}
-
-function maskAddr(addr: string, mask: string): string {
-  const a = parseIp(addr);
-  const k = parseIp(mask);
-  if (a.family === 4 && k.family === 4) return formatIp({ family: 4, n: (a.n & k.n) >>> 0 });
-  if (a.family === 6 && k.family === 6) return formatIp({ family: 6, n: a.n & k.n });
-  return formatIp(a);
-}
-
-/** statistic --mode nth: the per-rule counter (xt_statistic's master->count, shared by every packet). */
-class InterimNth implements NthCounters {
-  private readonly counts = new Map<StatisticMatch, number>();
-  next(m: StatisticMatch): number {
-    const n = this.counts.get(m) ?? 0;
-    this.counts.set(m, n + 1);
-    return n;
-  }
+/** xt_set's checkentry refuses a rule naming a set that does not exist: iptables-restore fails, nothing is loaded. */
+function checkIpsets(rs: Ruleset, ipsets: IpsetLookup, file: string): void {
+  const missing = missingIpsets(rs, ipsets);
+  if (missing.length === 0) return;
+  throw new InputError(missing.map((m) => ({ file: m.rule.file ?? file, line: m.rule.line, field: m.set, message: `set "${m.set}" does not exist (give it with --ipsets): ${m.rule.text}` })));
 }
