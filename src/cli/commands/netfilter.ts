@@ -55,6 +55,12 @@ export function registerNetfilter(program: Command): void {
       const seed = int('--seed', o.seed, 0, 2 ** 32 - 1) ?? 1;
       if (!api.NETFILTER_PROTOS.includes(o.proto as never)) problems.push({ field: '--proto', message: `"${o.proto}" is not one of ${api.NETFILTER_PROTOS.join(', ')}` });
       if (!api.TRACE_FORMATS.includes(o.format as never)) problems.push({ field: '--format', message: `"${o.format}" is not one of ${api.TRACE_FORMATS.join(', ')}` });
+      try {
+        api.parseLocalIps(o.localIps);
+      } catch (e) {
+        if (e instanceof api.InputError) problems.push(...e.problems.map((p) => ({ field: p.field ?? '--local-ips', message: p.message })));
+        else throw e;
+      }
       if (!o.ruleset) problems.push({ field: '--ruleset', message: '--ruleset FILE is required' });
       const read = (field: string, file: string | undefined): string | undefined => {
         if (file === undefined) return undefined;
