@@ -10,3 +10,5 @@ export { NthState, RecentStore, RECENT_DEFAULTS } from './state.js';
 export { formatProbability as formatStatisticProbability } from './matches.js';
 export { RulesetParseError, saveString, tokenize } from './util.js';
 export { ADDR_TYPES, PROTO_NAMES as IPTABLES_PROTO_NAMES, REJECT_ICMP } from './names.js';
+export { syntheticKubeProxyDump, syntheticService } from './synthetic.js';
+export type { SyntheticOptions, SyntheticService } from './synthetic.js';
