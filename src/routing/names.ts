@@ -69,9 +69,9 @@ const PROTO_NAMES: ReadonlyMap<number, string> = new Map([
   [192, 'eigrp'],
 ]);
 
-/** Route types podpath models (rtnetlink.h RTN_*; anycast, nat and xresolve are not modelled). */
-export type RouteType = 'unicast' | 'local' | 'broadcast' | 'multicast' | 'blackhole' | 'unreachable' | 'prohibit' | 'throw';
-export const ROUTE_TYPES: readonly RouteType[] = ['unicast', 'local', 'broadcast', 'multicast', 'blackhole', 'unreachable', 'prohibit', 'throw'];
+/** Route types podpath models (rtnetlink.h RTN_*; nat and xresolve are not modelled). */
+export type RouteType = 'unicast' | 'local' | 'broadcast' | 'anycast' | 'multicast' | 'blackhole' | 'unreachable' | 'prohibit' | 'throw';
+export const ROUTE_TYPES: readonly RouteType[] = ['unicast', 'local', 'broadcast', 'anycast', 'multicast', 'blackhole', 'unreachable', 'prohibit', 'throw'];
 
 /** Errors a lookup can end with, and the text `ip` prints for each ("RTNETLINK answers: …"). */
 export type Errno = 'ENETUNREACH' | 'EHOSTUNREACH' | 'EACCES' | 'EINVAL' | 'EAGAIN' | 'EEXIST' | 'ENODEV' | 'ESRCH' | 'ENETDOWN';
@@ -101,6 +101,7 @@ export function routeTypeErrno(t: RouteType): Errno | null {
     case 'unicast':
     case 'local':
     case 'broadcast':
+    case 'anycast':
     case 'multicast':
       return null;
   }

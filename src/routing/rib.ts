@@ -417,6 +417,10 @@ export class Rib {
     if (prefix < 128 && !opts.noprefixroute) {
       this.addRoute({ ...base, nexthops: [{ dev, weight: 1, nhScope: SCOPE_LINK }], dst: subnet, metric: 256 }, { validate: false, mode: 'append' });
     }
+    // With forwarding on, addrconf joins the subnet-router anycast address (addrconf_join_anycast).
+    if (this.forwarding[6] && prefix < 127 && !opts.noprefixroute) {
+      this.addRoute({ ...base, type: 'anycast', dst: { family, network: subnet.network, prefix: 128 }, table: TABLE_LOCAL, metric: 0 }, { validate: false, mode: 'append' });
+    }
     if (dev !== 'lo' && !this.v6McastDevs.has(dev)) {
       this.v6McastDevs.add(dev);
       this.addRoute({ ...base, type: 'multicast', dst: parseCidr('ff00::/8'), table: TABLE_LOCAL, metric: 256 }, { validate: false, mode: 'append' });
@@ -438,6 +442,7 @@ export class Rib {
     const host = { family, network: addr.local, prefix: family === 4 ? 32 : 128 };
     const onDev = (r: Route) => r.nexthops[0]?.dev === dev && r.protocol === PROTO_KERNEL;
     this.table(family, TABLE_LOCAL)!.remove(host, (r) => r.type === 'local' && onDev(r));
+    if (family === 6) this.table(6, TABLE_LOCAL)!.remove({ network: networkOf(addr.local, addr.prefix), prefix: 128 }, (r) => r.type === 'anycast' && onDev(r));
     if (addr.secondary) return true;
     const subnet = { family, network: networkOf(addr.local, addr.prefix), prefix: addr.prefix };
     this.table(family, dev === 'lo' && family === 4 ? TABLE_LOCAL : TABLE_MAIN)!.remove(subnet, onDev);
@@ -558,7 +563,7 @@ export class Rib {
     }
     const route = f.hit.route;
     const table = f.table!;
-    if (route.type === 'local') {
+    if (route.type === 'local' || route.type === 'anycast') {
       const src = q.src ?? route.prefsrc ?? (family === 4 ? q.dst : this.selectSourceV6(null, q.dst));
       return this.result(q, { kind: 'local', route, nexthop: route.nexthops[0] ?? null, table, rule: f.rule, dev: 'lo', src, flags: ['local'] });
     }
@@ -594,8 +599,8 @@ export class Rib {
     }
     const route = f.hit.route;
     const table = f.table!;
-    if (route.type === 'local' || route.type === 'broadcast') {
-      const kind = route.type;
+    if (route.type === 'local' || route.type === 'anycast' || route.type === 'broadcast') {
+      const kind = route.type === 'broadcast' ? 'broadcast' : 'local';
       return this.result(q, { kind, route, nexthop: route.nexthops[0] ?? null, table, rule: f.rule, dev: 'lo', flags: kind === 'local' ? ['local'] : ['local', 'brd'] });
     }
     if (!this.forwarding[family]) {
