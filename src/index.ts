@@ -5,3 +5,4 @@ export * from './trace/index.js';
 export * from './conntrack/index.js';
 export * from './netns/index.js';
 export * from './netfilter/index.js';
+export * from './cluster/index.js';

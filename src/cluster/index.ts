@@ -1,6 +1,47 @@
 // cluster: the topology loader, the ClusterStore of Kubernetes objects with watch events, allocation, and the controllers.
 // Must not trace packets nor import tracer/compare/kernel or the CLI/server; controllers only convert objects into state.
-export * from './objects.js';
+export type {
+  ObjectMeta,
+  LabelSelector,
+  Protocol,
+  IPFamily,
+  Namespace,
+  NodeAddress,
+  Node,
+  ContainerPort,
+  Container,
+  PodCondition,
+  PodSpec,
+  Pod,
+  ServicePort,
+  ServiceType,
+  ServiceSpec,
+  LoadBalancerIngress,
+  Service,
+  EndpointConditions,
+  // trace/ exports its own Endpoint (the endpoint of a traced outcome); the slice's is renamed here.
+  Endpoint as EndpointSliceEndpoint,
+  EndpointPort,
+  EndpointSlice,
+  PodTemplate,
+  Deployment,
+  ReplicaSet,
+  KubeObject,
+  KubeKind,
+  ObjectOfKind,
+} from './objects.js';
+export {
+  SERVICE_NAME_LABEL,
+  MANAGED_BY_LABEL,
+  API_VERSIONS,
+  ZONE_LABEL,
+  HOSTNAME_LABEL,
+  HEADLESS_LABEL,
+  POD_TEMPLATE_HASH_LABEL,
+  ENDPOINTSLICE_CONTROLLER_NAME,
+  KINDS,
+  objectKey,
+} from './objects.js';
 export { ClusterStore, type WatchEvent, type WatchEventType, type WatchListener, type StoreTransaction } from './store.js';
 export { loadTopology, loadTopologyText } from './spec/loader.js';
 export type * from './spec/types.js';
