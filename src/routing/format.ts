@@ -1,9 +1,9 @@
 import type { Cidr, Family, Ip, Problem } from '../base/index.js';
 import { InputError, bitsOf, formatIp, parseCidr, parseIp, parseMac } from '../base/index.js';
 import type { RouteType } from './names.js';
-import { ROUTE_TYPES, TABLE_MAIN, PROTO_BOOT, SCOPE_UNIVERSE, protoId, protoName, scopeId, scopeName, tableId, tableName, tosText } from './names.js';
+import { ROUTE_TYPES, TABLE_MAIN, PROTO_BOOT, SCOPE_UNIVERSE, routeProtoId, routeProtoName, scopeId, scopeName, tableId, tableName, tosText } from './names.js';
 import type { LookupResult } from './rib.js';
-import type { IfAddress, NeighEntry, NeighState, Nexthop, NexthopFlag, Route, RouteMetric, Rule, RuleAction } from './types.js';
+import type { IfAddress, NeighEntry, NeighState, Nexthop, NexthopFlag, Route, RouteMetric, IpRule, IpRuleAction } from './types.js';
 import { NEIGH_STATES, NEXTHOP_FLAGS } from './types.js';
 
 /** RTA_METRICS names iproute2 prints (mx_names in ip/iproute.c), in RTAX order. */
@@ -37,7 +37,7 @@ export function formatRoute(r: Route, opts: { table?: number | 'all' } = {}): st
   if (single?.gateway) s += `via ${r.family !== single.gateway.family ? 'inet6 ' : ''}${formatIp(single.gateway)} `;
   if (single?.dev) s += `dev ${single.dev} `;
   if (shown === 'all' ? r.table !== TABLE_MAIN : false) s += `table ${tableName(r.table)} `;
-  if (r.protocol !== PROTO_BOOT) s += `proto ${protoName(r.protocol)} `;
+  if (r.protocol !== PROTO_BOOT) s += `proto ${routeProtoName(r.protocol)} `;
   if (r.scope !== SCOPE_UNIVERSE) s += `scope ${scopeName(r.scope)} `;
   if (r.prefsrc) s += `src ${formatIp(r.prefsrc)} `;
   if (r.metric || r.family === 6) s += `metric ${r.metric} `;
@@ -163,7 +163,7 @@ export function parseRoutes(text: string, opts: { file?: string; family?: Family
         else r.table = id;
       } else if (t === 'proto') {
         const x = need();
-        const id = x === null ? null : protoId(x);
+        const id = x === null ? null : routeProtoId(x);
         if (id === null) bad('proto', `unknown protocol "${x}"`);
         else r.protocol = id;
       } else if (t === 'scope') {
@@ -240,7 +240,7 @@ export function formatRouteGet(res: LookupResult): string {
   if (res.table !== null && res.table !== TABLE_MAIN) s += `table ${tableName(res.table)} `;
   if (v6) {
     const r = res.route;
-    if (r && r.protocol !== PROTO_BOOT) s += `proto ${protoName(r.protocol)} `;
+    if (r && r.protocol !== PROTO_BOOT) s += `proto ${routeProtoName(r.protocol)} `;
     if (res.src) s += `src ${formatIp(res.src)} `;
     s += `metric ${r?.metric ?? 0} pref ${r?.pref ?? 'medium'}\n`;
     return s;
@@ -265,7 +265,7 @@ function ruleAddr(c: Cidr): string {
 }
 
 /** One rule as `ip rule show` prints it (print_rule, ip/iprule.c). */
-export function formatRule(r: Rule): string {
+export function formatIpRule(r: IpRule): string {
   let s = `${r.priority}:\t`;
   if (r.invert) s += 'not ';
   s += `from ${r.src ? ruleAddr(r.src) : 'all'}`;
@@ -282,27 +282,27 @@ export function formatRule(r: Rule): string {
     if (r.suppressPrefixlength !== undefined) s += ` suppress_prefixlength ${r.suppressPrefixlength}`;
   } else if (r.action === 'goto') s += ` goto ${r.goto ?? 'none'}`;
   else s += ` ${r.action}`;
-  if (r.protocol !== undefined && r.protocol !== 2) s += ` proto ${protoName(r.protocol)}`;
+  if (r.protocol !== undefined && r.protocol !== 2) s += ` proto ${routeProtoName(r.protocol)}`;
   return s;
 }
 
-export function formatRules(rules: readonly Rule[]): string {
-  return rules.map((r) => `${formatRule(r)}\n`).join('');
+export function formatIpRules(rules: readonly IpRule[]): string {
+  return rules.map((r) => `${formatIpRule(r)}\n`).join('');
 }
 
-const RULE_ACTIONS: readonly RuleAction[] = ['blackhole', 'unreachable', 'prohibit', 'nop'];
+const RULE_ACTIONS: readonly IpRuleAction[] = ['blackhole', 'unreachable', 'prohibit', 'nop'];
 
 /** Parses `ip rule show` / `ip -6 rule show` output. */
-export function parseRules(text: string, opts: { file?: string; family?: Family } = {}): Rule[] {
+export function parseIpRules(text: string, opts: { file?: string; family?: Family } = {}): IpRule[] {
   const problems: Problem[] = [];
-  const rules: Rule[] = [];
+  const rules: IpRule[] = [];
   text.split('\n').forEach((raw, idx) => {
     if (raw.trim() === '') return;
     const bad = (field: string, message: string) => problems.push(problem(opts.file, idx + 1, field, message));
     const m = /^(\d+):\s+(.*)$/.exec(raw.trim());
     if (!m) return bad('priority', `expected "PRIORITY:" at the start of "${raw}"`);
     const toks = m[2]!.trim().split(/\s+/);
-    const rule: Rule = { family: opts.family ?? (raw.includes(':', m[1]!.length + 1) ? 6 : 4), priority: Number(m[1]), action: 'lookup' };
+    const rule: IpRule = { family: opts.family ?? (raw.includes(':', m[1]!.length + 1) ? 6 : 4), priority: Number(m[1]), action: 'lookup' };
     let sawAction = false;
     const cidr = (t: string, v: string | undefined): Cidr | undefined => {
       try {
@@ -357,11 +357,11 @@ export function parseRules(text: string, opts: { file?: string; family?: Family 
         rule.goto = Number(v);
         sawAction = true;
       } else if ((RULE_ACTIONS as readonly string[]).includes(t)) {
-        rule.action = t as RuleAction;
+        rule.action = t as IpRuleAction;
         sawAction = true;
       } else if (t === 'proto') {
         i++;
-        const id = protoId(v ?? '');
+        const id = routeProtoId(v ?? '');
         if (id === null) bad('proto', `unknown protocol "${v}"`);
         else rule.protocol = id;
       } else bad(t, `unknown token "${t}"`);

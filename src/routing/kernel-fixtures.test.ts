@@ -3,10 +3,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parseCidr, parseIp, parseMac } from '../base/index.js';
-import type { RouteQuery } from './rib.js';
+import type { RouteLookupQuery } from './rib.js';
 import { Rib } from './rib.js';
 import type { RouteSpec } from './rib.js';
-import { formatNeighs, formatRoutes, formatRouteGet, formatRules, parseAddresses, parseNeighs, parseRoutes, parseRules } from './format.js';
+import { formatNeighs, formatRoutes, formatRouteGet, formatIpRules, parseAddresses, parseNeighs, parseRoutes, parseIpRules } from './format.js';
 import { RoutingError } from './types.js';
 import type { NeighState } from './types.js';
 
@@ -32,7 +32,7 @@ describe('format(parse(dump)) reproduces the kernel dumps', () => {
     });
   }
   for (const file of ['rule.txt', 'rule6.txt']) {
-    it(file, () => expect(formatRules(parseRules(fx(file), { family: file === 'rule6.txt' ? 6 : 4 }))).toBe(fx(file)));
+    it(file, () => expect(formatIpRules(parseIpRules(fx(file), { family: file === 'rule6.txt' ? 6 : 4 }))).toBe(fx(file)));
   }
   for (const file of ['neigh.txt', 'neigh6.txt', 'neigh-proxy.txt', 'neigh6-proxy.txt']) {
     it(file, () => expect(formatNeighs(parseNeighs(fx(file)))).toBe(fx(file)));
@@ -50,8 +50,8 @@ function loadFromDumps(): Rib {
     rib.addRoute(r, { validate: false, mode: 'append' });
   }
   rib.resolveNexthops();
-  rib.setRules(4, parseRules(fx('rule.txt')));
-  rib.setRules(6, parseRules(fx('rule6.txt'), { family: 6 }));
+  rib.setRules(4, parseIpRules(fx('rule.txt')));
+  rib.setRules(6, parseIpRules(fx('rule6.txt'), { family: 6 }));
   rib.forwarding[4] = rib.forwarding[6] = true;
   return rib;
 }
@@ -100,7 +100,7 @@ function replayScript(): Rib {
       delete spec.pref;
       rib.addRoute(spec, { mode: verb === 'append' ? 'append' : 'add' });
     } else if (what === 'rule') {
-      const [rule] = parseRules(`0:\t${args.replace(/^pref (\d+) /, '')}`, { family: v6 ? 6 : 4 });
+      const [rule] = parseIpRules(`0:\t${args.replace(/^pref (\d+) /, '')}`, { family: v6 ? 6 : 4 });
       rib.addRule({ ...rule!, priority: Number(/^pref (\d+)/.exec(args)![1]) });
     } else if (what === 'neigh') {
       const proxy = args.startsWith('proxy ');
@@ -132,8 +132,8 @@ describe('building the node through the API gives the kernel state', () => {
     expect(formatRoutes(rib.routes(4, 100), { table: 100 })).toBe(fx('route-100.txt'));
   });
   it('ip rule show', () => {
-    expect(formatRules(rib.rules(4))).toBe(fx('rule.txt'));
-    expect(formatRules(rib.rules(6))).toBe(fx('rule6.txt'));
+    expect(formatIpRules(rib.rules(4))).toBe(fx('rule.txt'));
+    expect(formatIpRules(rib.rules(6))).toBe(fx('rule6.txt'));
   });
   it('ip neigh show (same entries; the kernel prints them in hash order)', () => {
     const sorted = (t: string) => t.split('\n').filter(Boolean).sort();
@@ -145,7 +145,7 @@ describe('building the node through the API gives the kernel state', () => {
 
 interface GetCase {
   cmd: string;
-  query: RouteQuery;
+  query: RouteLookupQuery;
   expected: string;
 }
 
@@ -157,7 +157,7 @@ function getCases(): GetCase[] {
     const cmd = b.slice(0, nl);
     const expected = b.slice(nl + 1);
     const toks = cmd.replace(/^ip (-6 )?route get /, '').split(' ');
-    const q: RouteQuery = { dst: parseIp(toks[0]!) };
+    const q: RouteLookupQuery = { dst: parseIp(toks[0]!) };
     for (let i = 1; i < toks.length; i += 2) {
       const k = toks[i]!;
       const v = toks[i + 1]!;

@@ -121,8 +121,8 @@ export const tableName = (id: number): string => nameOf(TABLE_NAMES, id);
 export const tableId = (text: string): number | null => numberOf(TABLE_NAMES, text, 0xffffffff);
 export const scopeName = (s: number): string => nameOf(SCOPE_NAMES, s);
 export const scopeId = (text: string): number | null => numberOf(SCOPE_NAMES, text, 255);
-export const protoName = (p: number): string => nameOf(PROTO_NAMES, p);
-export const protoId = (text: string): number | null => numberOf(PROTO_NAMES, text, 255);
+export const routeProtoName = (p: number): string => nameOf(PROTO_NAMES, p);
+export const routeProtoId = (text: string): number | null => numberOf(PROTO_NAMES, text, 255);
 
 /** rtnl_dsfield_n2a: "0x10" (the names of /etc/iproute2/rt_dsfield are DSCP classes podpath does not print). */
 export function tosText(tos: number): string {

@@ -22,7 +22,7 @@ import {
 } from './names.js';
 import { NeighTable } from './neigh.js';
 import { formatRoute } from './format.js';
-import type { IfAddress, Nexthop, Route, Rule } from './types.js';
+import type { IfAddress, Nexthop, Route, IpRule } from './types.js';
 import { RoutingError } from './types.js';
 
 /** A route as a caller states it (`ip route add` arguments); missing fields get iproute2's defaults. */
@@ -76,7 +76,7 @@ export function routeWithDefaults(spec: RouteSpec): Route {
 }
 
 /** What a lookup is asked (struct flowi4 / flowi6). */
-export interface RouteQuery {
+export interface RouteLookupQuery {
   dst: Ip;
   /** Source address; for output, must be local (else EINVAL, as ip_route_output_key_hash_rcu). */
   src?: Ip;
@@ -104,7 +104,7 @@ export interface LookupResult {
   route: Route | null;
   nexthop: Nexthop | null;
   table: number | null;
-  rule: Rule | null;
+  rule: IpRule | null;
   /** Egress device ('lo' for local delivery); null on failure. */
   dev: string | null;
   /** The gateway the packet is sent to, when the kernel uses one (nexthop scope link). */
@@ -118,19 +118,19 @@ export interface LookupResult {
   error: string | null;
   /** Cached route flags: RTCF_LOCAL, RTCF_BROADCAST. */
   flags: Array<'local' | 'brd'>;
-  query: RouteQuery;
+  query: RouteLookupQuery;
 }
 
 interface FibResult {
   hit: TableHit | null;
   table: number | null;
-  rule: Rule | null;
+  rule: IpRule | null;
   errno: Errno | null;
 }
 
 /** Kernel default policy rules (fib4_rules_init / fib6_rules_net_init). */
-function defaultRules(family: Family): Rule[] {
-  const rules: Rule[] = [
+function defaultRules(family: Family): IpRule[] {
+  const rules: IpRule[] = [
     { family, priority: 0, action: 'lookup', table: TABLE_LOCAL },
     { family, priority: 32766, action: 'lookup', table: TABLE_MAIN },
   ];
@@ -157,7 +157,7 @@ export class Rib {
   readonly acceptLocal = new Set<string>();
   private readonly tables: Record<Family, Map<number, FibTable>> = { 4: new Map(), 6: new Map() };
   private readonly tableOrder: Record<Family, number[]> = { 4: [], 6: [] };
-  private readonly rulesOf: Record<Family, Rule[]> = { 4: defaultRules(4), 6: defaultRules(6) };
+  private readonly rulesOf: Record<Family, IpRule[]> = { 4: defaultRules(4), 6: defaultRules(6) };
   private readonly v6McastDevs = new Set<string>();
 
   constructor(devices: readonly string[] = []) {
@@ -202,12 +202,12 @@ export class Rib {
     return this.tableIds(family).flatMap((id) => this.table(family, id)!.routes());
   }
 
-  rules(family: Family): readonly Rule[] {
+  rules(family: Family): readonly IpRule[] {
     return this.rulesOf[family];
   }
 
   /** `ip rule add`: after the rules of lower or equal priority (fib_nl_newrule). */
-  addRule(rule: Rule, loc?: SourceLocation): void {
+  addRule(rule: IpRule, loc?: SourceLocation): void {
     if (rule.action === 'lookup' && rule.table === undefined) throw RoutingError.extack('EINVAL', 'Invalid table', loc);
     for (const dev of [rule.iif, rule.oif]) if (dev !== undefined && !this.hasDevice(dev)) this.addDevice(dev);
     const list = this.rulesOf[rule.family];
@@ -226,7 +226,7 @@ export class Rib {
   }
 
   /** Replaces every rule of a family (loading a real node's `ip rule` dump). */
-  setRules(family: Family, rules: readonly Rule[]): void {
+  setRules(family: Family, rules: readonly IpRule[]): void {
     this.rulesOf[family] = [...rules].sort((a, b) => a.priority - b.priority);
   }
 
@@ -507,13 +507,13 @@ export class Rib {
    * ipv6_dev_get_saddr); with an `oif` and no route, the destination is assumed on-link. With `iif`,
    * models ip_route_input_slow: local, broadcast, forward (needs forwarding on) or the error.
    */
-  lookupRoute(q: RouteQuery, rec: TraceRecorder = NO_TRACE): LookupResult {
+  lookupRoute(q: RouteLookupQuery, rec: TraceRecorder = NO_TRACE): LookupResult {
     const res = q.iif !== undefined ? this.routeInput(q) : this.routeOutput(q);
     if (rec.enabled) rec.add(routeStep(res));
     return res;
   }
 
-  private result(q: RouteQuery, partial: Partial<LookupResult> & { kind: LookupKind }): LookupResult {
+  private result(q: RouteLookupQuery, partial: Partial<LookupResult> & { kind: LookupKind }): LookupResult {
     return {
       forward: false,
       route: null,
@@ -532,7 +532,7 @@ export class Rib {
     };
   }
 
-  private failure(q: RouteQuery, f: FibResult): LookupResult {
+  private failure(q: RouteLookupQuery, f: FibResult): LookupResult {
     const errno = f.errno ?? 'ENETUNREACH';
     let kind: LookupKind = 'no-route';
     const what = f.hit?.route.type ?? f.rule?.action;
@@ -540,14 +540,14 @@ export class Rib {
     return this.result(q, { kind, route: f.hit?.route ?? null, table: f.table, rule: f.rule, errno, error: `RTNETLINK answers: ${ERRNO_TEXT[errno]}` });
   }
 
-  private pickNexthop(q: RouteQuery, hit: TableHit, table: number, allowMultipath: boolean): Nexthop {
+  private pickNexthop(q: RouteLookupQuery, hit: TableHit, table: number, allowMultipath: boolean): Nexthop {
     const route = hit.route;
     if (!allowMultipath || hit.good.length === 1) return route.nexthops[hit.good[0]!]!;
     const i = chooseNexthop(route.nexthops, hit.good, q, q.chooser, `ecmp ${formatRoute(route, { table })}`.split('\n')[0]!.trim());
     return route.nexthops[i]!;
   }
 
-  private routeOutput(q: RouteQuery): LookupResult {
+  private routeOutput(q: RouteLookupQuery): LookupResult {
     const family = q.dst.family;
     if (q.src && !this.isLocalAddress(q.src)) {
       return this.result(q, { kind: 'no-route', errno: 'EINVAL', error: `RTNETLINK answers: ${ERRNO_TEXT.EINVAL}` });
@@ -586,7 +586,7 @@ export class Rib {
     });
   }
 
-  private routeInput(q: RouteQuery): LookupResult {
+  private routeInput(q: RouteLookupQuery): LookupResult {
     const family = q.dst.family;
     const iif = q.iif!;
     if (family === 4 && q.src && this.isLocalAddress(q.src) && !this.acceptLocal.has(iif)) {
@@ -678,7 +678,7 @@ export class Rib {
 }
 
 /** fib_rule_match (net/core/fib_rules.c) + fib4_rule_match / fib6_rule_match; `not` inverts all. */
-function ruleMatches(rule: Rule, flow: { family: Family; dst: Ip; src?: Ip; mark: number; iif: string; oif?: string; tos: number }): boolean {
+function ruleMatches(rule: IpRule, flow: { family: Family; dst: Ip; src?: Ip; mark: number; iif: string; oif?: string; tos: number }): boolean {
   let ok = true;
   if (rule.iif !== undefined && rule.iif !== flow.iif) ok = false;
   else if (rule.oif !== undefined && rule.oif !== flow.oif) ok = false;

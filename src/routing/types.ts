@@ -57,10 +57,10 @@ export interface Route {
   expires?: number;
 }
 
-export type RuleAction = 'lookup' | 'goto' | 'nop' | 'blackhole' | 'unreachable' | 'prohibit';
+export type IpRuleAction = 'lookup' | 'goto' | 'nop' | 'blackhole' | 'unreachable' | 'prohibit';
 
 /** A policy routing rule (struct fib_rule) as `ip rule` shows it. */
-export interface Rule {
+export interface IpRule {
   family: Family;
   priority: number;
   /** `not`: FIB_RULE_INVERT inverts the whole match (fib_rule_match). */
@@ -73,7 +73,7 @@ export interface Rule {
   fwmask?: number;
   iif?: string;
   oif?: string;
-  action: RuleAction;
+  action: IpRuleAction;
   /** For `lookup`. */
   table?: number;
   /** For `goto`: the target priority. */
