@@ -18,7 +18,7 @@ export function renderTrace(trace: Trace, format: TraceFormat): string {
   }
 }
 
-export function formatTuple(t: FiveTuple | null | undefined): string {
+export function formatFiveTuple(t: FiveTuple | null | undefined): string {
   if (!t) return '-';
   const port = (p: number | undefined) => (p === undefined ? '' : `:${p}`);
   const host = (ip: string, p: number | undefined) => (ip.includes(':') && p !== undefined ? `[${ip}]${port(p)}` : `${ip}${port(p)}`);
@@ -56,8 +56,8 @@ function outcomeHeader(o: Outcome, i: number, n: number): string {
 
 function outcomeFooter(o: Outcome, indent: string): string[] {
   const lines: string[] = [];
-  if (o.received) lines.push(`${indent}received: ${formatTuple(o.received)}`);
-  if (o.final !== undefined) lines.push(`${indent}final: ${formatTuple(o.final)}`);
+  if (o.received) lines.push(`${indent}received: ${formatFiveTuple(o.received)}`);
+  if (o.final !== undefined) lines.push(`${indent}final: ${formatFiveTuple(o.final)}`);
   lines.push(`${indent}masqueraded: ${o.masqueraded ? 'yes' : 'no'}`);
   return lines;
 }
@@ -67,7 +67,7 @@ function renderReply(out: string[], reply: Reply, level: 'detailed' | 'summary' 
   const match = reply.matchesRequest === undefined ? '' : reply.matchesRequest ? ' (addresses match the request)' : ' (WRONG addresses: the client does not expect this reply)';
   out.push(`  reply: ${reply.disposition}${reason}`);
   for (const hop of reply.hops) renderHop(out, hop, level, '    ');
-  if (reply.received) out.push(`    received: ${formatTuple(reply.received)}${match}`);
+  if (reply.received) out.push(`    received: ${formatFiveTuple(reply.received)}${match}`);
 }
 
 function renderHop(out: string[], hop: Hop, level: 'detailed' | 'summary' | 'minimal', indent: string): void {
