@@ -27,14 +27,14 @@ describe('Internet checksum', () => {
   it('matches the RFC 1071 worked example and a real IPv4 header', () => {
     // RFC 1071 §3: bytes 00 01 f2 03 f4 f5 f6 f7 sum to 0xddf2, checksum 0x220d.
     expect(internetChecksum(Uint8Array.of(0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7))).toBe(0x220d);
-    // IPv4 header of a real packet (checksum field b861 in place): valid, and a flipped bit is not.
+    // IPv4 header of a real packet (its checksum is 0xb861): valid, and a flipped bit is not.
     const hdr = Uint8Array.from(Buffer.from('450000730000400040110000c0a80001c0a800c7', 'hex'));
     const c = internetChecksum(hdr);
     expect(c).toBe(0xb861);
     hdr[10] = c >> 8;
     hdr[11] = c & 255;
     expect(checksumValid(hdr)).toBe(true);
-    hdr[15] ^= 0x10;
+    hdr[15] = hdr[15]! ^ 0x10;
     expect(checksumValid(hdr)).toBe(false);
   });
   it('pads an odd trailing byte with zero', () => {
