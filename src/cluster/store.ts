@@ -33,6 +33,8 @@ type Op = { op: 'apply'; obj: KubeObject } | { op: 'delete'; kind: KubeKind; key
 
 export class ClusterStore {
   private readonly byKind = new Map<KubeKind, Map<string, KubeObject>>(KINDS.map((k) => [k, new Map()]));
+  /** Sorted lists per kind and per (kind, namespace), rebuilt lazily after a change of that kind. */
+  private readonly sorted = new Map<KubeKind, { all: KubeObject[]; byNs: Map<string, KubeObject[]> }>();
   private readonly listeners: WatchListener[] = [];
   private readonly queue: WatchEvent[] = [];
   private dispatching = false;
@@ -49,9 +51,21 @@ export class ClusterStore {
 
   /** Objects of one kind in key order (namespace/name), so every consumer sees the same order. */
   list<K extends KubeKind>(kind: K, opts: { namespace?: string } = {}): ObjectOfKind<K>[] {
-    const all = [...this.byKind.get(kind)!.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map((e) => e[1]);
-    const out = opts.namespace === undefined ? all : all.filter((o) => (o.metadata.namespace ?? 'default') === opts.namespace);
-    return out as ObjectOfKind<K>[];
+    let c = this.sorted.get(kind);
+    if (!c) {
+      const all = [...this.byKind.get(kind)!.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map((e) => e[1]);
+      const byNs = new Map<string, KubeObject[]>();
+      for (const o of all) {
+        const ns = o.metadata.namespace ?? 'default';
+        let l = byNs.get(ns);
+        if (!l) byNs.set(ns, (l = []));
+        l.push(o);
+      }
+      c = { all, byNs };
+      this.sorted.set(kind, c);
+    }
+    const out = opts.namespace === undefined ? c.all : (c.byNs.get(opts.namespace) ?? []);
+    return [...out] as ObjectOfKind<K>[];
   }
 
   /** Number of objects of one kind. */
@@ -85,8 +99,9 @@ export class ClusterStore {
   /**
    * Runs `fn` to collect writes, validates all of them, then applies them all; on any problem
    * (or an exception from `fn`) nothing changes. Returns the events the writes produced.
+   * `trusted` skips validation, for callers that validated every object themselves (the loader).
    */
-  transaction(fn: (tx: StoreTransaction) => void): WatchEvent[] {
+  transaction(fn: (tx: StoreTransaction) => void, opts: { trusted?: boolean } = {}): WatchEvent[] {
     const ops: Op[] = [];
     const staged = new Map<string, KubeObject | null>();
     const sk = (kind: string, key: string) => `${kind}\u0000${key}`;
@@ -107,7 +122,8 @@ export class ClusterStore {
       },
     };
     fn(tx);
-    const problems = this.check(ops);
+    // `trusted`: the loader has already validated every object (with file and line); skip the repeat.
+    const problems = opts.trusted ? [] : this.check(ops);
     if (problems.length > 0) throw new InputError(problems);
     const events: WatchEvent[] = [];
     for (const op of ops) {
@@ -156,6 +172,7 @@ export class ClusterStore {
     this.rv++;
     obj.metadata.resourceVersion = String(this.rv);
     m.set(key, obj);
+    this.sorted.delete(obj.kind);
     return { type: prev ? 'MODIFIED' : 'ADDED', object: obj, resourceVersion: this.rv };
   }
 
@@ -164,6 +181,7 @@ export class ClusterStore {
     const prev = m.get(key);
     if (!prev) return undefined;
     m.delete(key);
+    this.sorted.delete(kind);
     this.rv++;
     return { type: 'DELETED', object: prev, resourceVersion: this.rv };
   }

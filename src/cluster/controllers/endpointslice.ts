@@ -154,8 +154,12 @@ const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b)
 
 class Controller implements EndpointSliceController {
   readonly givenServices = new Set<string>();
-  /** Keys ("ns/name") of the slices this controller manages. */
-  private readonly mine = new Set<string>();
+  /** Keys ("ns/name") of the slices this controller manages → the Service they belong to. */
+  private readonly mine = new Map<string, string>();
+  /** The reverse: per Service, the keys of its slices. */
+  private readonly mineBySvc = new Map<string, Set<string>>();
+  /** Services a pod was last seen matching (a superset: stale entries only cost a no-op sync). */
+  private readonly podServices = new Map<string, Set<string>>();
   private readonly max: number;
   private unwatch: () => void = () => undefined;
 
@@ -189,14 +193,9 @@ class Controller implements EndpointSliceController {
           if (svc.spec.selector && selectorMatches(svc.spec.selector, o.metadata.labels)) affected.add(objectKey(svc));
         }
         // Services that listed this pod before (its labels may have changed, or it was deleted).
-        for (const s of this.store.list('EndpointSlice', { namespace: ns })) {
-          if (!this.mine.has(objectKey(s))) continue;
-          if (s.endpoints.some((e) => e.targetRef?.kind === 'Pod' && e.targetRef.name === o.metadata.name)) {
-            const svc = s.metadata.labels?.[SERVICE_NAME_LABEL];
-            if (svc) affected.add(`${ns}/${svc}`);
-          }
-        }
+        for (const k of this.podServices.get(objectKey(o)) ?? []) affected.add(k);
         for (const k of [...affected].sort()) this.syncService(k);
+        if (ev.type === 'DELETED') this.podServices.delete(objectKey(o));
         return;
       }
       case 'Node':
@@ -210,7 +209,7 @@ class Controller implements EndpointSliceController {
         if (this.mine.has(objectKey(o))) {
           // A slice we manage was deleted by someone else: reconcile it back, as upstream does.
           if (ev.type === 'DELETED') {
-            this.mine.delete(objectKey(o));
+            this.forget(objectKey(o));
             this.syncService(skey);
           }
           return;
@@ -232,25 +231,68 @@ class Controller implements EndpointSliceController {
     this.deleteMine(skey);
   }
 
+  private remember(sliceKey: string, svcKey: string): void {
+    this.mine.set(sliceKey, svcKey);
+    let set = this.mineBySvc.get(svcKey);
+    if (!set) this.mineBySvc.set(svcKey, (set = new Set()));
+    set.add(sliceKey);
+  }
+
+  private forget(sliceKey: string): void {
+    const svc = this.mine.get(sliceKey);
+    this.mine.delete(sliceKey);
+    if (svc !== undefined) this.mineBySvc.get(svc)?.delete(sliceKey);
+  }
+
+  /** The slices of one Service this controller manages, in name order. */
+  private slicesOf(svcKey: string): EndpointSlice[] {
+    const out: EndpointSlice[] = [];
+    for (const k of [...(this.mineBySvc.get(svcKey) ?? [])].sort()) {
+      const s = this.store.get('EndpointSlice', k);
+      if (s) out.push(s);
+    }
+    return out;
+  }
+
   private deleteMine(skey: string): void {
-    const [ns] = skey.split('/');
-    const name = skey.slice(ns!.length + 1);
-    const doomed = this.store
-      .list('EndpointSlice', { namespace: ns! })
-      .filter((s) => this.mine.has(objectKey(s)) && s.metadata.labels?.[SERVICE_NAME_LABEL] === name);
+    const doomed = [...(this.mineBySvc.get(skey) ?? [])].filter((k) => this.store.get('EndpointSlice', k) !== undefined);
+    for (const k of [...(this.mineBySvc.get(skey) ?? [])]) this.forget(k);
     if (doomed.length === 0) return;
-    for (const s of doomed) this.mine.delete(objectKey(s));
     this.store.transaction((tx) => {
-      for (const s of doomed) tx.delete('EndpointSlice', objectKey(s));
+      for (const k of doomed) tx.delete('EndpointSlice', k);
     });
   }
 
   syncAll(): void {
-    for (const svc of this.store.list('Service')) this.syncService(objectKey(svc));
+    // Index pods by namespace and label once, so each Service looks at its candidates only.
+    const index = new Map<string, Pod[]>();
+    for (const p of this.store.list('Pod')) {
+      const ns = p.metadata.namespace ?? 'default';
+      for (const [k, v] of Object.entries(p.metadata.labels ?? {})) {
+        const ik = `${ns}\u0000${k}=${v}`;
+        let l = index.get(ik);
+        if (!l) index.set(ik, (l = []));
+        l.push(p);
+      }
+    }
+    for (const svc of this.store.list('Service')) this.syncService(objectKey(svc), index);
+  }
+
+  /** Pods of the Service's namespace that may match its selector (all of them for an empty selector). */
+  private candidates(svc: Service, index?: Map<string, Pod[]>): Pod[] {
+    const ns = svc.metadata.namespace ?? 'default';
+    const sel = Object.entries(svc.spec.selector ?? {});
+    if (!index || sel.length === 0) return this.store.list('Pod', { namespace: ns });
+    let best: Pod[] | undefined;
+    for (const [k, v] of sel) {
+      const l = index.get(`${ns}\u0000${k}=${v}`) ?? [];
+      if (!best || l.length < best.length) best = l;
+    }
+    return best ?? [];
   }
 
   /** Models Controller.syncService + Reconciler.Reconcile. */
-  syncService(key: string): void {
+  syncService(key: string, index?: Map<string, Pod[]>): void {
     if (this.givenServices.has(key)) return;
     const svc = this.store.get('Service', key);
     // ExternalName Services and Services without a selector get no slices from this controller.
@@ -260,12 +302,16 @@ class Controller implements EndpointSliceController {
     }
     const ns = svc.metadata.namespace ?? 'default';
     const types = addressTypesForService(svc);
-    const existing = this.store.list('EndpointSlice', { namespace: ns }).filter((s) => this.mine.has(objectKey(s)) && s.metadata.labels?.[SERVICE_NAME_LABEL] === svc.metadata.name);
+    const existing = this.slicesOf(key);
 
     // Desired endpoints, per address type and port mapping, in pod-name order.
     const desired = new Map<AddressType, Map<string, { ports: EndpointPort[]; eps: Map<string, Endpoint> }>>(types.map((t) => [t, new Map()]));
-    for (const pod of this.store.list('Pod', { namespace: ns })) {
+    for (const pod of this.candidates(svc, index)) {
       if (!selectorMatches(svc.spec.selector, pod.metadata.labels)) continue;
+      const pkey = objectKey(pod);
+      let ps = this.podServices.get(pkey);
+      if (!ps) this.podServices.set(pkey, (ps = new Set()));
+      ps.add(key);
       if (!shouldPodBeInEndpoints(pod)) continue;
       const node = pod.spec.nodeName !== undefined ? this.store.get('Node', pod.spec.nodeName) : undefined;
       // A pod whose node does not exist is left out (upstream requeues the Service).
@@ -303,19 +349,19 @@ class Controller implements EndpointSliceController {
         toDelete.splice(i, 1);
       } else i++;
     }
-    const taken = new Set(this.store.list('EndpointSlice', { namespace: ns }).map((s) => s.metadata.name));
+    const taken = new Set<string>();
     let n = 0;
     for (const s of toCreate) {
       const prefix = s.metadata.generateName!;
       let name: string;
       do name = `${prefix.slice(0, 58)}${nameSuffix(`${key}#${s.addressType}#${n++}`)}`;
-      while (taken.has(name));
+      while (taken.has(name) || this.store.get('EndpointSlice', `${ns}/${name}`) !== undefined);
       taken.add(name);
       s.metadata.name = name;
     }
     if (toCreate.length + toUpdate.length + toDelete.length === 0) return;
-    for (const s of [...toCreate, ...toUpdate]) this.mine.add(objectKey(s));
-    for (const s of toDelete) this.mine.delete(objectKey(s));
+    for (const s of [...toCreate, ...toUpdate]) this.remember(objectKey(s), key);
+    for (const s of toDelete) this.forget(objectKey(s));
     this.store.transaction((tx) => {
       for (const s of toDelete) tx.delete('EndpointSlice', objectKey(s));
       for (const s of [...toUpdate, ...toCreate]) tx.apply(s);

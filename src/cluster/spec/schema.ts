@@ -27,7 +27,7 @@ export interface Sink {
   warn(path: Path, message: string): void;
 }
 
-/** A check on an already type-correct value; returns an error message, or reports through the sink. */
+/** A check on an already type-correct value; returns an error message, or reports through the sink (copy `path` to keep it). */
 export type Check<T> = (value: T, path: Path, sink: Sink) => string | void;
 
 export type Schema =
@@ -153,6 +153,13 @@ function shapeMatches(v: unknown, s: Schema): boolean {
  * as Go's JSON decoding does (kubectl prints `creationTimestamp: null`).
  */
 export function validate(value: unknown, schema: Schema, path: Path, sink: Sink): void {
+  // One mutable path stack for the whole walk; sinks receive copies.
+  const stack: PathSegment[] = [...path];
+  const copying: Sink = { error: (p, m) => sink.error([...p], m), warn: (p, m) => sink.warn([...p], m) };
+  walk(value, schema, stack, copying);
+}
+
+function walk(value: unknown, schema: Schema, path: PathSegment[], sink: Sink): void {
   if (value === null || value === undefined) return;
   switch (schema.t) {
     case 'any':
@@ -176,30 +183,40 @@ export function validate(value: unknown, schema: Schema, path: Path, sink: Sink)
       return runCheck(schema.check, value, path, sink);
     case 'list':
       if (!Array.isArray(value)) return sink.error(path, `must be a list, not ${typeName(value)}`);
-      value.forEach((item, i) => validate(item, schema.items, [...path, i], sink));
+      for (let i = 0; i < value.length; i++) {
+        path.push(i);
+        walk(value[i], schema.items, path, sink);
+        path.pop();
+      }
       return runCheck(schema.check, value, path, sink);
     case 'map': {
       if (typeof value !== 'object' || Array.isArray(value)) return sink.error(path, `must be a map${schema.what ? ` of ${schema.what}` : ''}, not ${typeName(value)}`);
-      for (const [k, v] of Object.entries(value as Record<string, unknown>)) validate(v, schema.values, [...path, k], sink);
+      for (const k in value as Record<string, unknown>) {
+        path.push(k);
+        walk((value as Record<string, unknown>)[k], schema.values, path, sink);
+        path.pop();
+      }
       return;
     }
     case 'object': {
       if (typeof value !== 'object' || Array.isArray(value)) return sink.error(path, `must be a map${schema.what ? ` (${schema.what})` : ''}, not ${typeName(value)}`);
       const rec = value as Record<string, unknown>;
-      for (const [k, v] of Object.entries(rec)) {
+      for (const k in rec) {
         const f = schema.fields[k];
-        if (!f) sink.warn([...path, k], `unknown field "${k}"${closest(k, Object.keys(schema.fields))}`);
-        else validate(v, f.schema, [...path, k], sink);
+        path.push(k);
+        if (!f) sink.warn(path, `unknown field "${k}"${closest(k, Object.keys(schema.fields))}`);
+        else walk(rec[k], f.schema, path, sink);
+        path.pop();
       }
-      for (const [k, f] of Object.entries(schema.fields)) {
-        if (f.required && (rec[k] === undefined || rec[k] === null)) sink.error([...path, k], `required field "${k}" is missing`);
+      for (const k in schema.fields) {
+        if (schema.fields[k]!.required && (rec[k] === undefined || rec[k] === null)) sink.error([...path, k], `required field "${k}" is missing`);
       }
       return runCheck(schema.check, rec, path, sink);
     }
     case 'either': {
       const option = schema.options.find((o) => shapeMatches(value, o));
       if (!option) return sink.error(path, `must be ${schema.what}, not ${typeName(value)}`);
-      return validate(value, option, path, sink);
+      return walk(value, option, path, sink);
     }
   }
 }
