@@ -58,3 +58,15 @@ describe('probability: Go %0.10f of 1/n (values from python "%0.10f", which roun
     expect(formatFixed10(1)).toBe('1.0000000000');
   });
 });
+
+describe('sha256Words (FIPS 180-4 vectors, and node:crypto for long and non-ASCII input)', () => {
+  const hex = (w: Int32Array) => [...w].map((x) => (x >>> 0).toString(16).padStart(8, '0')).join('');
+  it('matches', async () => {
+    const { sha256Words } = await import('./chain-names.js');
+    const { createHash } = await import('node:crypto');
+    expect(hex(sha256Words('abc'))).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+    expect(hex(sha256Words(''))).toBe('e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
+    for (const s of ['a'.repeat(55), 'b'.repeat(56), 'c'.repeat(64), 'd'.repeat(200), 'ns/ünïcode:p80tcp[fd00::1]:80'])
+      expect(hex(sha256Words(s))).toBe(createHash('sha256').update(s, 'utf8').digest('hex'));
+  });
+});

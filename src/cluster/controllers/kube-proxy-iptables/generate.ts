@@ -51,6 +51,7 @@ export function buildPortFragment(sp: SvcPort, allEndpoints: readonly Ep[], node
   const proto = sp.protocol;
   const name = sp.name;
   const sprov = [sp.provenance];
+  const detProv = (detail: string) => [sp.provenance, nodeProv(node, detail)];
   const { cluster, local, reachable, hasAny } = categorizeEndpoints(allEndpoints, sp, node);
 
   const usesClusterPolicyChain = cluster.length > 0 && usesClusterEndpoints(sp);
@@ -136,9 +137,9 @@ export function buildPortFragment(sp: SvcPort, allEndpoints: readonly Ep[], node
   // ---- per-service chains (skipped by a partial sync when the service did not change)
   if (hasInternal) {
     const args = `-m comment --comment "${name} cluster IP" ${mp(sp.clusterIP)}`;
-    if (node.masqueradeAll) nat(internalChain, `-A ${internalChain} ${args} -j ${KUBE_MARK_MASQ}`, [...sprov, nodeProv(node, 'masqueradeAll')]);
+    if (node.masqueradeAll) nat(internalChain, `-A ${internalChain} ${args} -j ${KUBE_MARK_MASQ}`, detProv('masqueradeAll'));
     else if (node.ifNotLocal)
-      nat(internalChain, `-A ${internalChain} ${args} ${node.ifNotLocal.join(' ')} -j ${KUBE_MARK_MASQ}`, [...sprov, nodeProv(node, `localDetector ${node.detectorText}`)]);
+      nat(internalChain, `-A ${internalChain} ${args} ${node.ifNotLocal.join(' ')} -j ${KUBE_MARK_MASQ}`, detProv(`localDetector ${node.detectorText}`));
   }
   if (usesExtChain) {
     frag.natChains.push(extChain);
@@ -148,7 +149,7 @@ export function buildPortFragment(sp: SvcPort, allEndpoints: readonly Ep[], node
         nat(
           extChain,
           `-A ${extChain} -m comment --comment "pod traffic for ${name} external destinations" ${node.ifLocal.join(' ')} -j ${sp.svcChain}`,
-          [...sprov, nodeProv(node, `localDetector ${node.detectorText}`)],
+          detProv(`localDetector ${node.detectorText}`),
         );
       nat(extChain, `-A ${extChain} -m comment --comment "masquerade LOCAL traffic for ${name} external destinations" -m addrtype --src-type LOCAL -j ${KUBE_MARK_MASQ}`);
       nat(extChain, `-A ${extChain} -m comment --comment "route LOCAL traffic for ${name} external destinations" -m addrtype --src-type LOCAL -j ${sp.svcChain}`);
@@ -164,13 +165,13 @@ export function buildPortFragment(sp: SvcPort, allEndpoints: readonly Ep[], node
       nat(fw, `${head} -s ${formatCidr(c)} -j ${extChain}`);
       if (node.nodeIP && cidrContains(c, node.nodeIP)) allowFromNode = true;
     }
-    if (allowFromNode) for (const lb of sp.lbVIPs) nat(fw, `${head} -s ${lb} -j ${extChain}`, [...sprov, nodeProv(node, `nodeIP ${formatIp(node.nodeIP!)} is inside loadBalancerSourceRanges`)]);
+    if (allowFromNode) for (const lb of sp.lbVIPs) nat(fw, `${head} -s ${lb} -j ${extChain}`, detProv(`nodeIP ${formatIp(node.nodeIP!)} is inside loadBalancerSourceRanges`));
     nat(fw, `-A ${fw} -m comment --comment "other traffic to ${name} will be dropped by KUBE-PROXY-FIREWALL"`);
   }
-  const sepNames = new Map<Ep, string>();
-  const sepOf = (ep: Ep) => {
-    let s = sepNames.get(ep);
-    if (s === undefined) sepNames.set(ep, (s = sepChainName(sp, ep)));
+  const perEp = new Map<Ep, EpRef>();
+  const sepOf = (ep: Ep): EpRef => {
+    let s = perEp.get(ep);
+    if (s === undefined) perEp.set(ep, (s = { sep: sepChainName(sp, ep), prov: [sp.provenance, ep.provenance] }));
     return s;
   };
   if (usesClusterPolicyChain) {
@@ -183,9 +184,8 @@ export function buildPortFragment(sp: SvcPort, allEndpoints: readonly Ep[], node
   }
   const comment = largeClusterMode ? '' : ` -m comment --comment ${name}`;
   for (const ep of reachable) {
-    const sep = sepOf(ep);
+    const { sep, prov } = sepOf(ep);
     frag.natChains.push(sep);
-    const prov = [sp.provenance, ep.provenance];
     nat(sep, `-A ${sep}${comment} -s ${ep.ip} -j ${KUBE_MARK_MASQ}`, prov);
     const recent = sp.affinityTimeout !== null ? ` -m recent --name ${sep} --set` : '';
     nat(sep, `-A ${sep}${comment}${recent} -m ${proto} -p ${proto} -j DNAT --to-destination ${ep.str}`, prov);
@@ -193,29 +193,36 @@ export function buildPortFragment(sp: SvcPort, allEndpoints: readonly Ep[], node
   return frag;
 }
 
+interface EpRef {
+  sep: string;
+  prov: Provenance[];
+}
+
 /** Models Proxier.writeServiceToEndpointRules. */
-function writeServiceToEndpointRules(frag: PortFragment, sp: SvcPort, chain: string, eps: readonly Ep[], large: boolean, sepOf: (ep: Ep) => string): void {
+function writeServiceToEndpointRules(frag: PortFragment, sp: SvcPort, chain: string, eps: readonly Ep[], large: boolean, sepOf: (ep: Ep) => EpRef): void {
   if (sp.affinityTimeout !== null)
     for (const ep of eps) {
-      const sep = sepOf(ep);
+      const { sep, prov } = sepOf(ep);
       const c = large ? '' : ` -m comment --comment "${sp.name} -> ${ep.str}"`;
       frag.natChainRules.push({
         chain,
         text: `-A ${chain}${c} -m recent --name ${sep} --rcheck --seconds ${sp.affinityTimeout} --reap -j ${sep}`,
-        prov: [sp.provenance, ep.provenance],
+        prov,
       });
     }
   const n = eps.length;
   eps.forEach((ep, i) => {
-    const sep = sepOf(ep);
+    const { sep, prov } = sepOf(ep);
     const c = large ? '' : ` -m comment --comment "${sp.name} -> ${ep.str}"`;
     const stat = i < n - 1 ? ` -m statistic --mode random --probability ${probability(n - i)}` : '';
-    frag.natChainRules.push({ chain, text: `-A ${chain}${c}${stat} -j ${sep}`, prov: [sp.provenance, ep.provenance] });
+    frag.natChainRules.push({ chain, text: `-A ${chain}${c}${stat} -j ${sep}`, prov });
   });
 }
 
 export function nodeProv(node: ResolvedNode, detail: string): Provenance {
-  return { kind: 'kube-proxy', name: node.nodeName, detail };
+  let p = node.provCache.get(detail);
+  if (!p) node.provCache.set(detail, (p = { kind: 'kube-proxy', name: node.nodeName, detail }));
+  return p;
 }
 
 // ------------------------------------------------------------------ static parts
@@ -379,9 +386,10 @@ function family(node: ResolvedNode): 4 | 6 {
 
 export interface Assembly {
   payload: string;
-  rules: RuleWithProvenance[];
   chains: ChainRef[];
   deleted: ChainRef[];
+  /** Every rule with its chain position; built on first use (the payload alone is the hot path). */
+  rules(): RuleWithProvenance[];
 }
 
 /**
@@ -397,43 +405,66 @@ export function assemble(
   stale: readonly string[],
   warnings: string[],
 ): Assembly {
-  const rules: RuleWithProvenance[] = [];
   const chains: ChainRef[] = [];
-  const counters = { filter: new Map<string, number>(), nat: new Map<string, number>() };
   const lines: string[] = ['*filter'];
-  const add = (table: IptablesTable, r: RuleRec) => {
-    const m = counters[table];
-    const index = (m.get(r.chain) ?? 0) + 1;
-    m.set(r.chain, index);
-    rules.push({ table, chain: r.chain, index, rule: r.text, provenance: r.prov });
-    lines.push(r.text);
-  };
+  const head = filterHead(node);
+  const ftail = filterTail(node);
+  const nhead = natHead(node);
+  const ntail = natTail(node, warnings);
   for (const c of filterChainDecls(node)) {
     lines.push(`:${c} - [0:0]`);
     chains.push({ table: 'filter', chain: c });
   }
-  for (const r of filterHead(node)) add('filter', r);
-  for (const f of frags) for (const r of f.filter) add('filter', r);
-  for (const r of filterTail(node)) add('filter', r);
+  for (const r of head) lines.push(r.text);
+  for (const f of frags) for (const r of f.filter) lines.push(r.text);
+  for (const r of ftail) lines.push(r.text);
   lines.push('COMMIT', '*nat');
   for (const c of NAT_FIXED_CHAINS) {
     lines.push(`:${c} - [0:0]`);
     chains.push({ table: 'nat', chain: c });
   }
-  for (const f of frags)
-    if (writeChains(f))
+  const written = frags.map((f) => writeChains(f));
+  frags.forEach((f, i) => {
+    if (written[i])
       for (const c of f.natChains) {
         lines.push(`:${c} - [0:0]`);
         chains.push({ table: 'nat', chain: c });
       }
+  });
   for (const c of stale) lines.push(`:${c} - [0:0]`);
-  for (const r of natHead(node)) add('nat', r);
-  for (const f of frags) {
-    for (const r of f.natTop) add('nat', r);
-    if (writeChains(f)) for (const r of f.natChainRules) add('nat', r);
-  }
+  for (const r of nhead) lines.push(r.text);
+  frags.forEach((f, i) => {
+    for (const r of f.natTop) lines.push(r.text);
+    if (written[i]) for (const r of f.natChainRules) lines.push(r.text);
+  });
   for (const c of stale) lines.push(`-X ${c}`);
-  for (const r of natTail(node, warnings)) add('nat', r);
+  for (const r of ntail) lines.push(r.text);
   lines.push('COMMIT', '');
-  return { payload: lines.join('\n'), rules, chains, deleted: stale.map((chain) => ({ table: 'nat' as const, chain })) };
+  let rules: RuleWithProvenance[] | null = null;
+  return {
+    payload: lines.join('\n'),
+    chains,
+    deleted: stale.map((chain) => ({ table: 'nat' as const, chain })),
+    rules() {
+      if (rules) return rules;
+      const out: RuleWithProvenance[] = [];
+      const counters = { filter: new Map<string, number>(), nat: new Map<string, number>() };
+      const add = (table: IptablesTable, r: RuleRec) => {
+        const m = counters[table];
+        const index = (m.get(r.chain) ?? 0) + 1;
+        m.set(r.chain, index);
+        out.push({ table, chain: r.chain, index, rule: r.text, provenance: r.prov });
+      };
+      for (const r of head) add('filter', r);
+      for (const f of frags) for (const r of f.filter) add('filter', r);
+      for (const r of ftail) add('filter', r);
+      for (const r of nhead) add('nat', r);
+      frags.forEach((f, i) => {
+        for (const r of f.natTop) add('nat', r);
+        if (written[i]) for (const r of f.natChainRules) add('nat', r);
+      });
+      for (const r of ntail) add('nat', r);
+      return (rules = out);
+    },
+  };
 }

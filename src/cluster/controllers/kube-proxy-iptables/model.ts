@@ -1,14 +1,7 @@
 import { InputError, cidrContains, formatCidr, formatIp, type Cidr, type Ip, parseIp } from '../../../base/index.js';
 import type { Provenance } from '../../../trace/types.js';
 import { SERVICE_NAME_LABEL, type EndpointSlice, type Service } from '../../objects.js';
-import {
-  serviceExternalChainName,
-  serviceFirewallChainName,
-  servicePortEndpointChainName,
-  servicePortPolicyClusterChain,
-  servicePortPolicyLocalChainName,
-  portProtoHash,
-} from './chain-names.js';
+import { CHAIN_PREFIX, servicePortEndpointChainName, portProtoHash } from './chain-names.js';
 import type { IpFamilyNumber, LocalDetectorConfig, NodeProxyConfig } from './types.js';
 
 /** Defaults of KubeProxyConfiguration for iptables mode (source: pkg/proxy/apis/config defaults, v1.34). */
@@ -44,6 +37,25 @@ export function parseIpSloppy(text: string): Ip | null {
   } catch {
     return null;
   }
+}
+
+/** Dotted quad without leading zeros, each octet <= 255: already what formatIp would print. */
+function isCanonicalV4(s: string): boolean {
+  let dots = 0;
+  let start = 0;
+  const n = s.length;
+  for (let i = 0; i <= n; i++) {
+    const c = i < n ? s.charCodeAt(i) : 46;
+    if (c === 46) {
+      const len = i - start;
+      if (len < 1 || len > 3) return false;
+      if (len > 1 && s.charCodeAt(start) === 48) return false;
+      if (len === 3 && Number(s.slice(start, i)) > 255) return false;
+      if (i < n) dots++;
+      start = i + 1;
+    } else if (c < 48 || c > 57) return false;
+  }
+  return dots === 3;
 }
 
 /** Models netutils.ParseCIDRSloppy + IPNet.String(): host bits cleared, canonical text. */
@@ -108,6 +120,8 @@ export interface ResolvedNode {
   zone: string;
   preferSameTrafficDistribution: boolean;
   cpus: number;
+  /** Shared provenance records for node-configuration rules, by detail text. */
+  provCache: Map<string, Provenance>;
 }
 
 const FIELD = 'kubeProxy';
@@ -241,6 +255,7 @@ export function resolveNode(config: NodeProxyConfig, family: IpFamilyNumber): Re
     zone: config.zone ?? '',
     preferSameTrafficDistribution: config.preferSameTrafficDistribution ?? true,
     cpus: config.cpus ?? 1,
+    provCache: new Map(),
   };
 }
 
@@ -355,6 +370,7 @@ export function servicePorts(svc: Service, family: IpFamilyNumber, warnings: str
     const protocol = (p.protocol ?? 'TCP').toLowerCase() as Proto;
     const name = portName ? `${key}:${portName}` : key;
     const hash = portProtoHash(name, protocol);
+    // KUBE-SVC/SVL/EXT/FW share the hash (servicePortPolicyClusterChain etc. each recompute it)
     out.push({
       svcKey: key,
       name,
@@ -371,10 +387,10 @@ export function servicePorts(svc: Service, family: IpFamilyNumber, warnings: str
       internalPolicyLocal,
       healthCheckNodePort,
       hash,
-      svcChain: servicePortPolicyClusterChain(name, protocol),
-      svlChain: servicePortPolicyLocalChainName(name, protocol),
-      extChain: serviceExternalChainName(name, protocol),
-      fwChain: serviceFirewallChainName(name, protocol),
+      svcChain: CHAIN_PREFIX.svc + hash,
+      svlChain: CHAIN_PREFIX.svl + hash,
+      extChain: CHAIN_PREFIX.ext + hash,
+      fwChain: CHAIN_PREFIX.fw + hash,
       provenance: { kind: 'Service', name: key, detail: `port ${portName || '(unnamed)'} ${p.port}/${protocol.toUpperCase()}` },
     });
   });
@@ -452,12 +468,16 @@ export function endpointsByPort(
       slice.endpoints.forEach((ep) => {
         const addr = ep.addresses[0];
         if (addr === undefined) return;
-        const ip = parseIpSloppy(addr);
-        if (!ip) {
-          warnings.push(`EndpointSlice ${sliceName}: invalid address "${addr}" ignored`);
-          return;
+        let ipText: string;
+        if (isCanonicalV4(addr)) ipText = addr;
+        else {
+          const ip = parseIpSloppy(addr);
+          if (!ip) {
+            warnings.push(`EndpointSlice ${sliceName}: invalid address "${addr}" ignored`);
+            return;
+          }
+          ipText = formatIp(ip);
         }
-        const ipText = formatIp(ip);
         const c = ep.conditions ?? {};
         const terminating = c.terminating === true;
         const str = joinHostPort(ipText, port.port!);

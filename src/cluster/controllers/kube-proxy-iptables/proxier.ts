@@ -33,6 +33,12 @@ function svcKeyOf(o: { metadata: { namespace?: string; name: string } }): string
   return `${o.metadata.namespace ?? 'default'}/${o.metadata.name}`;
 }
 
+function sameCounts(a: Map<string, number>, b: Map<string, number>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [k, v] of a) if (b.get(k) !== v) return false;
+  return true;
+}
+
 function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
@@ -60,6 +66,8 @@ export class KubeProxyIptables {
   private largeClusterMode = false;
   private warnings: string[] = [];
   private cached: GeneratedRuleset | null = null;
+  /** Per top-level chain ("table chain"): rules of the services before order[i] (lazy, O(N) to rebuild). */
+  private prefix: { pos: Map<string, number>; counts: Map<string, Int32Array> } | null = null;
 
   constructor(
     config: NodeProxyConfig,
@@ -113,6 +121,7 @@ export class KubeProxyIptables {
     this.entries.clear();
     for (const [k, b] of built) this.entries.set(k, this.makeEntry(k, b.ports, b.eps));
     this.order = [...this.entries.keys()].sort(cmp);
+    this.prefix = null;
     const active = this.activeChains();
     const stale = [...this.applied].filter((c) => !active.has(c)).sort(cmp);
     this.applied = active;
@@ -163,7 +172,7 @@ export class KubeProxyIptables {
     for (const k of touched) {
       const e = this.entries.get(k);
       if (!e) continue;
-      const rules = this.entryRules(e, this.order);
+      const rules = this.entryRules(e);
       oldRules.set(k, rules);
       for (const f of e.frags) oldChains.push(...f.natChains);
     }
@@ -188,15 +197,20 @@ export class KubeProxyIptables {
     this.totalEndpoints = total;
     this.largeClusterMode = total > this.node.largeClusterThreshold;
     let orderChanged = false;
+    let countsChanged = false;
     for (const [k, b] of rebuilt) {
+      const old = this.entries.get(k);
       if (b === null) {
         if (this.entries.delete(k)) orderChanged = true;
       } else {
-        if (!this.entries.has(k)) orderChanged = true;
-        this.entries.set(k, this.makeEntry(k, b.ports, b.eps));
+        if (!old) orderChanged = true;
+        const e = this.makeEntry(k, b.ports, b.eps);
+        if (old && !sameCounts(old.topCounts, e.topCounts)) countsChanged = true;
+        this.entries.set(k, e);
       }
     }
     if (orderChanged) this.order = [...this.entries.keys()].sort(cmp);
+    if (orderChanged || countsChanged) this.prefix = null;
     this.warnings = [...this.warnings.filter((w) => ![...touched].some((k) => w.includes(k))), ...warnings];
 
     // Diff per touched service: multiset of (table, chain, text).
@@ -205,7 +219,7 @@ export class KubeProxyIptables {
     for (const k of touched) {
       const before = oldRules.get(k) ?? [];
       const e = this.entries.get(k);
-      const after = e ? this.entryRules(e, this.order) : [];
+      const after = e ? this.entryRules(e) : [];
       if (e) for (const f of e.frags) newChains.push(...f.natChains);
       const count = new Map<string, number>();
       const key = (r: RuleWithProvenance) => `${r.table} ${r.rule}`;
@@ -301,24 +315,19 @@ export class KubeProxyIptables {
     return s;
   }
 
-  /** The rules of one service with their chain positions in the state `order` describes. */
-  private entryRules(e: SvcEntry, order: readonly string[]): RuleWithProvenance[] {
-    const offset = new Map<string, number>();
-    // static rules that precede per-service rules in the same chain: none (KUBE-FIREWALL and
-    // KUBE-POSTROUTING/KUBE-MARK-MASQ are chains of their own).
-    for (const k of order) {
-      if (k === e.svcKey) break;
-      const other = this.entries.get(k);
-      if (!other) continue;
-      for (const [c, n] of other.topCounts) offset.set(c, (offset.get(c) ?? 0) + n);
-    }
+  /** The rules of one service with their chain positions in the current order. */
+  private entryRules(e: SvcEntry): RuleWithProvenance[] {
+    const prefix = this.prefixCounts();
+    const at = prefix.pos.get(e.svcKey) ?? 0;
     const out: RuleWithProvenance[] = [];
     const local = new Map<string, number>();
     const push = (table: IptablesTable, r: RuleRec, top: boolean) => {
       const key = `${table} ${r.chain}`;
       const i = (local.get(key) ?? 0) + 1;
       local.set(key, i);
-      out.push({ table, chain: r.chain, index: (top ? offset.get(key) ?? 0 : 0) + i, rule: r.text, provenance: r.prov });
+      // static rules never precede per-service rules in the same chain (KUBE-FIREWALL,
+      // KUBE-POSTROUTING and KUBE-MARK-MASQ are chains of their own)
+      out.push({ table, chain: r.chain, index: (top ? prefix.counts.get(key)?.[at] ?? 0 : 0) + i, rule: r.text, provenance: r.prov });
     };
     for (const f of e.frags) {
       for (const r of f.filter) push('filter', r, true);
@@ -328,15 +337,36 @@ export class KubeProxyIptables {
     return out;
   }
 
+  private prefixCounts(): { pos: Map<string, number>; counts: Map<string, Int32Array> } {
+    if (this.prefix) return this.prefix;
+    const pos = new Map<string, number>();
+    const counts = new Map<string, Int32Array>();
+    const n = this.order.length;
+    this.order.forEach((k, i) => {
+      pos.set(k, i);
+      for (const c of this.entries.get(k)!.topCounts.keys()) if (!counts.has(c)) counts.set(c, new Int32Array(n + 1));
+    });
+    for (const [c, arr] of counts) {
+      let sum = 0;
+      for (let i = 0; i < n; i++) {
+        arr[i] = sum;
+        sum += this.entries.get(this.order[i]!)!.topCounts.get(c) ?? 0;
+      }
+      arr[n] = sum;
+    }
+    return (this.prefix = { pos, counts });
+  }
+
   private build(writeChains: (f: PortFragment) => boolean, stale: string[], withJumps: boolean): GeneratedRuleset {
     const warnings = [...this.warnings];
     const asm = assemble(this.node, this.frags(), writeChains, stale, warnings);
     let index: Map<string, Provenance[]> | null = null;
-    const rules = asm.rules;
     return {
       family: this.family,
       payload: asm.payload,
-      rules,
+      get rules() {
+        return asm.rules();
+      },
       chains: asm.chains,
       deletedChains: asm.deleted,
       jumpRules: withJumps ? ensuredJumpRules(this.node) : [],
@@ -346,7 +376,7 @@ export class KubeProxyIptables {
       provenanceAt(table, chain, i) {
         if (!index) {
           index = new Map();
-          for (const r of rules) index.set(`${r.table} ${r.chain} ${r.index}`, r.provenance);
+          for (const r of asm.rules()) index.set(`${r.table} ${r.chain} ${r.index}`, r.provenance);
         }
         return index.get(`${table} ${chain} ${i}`);
       },
