@@ -6,7 +6,9 @@ import type { BenchSuite, Figure } from './harness.js';
  * with the machine and date, in the form the README's performance section records.
  */
 // Each bench file default-exports a BenchSuite; add it to this list.
-const suites: Array<() => Promise<{ default: BenchSuite }>> = [];
+const suites: Array<() => Promise<{ default: BenchSuite }>> = [
+  () => import('./kube-proxy-iptables.js'),
+];
 
 const wanted = process.argv.slice(2);
 const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
