@@ -253,8 +253,7 @@ function declareChain(t: Table, line: string, noflush: boolean): void {
 export function parseRule(t: Table, chain: Chain, tokens: readonly string[], from: number, family: Family, line: number, file?: string): Rule {
   const cur = new Cursor(tokens);
   cur.i = from;
-  const rule: Rule = { table: t.name, chain: chain.name, line, text: '', matches: [], target: { kind: 'none' } };
-  if (file !== undefined) rule.file = file;
+  const rule = new ParsedRule(t.name, chain.name, line, file, family);
   const seen = new Map<Match, Set<string>>();
   let targetSet = false;
   let neg = false;
@@ -290,8 +289,7 @@ export function parseRule(t: Table, chain: Chain, tokens: readonly string[], fro
         const n = PROTO_NUMBERS.get(p) ?? PROTO_NUMBERS.get(p.toLowerCase()) ?? (/^\d{1,3}$/.test(p) && Number(p) <= 255 ? Number(p) : undefined);
         if (n === undefined) throw new TokenError(`unknown protocol "${p}" specified`, tok);
         if (n === 0 && neg) throw new TokenError('rule would never match protocol', tok);
-        if (n !== 0) rule.proto = { num: n, neg };
-        else delete rule.proto;
+        rule.proto = n !== 0 ? { num: n, neg } : undefined;
         break;
       }
       case '-f':
@@ -308,7 +306,7 @@ export function parseRule(t: Table, chain: Chain, tokens: readonly string[], fro
         if ((kind === 'icmp' && family === 6) || (kind === 'icmp6' && family === 4)) throw new TokenError(`match "${name}" is not for IPv${family}`, name);
         const m = newMatch(kind);
         rule.matches.push(m);
-        seen.set(m, new Set());
+        seen.set(m, NEEDS_SEEN.has(kind) ? new Set() : NO_SEEN);
         break;
       }
       case '-j':
@@ -364,8 +362,48 @@ export function parseRule(t: Table, chain: Chain, tokens: readonly string[], fro
   if (neg) throw new TokenError('"!" at the end of the rule', '!');
   for (const m of rule.matches) finishMatch(m, seen.get(m)!, family);
   checkTarget(rule);
-  rule.text = formatRule(rule, family);
   return rule;
+}
+
+/** Matches whose final check needs to know which options were given. */
+const NEEDS_SEEN: ReadonlySet<Match['kind']> = new Set(['multiport', 'statistic', 'set', 'recent']);
+const NO_SEEN = new Set<string>();
+
+/**
+ * A parsed rule. Its `text` (the iptables-save line) is rendered on first use and cached, so
+ * loading a 320k-rule dump does not build 320k strings nobody reads.
+ */
+class ParsedRule implements Rule {
+  src?: Rule['src'] = undefined;
+  dst?: Rule['dst'] = undefined;
+  inIface?: Rule['inIface'] = undefined;
+  outIface?: Rule['outIface'] = undefined;
+  proto?: Rule['proto'] = undefined;
+  fragment?: Rule['fragment'] = undefined;
+  matches: Match[] = [];
+  target: Target = { kind: 'none' };
+  counters?: Counters = undefined;
+  provenance?: Rule['provenance'] = undefined;
+  #text: string | undefined = undefined;
+  readonly #family: Family;
+  constructor(
+    public table: TableName,
+    public chain: string,
+    public line: number,
+    public file: string | undefined,
+    family: Family,
+  ) {
+    this.#family = family;
+  }
+  get text(): string {
+    return (this.#text ??= formatRule(this, this.#family));
+  }
+  set text(v: string) {
+    this.#text = v;
+  }
+  toJSON(): object {
+    return { ...this, text: this.text };
+  }
 }
 
 function checkIface(name: string, tok: string): string {

@@ -51,11 +51,54 @@ export class Cursor {
  * a backslash inside quotes takes the next character literally.
  */
 export function tokenize(line: string): string[] {
-  if (!line.includes('"')) {
-    const out = line.split(' ');
-    if (out.includes('') || line.includes('\t')) return line.split(/[ \t]+/).filter((t) => t !== '');
-    return out;
+  if (!line.includes('\t') && !line.includes('\\')) {
+    const raw = line.split(' ');
+    if (!line.includes('"')) return line.includes('  ') || line.startsWith(' ') || line.endsWith(' ') ? raw.filter((t) => t !== '') : raw;
+    const fast = mergeQuoted(raw);
+    if (fast) return fast;
   }
+  return tokenizeSlow(line);
+}
+
+/** Fast path for quotes only at the edges of space-separated words: `"a b c"`. Undefined when it does not apply. */
+function mergeQuoted(raw: string[]): string[] | undefined {
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i++) {
+    const t = raw[i]!;
+    if (t === '') continue;
+    const q = t.indexOf('"');
+    if (q < 0) {
+      out.push(t);
+      continue;
+    }
+    if (q !== 0) return undefined;
+    if (t.length >= 2 && t.endsWith('"')) {
+      if (t.indexOf('"', 1) !== t.length - 1) return undefined;
+      out.push(t.slice(1, -1));
+      continue;
+    }
+    if (t.indexOf('"', 1) >= 0) return undefined;
+    let acc = t.slice(1);
+    let closed = false;
+    for (i++; i < raw.length; i++) {
+      const u = raw[i]!;
+      const k = u.indexOf('"');
+      if (k < 0) {
+        acc += ` ${u}`;
+        continue;
+      }
+      if (k !== u.length - 1) return undefined;
+      acc += ` ${u.slice(0, -1)}`;
+      closed = true;
+      break;
+    }
+    if (!closed) return undefined;
+    out.push(acc);
+  }
+  return out;
+}
+
+function tokenizeSlow(line: string): string[] {
   const out: string[] = [];
   let cur = '';
   let has = false;
