@@ -72,14 +72,12 @@ export function ethertypeName(type: number): string {
 }
 
 /**
- * One line as `tcpdump -e` prints the link header:
- * `02:00:00:00:00:0a > 02:00:00:00:00:0b, ethertype 802.1Q (0x8100), vlan 10, p 0, ethertype IPv4 (0x0800)`.
- * With `length`, tcpdump's `, length N` (the frame length) follows.
+ * The link header as `tcpdump -e` prints it: `02:00:00:00:00:0a > 02:00:00:00:00:0b, ethertype IPv4
+ * (0x0800), length 98` (`length` is the frame length, left out when not given); with a tag,
+ * `…, ethertype 802.1Q (0x8100), length 58: vlan 10, p 0, ethertype IPv4 (0x0800)`.
  */
 export function formatEthernet(h: EthernetHeader, length?: number): string {
-  let s = `${h.src} > ${h.dst}, `;
-  if (h.vlan) s += `ethertype ${ethertypeName(ETHERTYPE.VLAN)}, vlan ${h.vlan.vid}, p ${h.vlan.pcp}${h.vlan.dei ? ', DEI' : ''}, `;
-  s += `ethertype ${ethertypeName(h.ethertype)}`;
-  if (length !== undefined) s += `, length ${length}`;
-  return s;
+  const len = length !== undefined ? `, length ${length}` : '';
+  if (!h.vlan) return `${h.src} > ${h.dst}, ethertype ${ethertypeName(h.ethertype)}${len}`;
+  return `${h.src} > ${h.dst}, ethertype ${ethertypeName(ETHERTYPE.VLAN)}${len}: vlan ${h.vlan.vid}, p ${h.vlan.pcp}${h.vlan.dei ? ', DEI' : ''}, ethertype ${ethertypeName(h.ethertype)}`;
 }

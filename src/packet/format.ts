@@ -49,7 +49,7 @@ export function formatPacket(p: Packet, opts: PacketFormatOptions = {}): string 
       case 'ethernet':
         if (!showEth) continue;
         flush();
-        cur = `${formatEthernet(h, size + layout.padding[i]!)}: `;
+        cur = `${formatEthernet(h, size + layout.padding[i]!)}${h.vlan ? ', ' : ': '}`;
         afterEth = true;
         continue;
       case 'arp':
@@ -72,7 +72,7 @@ export function formatPacket(p: Packet, opts: PacketFormatOptions = {}): string 
     }
   }
   // Nothing decoded after the last header (an unknown EtherType), or no layers at all.
-  if (cur === '' || cur.endsWith(': ')) cur += `data, length ${p.payload.length}`;
+  if (cur === '' || cur.endsWith(': ') || cur.endsWith(', ')) cur += `data, length ${p.payload.length}`;
   flush();
   return levels.join(' | ');
 }
