@@ -52,3 +52,32 @@ export {
   type EndpointSliceControllerOptions,
 } from './controllers/endpointslice.js';
 export { selectorMatches, NODE_CIDR_MASK, NODE_PORT_RANGE } from './alloc.js';
+export {
+  generateIptablesRules,
+  KubeProxyIptables,
+  KUBE_PROXY_IPTABLES_DEFAULTS,
+  type KubeProxyIptablesOptions,
+  type ChangedObject,
+  type EnsuredJumpRule,
+  type GeneratedRuleset,
+  type LocalDetectorConfig,
+  type NodeProxyConfig,
+  type RuleWithProvenance,
+  type RulesetDiff,
+  type SysctlSetting,
+} from './controllers/kube-proxy-iptables/index.js';
+export {
+  findNode,
+  nodeProxyConfig,
+  proxyObjects,
+  generateNodeIptables,
+  nodeIptables,
+  nodeAgentSteps,
+  type EnsureOp,
+  nodeRib,
+  nodeNetfilterSetup,
+  NODE_UPLINK,
+  CNI_BRIDGE,
+  FLANNEL_VXLAN_DEV,
+  type NodeIptables,
+} from './node.js';

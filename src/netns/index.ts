@@ -6,3 +6,4 @@ export * from './ct.js';
 export * from './pipeline.js';
 export * from './netfilter-trace.js';
 export * from './load.js';
+export * from './rib-route.js';

@@ -1,0 +1,241 @@
+/**
+ * One node's datapath state as its agents program it, for the parts that exist so far: the
+ * iptables tables after kubelet and kube-proxy have run, and the node's addresses and routes.
+ * The tracer's World (issue 5) builds on this per node.
+ */
+import { InputError, cidrContains, formatCidr, formatIp, nthHost, parseCidr, parseIp, type Family } from '../base/index.js';
+import {
+  applyIptablesRestore,
+  compileRuleset,
+  emptyRuleset,
+  IpsetStore,
+  NthState,
+  parseRuleLine,
+  RecentStore,
+  type CompiledRuleset,
+  type Ruleset,
+  type TableName,
+} from '../netfilter/index.js';
+import { ribAddresses, ribRoute, type NetfilterSetup } from '../netns/index.js';
+import { Rib } from '../routing/index.js';
+import type { Provenance } from '../trace/index.js';
+import { generateIptablesRules, type GeneratedRuleset, type NodeProxyConfig } from './controllers/kube-proxy-iptables/index.js';
+import type { EndpointSlice, Service } from './objects.js';
+import type { Topology, TopologyNode } from './spec/types.js';
+
+/** The underlay device of every node (kubelet's node IP lives there). */
+export const NODE_UPLINK = 'eth0';
+/** Flannel's bridge for pods (the flannel CNI's `bridge` plugin default name). */
+export const CNI_BRIDGE = 'cni0';
+/** Flannel's VXLAN device: VNI 1, UDP 8472 (flannel backend/vxlan). */
+export const FLANNEL_VXLAN_DEV = 'flannel.1';
+
+export function findNode(topo: Topology, name: string): TopologyNode {
+  const node = topo.nodes.find((n) => n.name === name);
+  if (!node) {
+    const names = topo.nodes.map((n) => n.name);
+    const near = names.find((n) => n.startsWith(name) || name.startsWith(n));
+    throw new InputError({ file: topo.file, field: '--node', message: `no node "${name}" in topology ${topo.name}${near ? `; did you mean ${near}?` : ''} (nodes: ${names.join(', ')})` });
+  }
+  return node;
+}
+
+function ofFamily(addrs: readonly string[], family: Family): string[] {
+  return addrs.filter((a) => parseIp(a.split('/')[0]!).family === family);
+}
+
+/** kube-proxy's configuration on this node: KubeProxyConfiguration from the topology + the Node object. */
+export function nodeProxyConfig(topo: Topology, node: TopologyNode): NodeProxyConfig {
+  const kp = topo.cluster.kubeProxy;
+  const rib = nodeRib(topo, node);
+  const zone = node.labels['topology.kubernetes.io/zone'];
+  return {
+    nodeName: node.name,
+    nodeIPs: [...node.ips],
+    nodeAddresses: ribAddresses(rib).map((a) => a.ip),
+    clusterCIDRs: [...topo.cluster.podCIDRs],
+    podCIDRs: [...node.podCIDRs],
+    localDetector: { ...kp.localDetector },
+    masqueradeAll: kp.masqueradeAll,
+    masqueradeBit: kp.masqueradeBit,
+    nodePortAddresses: [...kp.nodePortAddresses],
+    localhostNodePorts: kp.localhostNodePorts,
+    ...(zone ? { zone } : {}),
+  };
+}
+
+/** kube-proxy's input objects, as its informers see them. */
+export function proxyObjects(topo: Topology): { services: Service[]; endpointSlices: EndpointSlice[] } {
+  return { services: topo.store.list('Service') as Service[], endpointSlices: topo.store.list('EndpointSlice') as EndpointSlice[] };
+}
+
+export function generateNodeIptables(topo: Topology, node: TopologyNode, family: Family): GeneratedRuleset {
+  return generateIptablesRules({ ...proxyObjects(topo), node: nodeProxyConfig(topo, node), family });
+}
+
+/** One change a node agent makes outside a restore payload: `iptables -N` or `iptables -I/-A` after `-C`. */
+export type EnsureOp =
+  | { table: TableName; kind: 'chain'; chain: string; by: Provenance }
+  | { table: TableName; kind: 'rule'; position: 'prepend' | 'append'; rule: string; by: Provenance };
+
+/**
+ * What kubelet does to iptables at start (pkg/kubelet/kubelet_network_linux.go syncIPTablesRules,
+ * v1.34) followed by the canary chains of kubelet's and kube-proxy's iptables monitors
+ * (pkg/util/iptables Monitor: one canary chain in mangle, nat and filter each).
+ */
+function agentStartup(node: string, family: Family): EnsureOp[] {
+  const kubelet = (detail: string): Provenance => ({ kind: 'kubelet', name: node, detail });
+  const proxy = (detail: string): Provenance => ({ kind: 'kube-proxy', name: node, detail });
+  const ops: EnsureOp[] = [{ table: 'mangle', kind: 'chain', chain: 'KUBE-IPTABLES-HINT', by: kubelet('iptables hint chain (iptables-nft in use)') }];
+  if (family === 4) {
+    const why = kubelet('martian localhost protection (issue 90259)');
+    ops.push(
+      { table: 'filter', kind: 'chain', chain: 'KUBE-FIREWALL', by: why },
+      { table: 'filter', kind: 'rule', position: 'prepend', rule: '-A OUTPUT -j KUBE-FIREWALL', by: why },
+      { table: 'filter', kind: 'rule', position: 'prepend', rule: '-A INPUT -j KUBE-FIREWALL', by: why },
+      {
+        table: 'filter',
+        kind: 'rule',
+        position: 'append',
+        rule: '-A KUBE-FIREWALL ! -s 127.0.0.0/8 -d 127.0.0.0/8 -m comment --comment "block incoming localnet connections" -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP',
+        by: why,
+      },
+    );
+  }
+  for (const table of ['mangle', 'nat', 'filter'] as const) ops.push({ table, kind: 'chain', chain: 'KUBE-KUBELET-CANARY', by: kubelet('iptables monitor canary') });
+  for (const table of ['mangle', 'nat', 'filter'] as const) ops.push({ table, kind: 'chain', chain: 'KUBE-PROXY-CANARY', by: proxy('iptables monitor canary') });
+  return ops;
+}
+
+/** Applies one ensure operation as iptables does: `-N` only when missing, `-I 1`/`-A` only when `-C` finds no equal rule. */
+function ensure(rs: Ruleset, op: EnsureOp): Ruleset {
+  const table = rs.tables.get(op.table);
+  if (op.kind === 'chain') {
+    if (table?.chains.has(op.chain)) return rs;
+    const next = applyIptablesRestore(rs, `*${op.table}\n:${op.chain} - [0:0]\nCOMMIT\n`, { noflush: true, family: rs.family });
+    return next;
+  }
+  let next = table ? rs : applyIptablesRestore(rs, `*${op.table}\nCOMMIT\n`, { noflush: true, family: rs.family });
+  const t = next.tables.get(op.table)!;
+  const canonical = parseRuleLine(t, op.rule, rs.family).text;
+  const chainName = op.rule.split(' ')[1]!;
+  const chain = t.chains.get(chainName)!;
+  if (chain.rules.some((r) => r.text === canonical)) return next;
+  const cmd = op.position === 'prepend' ? op.rule.replace(/^-A (\S+)/, '-I $1 1') : op.rule;
+  next = applyIptablesRestore(next, `*${op.table}\n${cmd}\nCOMMIT\n`, { noflush: true, family: rs.family });
+  const rules = next.tables.get(op.table)!.chains.get(chainName)!.rules;
+  const added = op.position === 'prepend' ? rules[0]! : rules[rules.length - 1]!;
+  added.provenance = [op.by];
+  return next;
+}
+
+/**
+ * What the node's agents do to iptables, in order: kubelet's start-up, the monitors' canaries, then
+ * kube-proxy's sync (ensure each jump chain and jump rule, then `iptables-restore --noflush` of the
+ * payload). The kernel differential test replays exactly these steps with the real tools.
+ */
+export function nodeAgentSteps(topo: Topology, nodeName: string, family: Family): { ensureOps: EnsureOp[]; generated: GeneratedRuleset } {
+  const node = findNode(topo, nodeName);
+  const generated = generateNodeIptables(topo, node, family);
+  const ensureOps = agentStartup(node.name, family);
+  for (const j of generated.jumpRules) {
+    const by = j.provenance[0] ?? { kind: 'kube-proxy', name: node.name };
+    ensureOps.push({ table: j.table, kind: 'chain', chain: j.target, by }, { table: j.table, kind: 'rule', position: 'prepend', rule: j.rule, by });
+  }
+  return { ensureOps, generated };
+}
+
+export interface NodeIptables {
+  readonly family: Family;
+  /** The tables as `iptables-save` shows them on the node. */
+  readonly ruleset: Ruleset;
+  /** What kube-proxy generated (payload, jump rules, provenance, sysctls). */
+  readonly generated: GeneratedRuleset;
+}
+
+/**
+ * A node's iptables (or ip6tables) state: kubelet's start-up rules and the monitors' canaries, then
+ * kube-proxy's sync: its jump rules ensured (`-C`, then `-I 1`), then its payload loaded with
+ * `iptables-restore --noflush`, as pkg/proxy/iptables/proxier.go syncProxyRules does.
+ * Every rule carries the provenance of the agent and objects that made it.
+ */
+export function nodeIptables(topo: Topology, nodeName: string, family: Family): NodeIptables {
+  const node = findNode(topo, nodeName);
+  const { generated, ensureOps } = nodeAgentSteps(topo, node.name, family);
+  let rs = emptyRuleset(family);
+  for (const op of ensureOps) rs = ensure(rs, op);
+  for (const j of generated.jumpRules) {
+    // kubelet may have made the same jump already (KUBE-FIREWALL): the rule then carries both origins.
+    const canonical = parseRuleLine(rs.tables.get(j.table)!, j.rule, family).text;
+    const r = rs.tables.get(j.table)!.chains.get(j.chain)!.rules.find((x) => x.text === canonical);
+    if (r) r.provenance = [...(r.provenance ?? []).filter((p) => p.kind !== 'kube-proxy'), ...j.provenance];
+  }
+  rs = applyIptablesRestore(rs, generated.payload, { noflush: true, family, file: `kube-proxy payload for ${node.name}` });
+  for (const r of generated.rules) {
+    const rule = rs.tables.get(r.table)?.chains.get(r.chain)?.rules[r.index - 1];
+    if (rule) rule.provenance = r.provenance;
+  }
+  return { family, ruleset: rs, generated };
+}
+
+/**
+ * The node's addresses and routes, as the kernel, kubelet's node IP and the CNI leave them:
+ * lo; the uplink with the node IPs and extra addresses (connected routes) and a default route via
+ * the network's router; for Flannel, cni0 with .1 of the node subnet and a route per peer node
+ * subnet (vxlan: `via <subnet>.0 dev flannel.1 onlink`; host-gw: `via <peer node IP> dev eth0`,
+ * which the kernel refuses when the peer is not on-link, leaving no route).
+ */
+export function nodeRib(topo: Topology, node: TopologyNode): Rib {
+  const rib = new Rib([NODE_UPLINK]);
+  rib.forwarding[4] = true;
+  rib.forwarding[6] = true;
+  rib.addAddress('lo', '127.0.0.1/8');
+  rib.addAddress('lo', '::1/128');
+  const net = topo.networks.find((n) => n.name === node.network);
+  for (const ip of node.ips) {
+    const fam = parseIp(ip).family;
+    const cidr = net?.cidrs.find((c) => parseCidr(c).family === fam && cidrContains(parseCidr(c), parseIp(ip)));
+    rib.addAddress(NODE_UPLINK, `${ip}/${cidr ? parseCidr(cidr).prefix : fam === 4 ? 32 : 128}`);
+  }
+  for (const a of node.addresses) rib.addAddress(NODE_UPLINK, a);
+  if (node.gateway) {
+    rib.addRoute({ family: parseIp(node.gateway).family, dst: parseIp(node.gateway).family === 4 ? '0.0.0.0/0' : '::/0', nexthops: [{ gateway: node.gateway, dev: NODE_UPLINK }] } as never, { validate: true });
+  }
+  const cni = topo.cluster.cni;
+  if (cni.plugin === 'flannel') {
+    for (const c of ofFamily(node.podCIDRs, 4)) rib.addAddress(CNI_BRIDGE, `${formatIp(nthHost(parseCidr(c), 1))}/${parseCidr(c).prefix}`);
+    if (cni.mode === 'vxlan') rib.addAddress(FLANNEL_VXLAN_DEV, `${formatIp(parseCidr(ofFamily(node.podCIDRs, 4)[0] ?? '0.0.0.0/32').network)}/32`);
+    for (const peer of topo.nodes) {
+      if (peer.name === node.name) continue;
+      for (const c of ofFamily(peer.podCIDRs, 4)) {
+        const subnet = formatCidr(parseCidr(c));
+        const peerIp = ofFamily(peer.ips, 4)[0];
+        try {
+          if (cni.mode === 'vxlan') rib.addRoute({ family: 4, dst: subnet, nexthops: [{ gateway: formatIp(parseCidr(c).network), dev: FLANNEL_VXLAN_DEV, onlink: true }] } as never, { validate: true });
+          else if (peerIp) rib.addRoute({ family: 4, dst: subnet, nexthops: [{ gateway: peerIp, dev: NODE_UPLINK }] } as never, { validate: true });
+        } catch {
+          // The kernel refuses the route (host-gw peer not on-link: "Nexthop has invalid gateway");
+          // flanneld logs it and the node has no route to that subnet.
+        }
+      }
+    }
+  }
+  return rib;
+}
+
+/** Everything `podpath netfilter -t TOPO --node N` walks: the node's tables, addresses and FIB. */
+export function nodeNetfilterSetup(topo: Topology, nodeName: string, family: Family): NetfilterSetup & { iptables: NodeIptables } {
+  const node = findNode(topo, nodeName);
+  const iptables = nodeIptables(topo, nodeName, family);
+  const rib = nodeRib(topo, node);
+  const ruleset: CompiledRuleset = compileRuleset(iptables.ruleset);
+  return {
+    name: node.name,
+    ruleset,
+    ipsets: new IpsetStore(),
+    addresses: ribAddresses(rib),
+    newMatchState: () => ({ recent: new RecentStore(), nth: new NthState() }),
+    route: ribRoute(rib),
+    iptables,
+  };
+}

@@ -1,0 +1,36 @@
+import { formatIp, ipEquals, parseIp } from '../base/index.js';
+import { formatRoute, type Rib } from '../routing/index.js';
+import type { HostAddress, RouteFn, RouteResult } from './host.js';
+
+/**
+ * The netfilter path's routing decision from a real FIB: ip_route_input_noref for received packets
+ * (with the input device) and ip_route_output_key for locally generated ones, as `Rib.lookupRoute`
+ * models them (net/ipv4/route.c). Replaces `simpleRoute` wherever a node's routing state exists.
+ */
+export function ribRoute(rib: Rib): RouteFn {
+  return (q): RouteResult => {
+    const dst = parseIp(q.dst);
+    const src = q.src !== undefined ? parseIp(q.src) : undefined;
+    // An output lookup may name only a local source (else the kernel answers EINVAL).
+    const srcOk = src !== undefined && (q.inDev !== null || rib.addresses.some((a) => ipEquals(a.local, src)));
+    const res = rib.lookupRoute({ dst, mark: q.mark, ...(srcOk ? { src: src! } : {}), ...(q.inDev !== null ? { iif: q.inDev } : {}) });
+    const text = res.route ? formatRoute(res.route, { table: 'all' }) : (res.error ?? `no route to ${q.dst}`);
+    switch (res.kind) {
+      case 'local':
+      case 'broadcast':
+        return { kind: 'local', dev: res.dev ?? 'lo', text };
+      case 'unicast':
+        return { kind: 'unicast', dev: res.dev, gateway: res.gateway ? formatIp(res.gateway) : null, prefsrc: res.src ? formatIp(res.src) : null, text };
+      case 'blackhole':
+      case 'unreachable':
+      case 'prohibit':
+      case 'no-route':
+        return { kind: res.kind, text };
+    }
+  };
+}
+
+/** The host addresses (`ip -br addr`) of a Rib, in the form the netfilter host reads. */
+export function ribAddresses(rib: Rib): HostAddress[] {
+  return rib.addresses.map((a) => ({ ip: formatIp(a.local), prefix: a.prefix, dev: a.dev }));
+}
