@@ -92,7 +92,7 @@ describe('inconsistent frames', () => {
     bad2[14 + 20 + 12] = 0x40; // data offset 4 words
     expect(decodeOutcome(bad2, 'ethernet')).toMatchObject({ layer: 'tcp', field: 'dataOffset', offset: 46 });
     const udp = s.find((x) => x.name === 'UDP')!.bytes.slice();
-    udp[14 + 20 + 5] -= 1; // UDP length one short of the IP payload
+    udp[14 + 20 + 5] = udp[14 + 20 + 5]! - 1; // UDP length one short of the IP payload
     expect(decodeOutcome(udp, 'ethernet')).toMatchObject({ layer: 'udp', field: 'length', offset: 38 });
     const v = tcp.slice();
     v[14] = 0x55; // version 5
@@ -115,7 +115,7 @@ describe('flipped bits', () => {
         if (uncovered(i)) continue;
         for (const bit of [0, 7]) {
           const x = bytes.slice();
-          x[i] ^= 1 << bit;
+          x[i] = x[i]! ^ (1 << bit);
           const problems = verifyPacket(x, 'ethernet');
           expect(problems.length, `${name}: bit ${bit} of byte ${i}`).toBeGreaterThan(0);
           flips++;
@@ -129,7 +129,7 @@ describe('flipped bits', () => {
     const s = await sampleFrames();
     const syn = s.find((x) => x.name === 'TCP SYN with options')!.bytes;
     const x = syn.slice();
-    x[14 + 20 + 4] ^= 0x10; // a bit of the sequence number
+    x[14 + 20 + 4] = x[14 + 20 + 4]! ^ 0x10; // a bit of the sequence number
     const problems = verifyPacket(x, 'ethernet');
     expect(problems).toEqual([
       expect.objectContaining({ layer: 'tcp', index: 2, field: 'checksum', offset: 14 + 20 + 16, actual: (syn[50]! << 8) | syn[51]! }),
@@ -140,7 +140,7 @@ describe('flipped bits', () => {
     fixed[51] = problems[0]!.expected! & 255;
     expect(verifyPacket(fixed, 'ethernet')).toEqual([]);
     const y = syn.slice();
-    y[14 + 8] ^= 1; // the TTL: only the IPv4 header checksum covers it
+    y[14 + 8] = y[14 + 8]! ^ 1; // the TTL: only the IPv4 header checksum covers it
     expect(verifyPacket(y, 'ethernet')).toEqual([expect.objectContaining({ layer: 'ipv4', index: 1, field: 'checksum', offset: 24 })]);
   });
 
@@ -148,7 +148,7 @@ describe('flipped bits', () => {
     const s = await sampleFrames();
     const vx = s.find((x) => x.name === 'VXLAN TCP SYN')!.bytes;
     const x = vx.slice();
-    x[x.length - 25] ^= 0x04; // inside the inner TCP header
+    x[x.length - 25] = x[x.length - 25]! ^ 0x04; // inside the inner TCP header
     const p = decodePacket(x, { link: 'ethernet' });
     expect(Buffer.from(encodePacket(p, { recompute: false })).equals(Buffer.from(x))).toBe(true);
     const repaired = encodePacket(p);

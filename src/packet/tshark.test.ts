@@ -91,7 +91,7 @@ describe('tshark reads what podpath writes', () => {
 
   it('a flipped bit is what tshark calls a bad checksum', () => {
     const bytes = encodePacket(vxlan);
-    bytes[bytes.length - 5] ^= 0x01; // inside the inner TCP header (window)
+    bytes[bytes.length - 5] = bytes[bytes.length - 5]! ^ 0x01; // inside the inner TCP header (window)
     const bad = join(dir, 'bad.pcap');
     writeFileSync(bad, writePcap([{ ts: 0, bytes }]));
     const [r] = fields(bad, ['tcp.checksum.status', 'udp.checksum.status']);
