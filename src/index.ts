@@ -2,6 +2,7 @@
 // Must not contain behaviour of its own; it re-exports from the layers below.
 export * from './base/index.js';
 export * from './trace/index.js';
+export * from './packet/index.js';
 export * from './routing/index.js';
 export * from './conntrack/index.js';
 export * from './netns/index.js';
