@@ -697,7 +697,7 @@ function statisticTest(m: StatisticMatch, c: MatchCtx, where: string): boolean {
   if (m.mode === 'random') {
     // (get_random_u32() & 0x7FFFFFFF) < probability  ⇒  P(match) = probability / 2^31
     const p = m.probability / 0x80000000;
-    const hit = p >= 1 ? true : p <= 0 ? false : c.env.chooser.choose(`statistic ${where} p=${formatProbability(m.probability)}`, [p, 1 - p]) === 0;
+    const hit = p >= 1 ? true : p <= 0 ? false : c.env.chooser.choose(where, [p, 1 - p]) === 0;
     return hit !== m.neg;
   }
   return (c.env.nth.next(m) === 0) !== m.neg;
@@ -719,8 +719,8 @@ function physdevTest(m: Extract<Match, { kind: 'physdev' }>, pkt: NfPacket): boo
 }
 
 /**
- * Tests one match against the packet. `where` names the rule for branch points
- * (e.g. "nat/KUBE-SVC-X#2").
+ * Tests one match against the packet. `where` is the branch-point label of the rule
+ * (e.g. "statistic nat/KUBE-SVC-X rule 2"), made once when the ruleset is compiled.
  */
 export function testMatch(m: Match, c: MatchCtx, where: string): boolean {
   const pkt = c.pkt;

@@ -89,7 +89,7 @@ export function compileRuleset(ruleset: Ruleset, opts: CompileOptions = {}): Com
 }
 
 function compileRule(rule: Rule, pos: number, family: 4 | 6, table: TableName): CRule {
-  const cr: CRule = { rule, pos, where: `${table}/${rule.chain}#${pos}` };
+  const cr: CRule = { rule, pos, where: `statistic ${table}/${rule.chain} rule ${pos}` };
   if (family === 4) {
     if (rule.src) cr.src4 = { net: rule.src.value.network.n as number, mask: mask4(rule.src.value.prefix), neg: rule.src.neg };
     if (rule.dst) cr.dst4 = { net: rule.dst.value.network.n as number, mask: mask4(rule.dst.value.prefix), neg: rule.dst.neg };
