@@ -34,3 +34,11 @@ describe('canonicalisation of iptables-restore input, as the kernel stored it', 
     });
   }
 });
+
+describe('nfacct as iptables-save prints it', () => {
+  it('keeps the two spaces after --nfacct-name', () => {
+    const dump = '*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A INPUT -m nfacct --nfacct-name  ct_state_invalid_dropped_pkts -j DROP\nCOMMIT\n';
+    const rs = parseIptablesSave(dump.replace('name  ct', 'name ct'), { file: 'x' });
+    expect(formatIptablesSave(rs)).toBe(dump);
+  });
+});

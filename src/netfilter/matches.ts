@@ -591,7 +591,9 @@ export function formatMatch(m: Match): string {
       return s;
     }
     case 'nfacct':
-      return ` --nfacct-name ${saveString(m.name)}`;
+      // libxt_nfacct's save prints "--nfacct-name " and then the name with xtables_save_string's own
+      // leading space: iptables-save shows two spaces (seen on iptables 1.8.9, test/kernel/node-iptables).
+      return ` --nfacct-name  ${saveString(m.name)}`;
     case 'limit':
       return ` --limit ${m.avg}${m.burst !== 5 ? ` --limit-burst ${m.burst}` : ''}`;
     default:
