@@ -113,3 +113,12 @@ describe('InputError', () => {
     expect(e.problems).toHaveLength(2);
   });
 });
+
+describe('formatLocation', () => {
+  it('names a command-line option on its own and a file position in full', async () => {
+    const { formatLocation } = await import('./errors.js');
+    expect(formatLocation({ field: '--node' })).toBe('--node');
+    expect(formatLocation({ file: 'a.yaml', line: 3, field: 'spec.ports[0].port' })).toBe('a.yaml:3 (spec.ports[0].port)');
+    expect(formatLocation({ file: 'a.yaml' })).toBe('a.yaml');
+  });
+});

@@ -9,7 +9,9 @@ export interface SourceLocation {
   readonly field?: string;
 }
 
+/** `file:line:column (field)`; a command-line option without a file is just its name (`--node`). */
 export function formatLocation(loc: SourceLocation): string {
+  if (loc.file === undefined && loc.line === undefined) return loc.field ?? '<input>';
   let s = loc.file ?? '<input>';
   if (loc.line !== undefined) s += `:${loc.line}`;
   if (loc.column !== undefined) s += `:${loc.column}`;
