@@ -75,6 +75,7 @@ export {
   nodeAgentSteps,
   type EnsureOp,
   nodeRib,
+  flannelVtepMac,
   nodeNetfilterSetup,
   NODE_UPLINK,
   CNI_BRIDGE,

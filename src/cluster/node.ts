@@ -3,7 +3,7 @@
  * iptables tables after kubelet and kube-proxy have run, and the node's addresses and routes.
  * The tracer's World (issue 5) builds on this per node.
  */
-import { InputError, cidrContains, formatCidr, formatIp, nthHost, parseCidr, parseIp, type Family } from '../base/index.js';
+import { InputError, cidrContains, formatCidr, formatIp, macFromName, nthHost, parseCidr, parseIp, type Family, type Mac } from '../base/index.js';
 import {
   applyIptablesRestore,
   compileRuleset,
@@ -17,7 +17,7 @@ import {
   type TableName,
 } from '../netfilter/index.js';
 import { ribAddresses, ribRoute, type NetfilterSetup } from '../netns/index.js';
-import { Rib } from '../routing/index.js';
+import { Rib, RoutingError } from '../routing/index.js';
 import type { Provenance } from '../trace/index.js';
 import { generateIptablesRules, type GeneratedRuleset, type NodeProxyConfig } from './controllers/kube-proxy-iptables/index.js';
 import type { EndpointSlice, Service } from './objects.js';
@@ -29,6 +29,15 @@ export const NODE_UPLINK = 'eth0';
 export const CNI_BRIDGE = 'cni0';
 /** Flannel's VXLAN device: VNI 1, UDP 8472 (flannel backend/vxlan). */
 export const FLANNEL_VXLAN_DEV = 'flannel.1';
+
+/**
+ * A node's VTEP MAC (flannel.1's address). flanneld picks a random locally administered unicast MAC
+ * on first start and keeps it in its `backend-data` annotation; podpath derives a stable one of the
+ * same form from the node name.
+ */
+export function flannelVtepMac(nodeName: string): Mac {
+  return macFromName(`${nodeName}/${FLANNEL_VXLAN_DEV}`);
+}
 
 export function findNode(topo: Topology, name: string): TopologyNode {
   const node = topo.nodes.find((n) => n.name === name);
@@ -199,7 +208,8 @@ export function nodeRib(topo: Topology, node: TopologyNode): Rib {
   }
   for (const a of node.addresses) rib.addAddress(NODE_UPLINK, a);
   if (node.gateway) {
-    rib.addRoute({ family: parseIp(node.gateway).family, dst: parseIp(node.gateway).family === 4 ? '0.0.0.0/0' : '::/0', nexthops: [{ gateway: node.gateway, dev: NODE_UPLINK }] } as never, { validate: true });
+    const gw = parseIp(node.gateway);
+    rib.addRoute({ dst: parseCidr(gw.family === 4 ? '0.0.0.0/0' : '::/0'), nexthops: [{ gateway: gw, dev: NODE_UPLINK }] }, { validate: true });
   }
   const cni = topo.cluster.cni;
   if (cni.plugin === 'flannel') {
@@ -210,12 +220,18 @@ export function nodeRib(topo: Topology, node: TopologyNode): Rib {
       for (const c of ofFamily(peer.podCIDRs, 4)) {
         const subnet = formatCidr(parseCidr(c));
         const peerIp = ofFamily(peer.ips, 4)[0];
-        try {
-          if (cni.mode === 'vxlan') rib.addRoute({ family: 4, dst: subnet, nexthops: [{ gateway: formatIp(parseCidr(c).network), dev: FLANNEL_VXLAN_DEV, onlink: true }] } as never, { validate: true });
-          else if (peerIp) rib.addRoute({ family: 4, dst: subnet, nexthops: [{ gateway: peerIp, dev: NODE_UPLINK }] } as never, { validate: true });
-        } catch {
-          // The kernel refuses the route (host-gw peer not on-link: "Nexthop has invalid gateway");
-          // flanneld logs it and the node has no route to that subnet.
+        const dst = parseCidr(subnet);
+        if (cni.mode === 'vxlan') {
+          rib.neigh.set({ ip: dst.network, dev: FLANNEL_VXLAN_DEV, lladdr: flannelVtepMac(peer.name), state: 'PERMANENT' });
+          rib.addRoute({ dst, nexthops: [{ gateway: dst.network, dev: FLANNEL_VXLAN_DEV, onlink: true }] }, { validate: true });
+        } else if (peerIp) {
+          try {
+            rib.addRoute({ dst, nexthops: [{ gateway: parseIp(peerIp), dev: NODE_UPLINK }] }, { validate: true });
+          } catch (e) {
+            // The kernel refuses a host-gw route to a peer that is not on-link ("Nexthop has invalid
+            // gateway"); flanneld logs the error and the node has no route to that subnet.
+            if (!(e instanceof RoutingError)) throw e;
+          }
         }
       }
     }

@@ -1,36 +1,14 @@
-import { Command } from 'commander';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it, vi } from 'vitest';
-import { reportError } from '../report.js';
-import { registerNetfilter } from './netfilter.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { podpath as run } from '../../../test/support/cli.js';
 
 const SCENARIOS = join(import.meta.dirname, '..', '..', '..', 'test', 'kernel', 'scenarios');
 const LOCAL = '10.0.1.1/24@eth-c,10.0.2.1/24@eth-s';
 
-/** Runs `podpath netfilter …` in-process; returns stdout and the exit code main.ts would set. */
-async function podpath(args: string[]): Promise<{ out: string; err: string; code: number }> {
-  let out = '';
-  let err = '';
-  const w = vi.spyOn(process.stdout, 'write').mockImplementation((s) => ((out += String(s)), true));
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s) => ((err += String(s)), true));
-  process.exitCode = 0;
-  const program = new Command().exitOverride();
-  registerNetfilter(program);
-  let code: number;
-  try {
-    await program.parseAsync(['node', 'podpath', 'netfilter', ...args]);
-    code = Number(process.exitCode ?? 0);
-  } catch (x) {
-    code = reportError(x);
-  } finally {
-    w.mockRestore();
-    e.mockRestore();
-    process.exitCode = 0;
-  }
-  return { out, err, code };
-}
+/** Runs `podpath netfilter …` in-process. */
+const podpath = (args: string[]) => run(['netfilter', ...args]);
 
 afterEach(() => {
   process.exitCode = 0;

@@ -6,9 +6,11 @@ import type { Command } from 'commander';
  * delivered or leaves the host, 1 otherwise, 2 on bad input (reported by main.ts).
  */
 interface NetfilterOptions {
+  topology?: string;
+  node?: string;
   ruleset?: string;
   ipsets?: string;
-  localIps: string;
+  localIps?: string;
   src: string;
   sport?: string;
   dst: string;
@@ -25,9 +27,11 @@ export function registerNetfilter(program: Command): void {
   program
     .command('netfilter')
     .description('trace one packet through one host\'s netfilter path (PREROUTING or OUTPUT → routing → INPUT or FORWARD → POSTROUTING)')
-    .option('--ruleset <file>', 'iptables-save dump of the host (all tables)')
-    .option('--ipsets <file>', '`ipset save` dump of the host')
-    .requiredOption('--local-ips <list>', 'the host\'s addresses: IP[/PREFIX][@DEV],… (e.g. 10.0.1.1/24@eth0)')
+    .option('-t, --topology <file>', 'topology YAML: trace through the state podpath generates for --node')
+    .option('--node <name>', 'with -t: the node whose netfilter, addresses and routes are used')
+    .option('--ruleset <file>', 'iptables-save dump of the host (all tables); instead of -t')
+    .option('--ipsets <file>', '`ipset save` dump of the host (with --ruleset)')
+    .option('--local-ips <list>', 'with --ruleset: the host\'s addresses: IP[/PREFIX][@DEV],… (e.g. 10.0.1.1/24@eth0)')
     .requiredOption('--src <ip>', 'source address (a local address: the packet starts at OUTPUT)')
     .option('--sport <n>', 'source port (ICMP: echo id)', '40000')
     .requiredOption('--dst <ip>', 'destination address')
@@ -55,13 +59,26 @@ export function registerNetfilter(program: Command): void {
       const seed = int('--seed', o.seed, 0, 2 ** 32 - 1) ?? 1;
       if (!api.NETFILTER_PROTOS.includes(o.proto as never)) problems.push({ field: '--proto', message: `"${o.proto}" is not one of ${api.NETFILTER_PROTOS.join(', ')}` });
       if (!api.TRACE_FORMATS.includes(o.format as never)) problems.push({ field: '--format', message: `"${o.format}" is not one of ${api.TRACE_FORMATS.join(', ')}` });
-      try {
-        api.parseLocalIps(o.localIps);
-      } catch (e) {
-        if (e instanceof api.InputError) problems.push(...e.problems.map((p) => ({ field: p.field ?? '--local-ips', message: p.message })));
-        else throw e;
+      const fromTopology = o.topology !== undefined;
+      if (fromTopology) {
+        if (!o.node) problems.push({ field: '--node', message: 'with -t TOPO, --node NAME is required' });
+        for (const [flag, v] of [['--ruleset', o.ruleset], ['--ipsets', o.ipsets], ['--local-ips', o.localIps]] as const) {
+          if (v !== undefined) problems.push({ field: flag, message: `${flag} describes a host by hand; it cannot be combined with -t TOPO` });
+        }
+      } else {
+        if (!o.ruleset) problems.push({ field: '--ruleset', message: 'give either --ruleset FILE --local-ips IP,… or -t TOPO --node NAME' });
+        if (o.localIps === undefined) problems.push({ field: '--local-ips', message: 'with --ruleset, --local-ips IP,… is required' });
+        else {
+          try {
+            api.parseLocalIps(o.localIps);
+          } catch (e) {
+            if (e instanceof api.InputError) problems.push(...e.problems.map((p) => ({ field: p.field ?? '--local-ips', message: p.message })));
+            else throw e;
+          }
+        }
       }
-      if (!o.ruleset) problems.push({ field: '--ruleset', message: '--ruleset FILE is required' });
+      if (!api.isIp(o.src)) problems.push({ field: '--src', message: `"${o.src}" is not an IP address` });
+      if (!api.isIp(o.dst)) problems.push({ field: '--dst', message: `"${o.dst}" is not an IP address` });
       const read = (field: string, file: string | undefined): string | undefined => {
         if (file === undefined) return undefined;
         try {
@@ -75,11 +92,18 @@ export function registerNetfilter(program: Command): void {
       const ipsetsText = read('--ipsets', o.ipsets);
       if (problems.length) throw new api.InputError(problems);
 
-      const setup = api.loadNetfilterSetup({
-        ruleset: { text: rulesetText!, file: o.ruleset! },
-        ...(ipsetsText !== undefined ? { ipsets: { text: ipsetsText, file: o.ipsets! } } : {}),
-        localIps: o.localIps,
-      });
+      let setup;
+      if (fromTopology) {
+        const { loadTopologyForCli } = await import('../topology.js');
+        const topo = await loadTopologyForCli(o.topology!);
+        setup = api.nodeNetfilterSetup(topo, o.node!, api.ipFamily(o.src));
+      } else {
+        setup = api.loadNetfilterSetup({
+          ruleset: { text: rulesetText!, file: o.ruleset! },
+          ...(ipsetsText !== undefined ? { ipsets: { text: ipsetsText, file: o.ipsets! } } : {}),
+          localIps: o.localIps!,
+        });
+      }
       const req = {
         src: o.src,
         dst: o.dst,

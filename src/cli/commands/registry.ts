@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { registerNetfilter } from './netfilter.js';
+import { registerRules } from './rules.js';
 
 /**
  * Each command lives in its own file and registers itself here. Command files import
@@ -8,7 +9,7 @@ import { registerNetfilter } from './netfilter.js';
 type Register = (program: Command) => void;
 
 const commands: Register[] = [];
-commands.push(registerNetfilter);
+commands.push(registerNetfilter, registerRules);
 
 export function registerCommands(program: Command): void {
   for (const register of commands) register(program);

@@ -1,0 +1,120 @@
+import type { Command } from 'commander';
+import type { Family, Provenance, Topology } from '../../index.js';
+
+/**
+ * `podpath rules -t TOPO --node NAME --what …`: one node's state in the real tools' formats
+ * (INTERFACES.md §2). `--explain` adds, after each rule, a `#` line naming what made it, so the
+ * output stays loadable by iptables-restore.
+ */
+export const WHATS = ['iptables', 'ip6tables', 'iptables-restore', 'ip6tables-restore', 'ipset', 'routes', 'neigh', 'all'] as const;
+/** Named in INTERFACES.md, modelled by later issues. */
+const LATER: Record<string, string> = {
+  ipvs: 'kube-proxy IPVS mode (issue 6)',
+  fdb: 'bridge and VXLAN forwarding databases (issue 5)',
+  links: 'the device model (issue 5)',
+  bgp: 'Calico BGP (issue 7)',
+  conntrack: 'the state after a traced request (issue 5)',
+};
+
+type What = (typeof WHATS)[number];
+
+interface RulesOptions {
+  topology: string;
+  node: string;
+  what: string;
+  explain?: boolean;
+}
+
+export function registerRules(program: Command): void {
+  program
+    .command('rules')
+    .description("print a node's generated state in the real tools' formats")
+    .requiredOption('-t, --topology <file>', 'topology YAML')
+    .requiredOption('--node <name>', 'node name')
+    .option('--what <what>', `${WHATS.join(' | ')}`, 'iptables')
+    .option('--explain', 'after each rule, a # line naming the object that made it')
+    .action(async (o: RulesOptions) => {
+      const api = await import('../../index.js');
+      if (!(WHATS as readonly string[]).includes(o.what)) {
+        const later = LATER[o.what];
+        throw new api.InputError({ field: '--what', message: later ? `"${o.what}" is not modelled yet: it comes with ${later}` : `"${o.what}" is not one of ${WHATS.join(', ')}` });
+      }
+      const { loadTopologyForCli } = await import('../topology.js');
+      const topo = await loadTopologyForCli(o.topology);
+      api.findNode(topo, o.node);
+      const text = await render(api, topo, o.node, o.what as What, o.explain === true);
+      process.stdout.write(text === '' || text.endsWith('\n') ? text : `${text}\n`);
+    });
+}
+
+type Api = typeof import('../../index.js');
+
+async function render(api: Api, topo: Topology, node: string, what: What, explain: boolean): Promise<string> {
+  const families = (): Family[] => {
+    const fams = new Set(topo.cluster.kubeProxy.ipFamilies.map((f) => (f === 'IPv6' ? 6 : 4) as Family));
+    return [4, 6].filter((f) => fams.has(f as Family)) as Family[];
+  };
+  switch (what) {
+    case 'iptables':
+    case 'ip6tables': {
+      const family: Family = what === 'iptables' ? 4 : 6;
+      const { ruleset } = api.nodeIptables(topo, node, family);
+      const text = api.formatIptablesSave(ruleset, { order: 'nft' });
+      return explain ? explainRules(text, (t, c, i) => ruleset.tables.get(t as 'filter')?.chains.get(c)?.rules[i - 1]?.provenance) : text;
+    }
+    case 'iptables-restore':
+    case 'ip6tables-restore': {
+      const family: Family = what === 'iptables-restore' ? 4 : 6;
+      const generated = api.generateNodeIptables(topo, api.findNode(topo, node), family);
+      if (!explain) return generated.payload;
+      return explainRules(generated.payload, (t, c, i) => generated.provenanceAt(t as 'filter' | 'nat', c, i));
+    }
+    case 'ipset':
+      // kube-proxy's iptables mode creates no ipsets; the node's `ipset save` is empty.
+      return topo.cluster.kubeProxy.mode === 'iptables' ? '' : Promise.reject(new api.InputError({ field: '--what', message: 'ipsets of kube-proxy IPVS mode are not modelled yet (issue 6)' }));
+    case 'routes': {
+      const rib = api.nodeRib(topo, api.findNode(topo, node));
+      return families()
+        .map((f) => api.formatRoutes(rib.routes(f)))
+        .join('');
+    }
+    case 'neigh': {
+      const rib = api.nodeRib(topo, api.findNode(topo, node));
+      return api.formatNeighs(rib.neigh.entries());
+    }
+    case 'all': {
+      const parts: string[] = [];
+      const section = async (title: string, w: What) => parts.push(`### ${title}\n${await render(api, topo, node, w, explain)}`);
+      for (const f of families()) await section(f === 4 ? 'iptables-save' : 'ip6tables-save', f === 4 ? 'iptables' : 'ip6tables');
+      await section('ip route', 'routes');
+      await section('ip neigh', 'neigh');
+      return parts.join('\n');
+    }
+  }
+}
+
+function describe(p: readonly Provenance[]): string {
+  return p.map((x) => `${x.kind} ${x.name}${x.detail ? ` (${x.detail})` : ''}`).join('; ');
+}
+
+/**
+ * Rule text (iptables-save or a restore payload) with a `# made by …` line after each `-A` rule
+ * whose provenance `at(table, chain, 1-based index)` knows.
+ */
+function explainRules(text: string, at: (table: string, chain: string, index: number) => readonly Provenance[] | undefined): string {
+  let table = '';
+  const seen = new Map<string, number>();
+  const out: string[] = [];
+  for (const line of text.split('\n')) {
+    out.push(line);
+    if (line.startsWith('*')) table = line.slice(1);
+    const m = /^-A (\S+)/.exec(line);
+    if (!m) continue;
+    const key = `${table} ${m[1]}`;
+    const i = (seen.get(key) ?? 0) + 1;
+    seen.set(key, i);
+    const p = at(table, m[1]!, i);
+    if (p?.length) out.push(`#   made by ${describe(p)}`);
+  }
+  return out.join('\n');
+}
