@@ -23,5 +23,8 @@ describe('layering of ../shared/DESIGN.md', () => {
     // type-only and re-exports count too
     expect(importsOf(SRC, join(SRC, 'base/x.ts'), "export * from '../trace/index.js';\nimport type { T } from '../packet/a.js';").map(violation)).toHaveLength(2);
     expect(moduleOf('index.ts')).toBe('index');
+    // tests may use test/support; modules may not
+    expect(violation(fake('cli/commands/rules.test.ts', '../../../test/support/cli.js'))).toBeNull();
+    expect(violation(fake('cli/commands/rules.ts', '../../../test/support/cli.js'))).toMatch(/outside src/);
   });
 });
