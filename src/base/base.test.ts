@@ -122,3 +122,13 @@ describe('formatLocation', () => {
     expect(formatLocation({ file: 'a.yaml' })).toBe('a.yaml');
   });
 });
+
+describe('closestName', () => {
+  it('suggests a name within two edits, else nothing', async () => {
+    const { closestName, editDistance } = await import('./suggest.js');
+    expect(closestName('node-9', ['node-1', 'node-2', 'web'])).toBe('node-1');
+    expect(closestName('externalTrafficPolcy', ['externalTrafficPolicy', 'internalTrafficPolicy'])).toBe('externalTrafficPolicy');
+    expect(closestName('zzzzzz', ['node-1'])).toBeUndefined();
+    expect(editDistance('ab', 'ba')).toBe(1);
+  });
+});

@@ -8,3 +8,4 @@ export * from './clock.js';
 export * from './branch.js';
 export * from './assert.js';
 export * from './errors.js';
+export * from './suggest.js';

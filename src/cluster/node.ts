@@ -3,7 +3,7 @@
  * iptables tables after kubelet and kube-proxy have run, and the node's addresses and routes.
  * The tracer's World (issue 5) builds on this per node.
  */
-import { InputError, cidrContains, formatCidr, formatIp, macFromName, nthHost, parseCidr, parseIp, type Family, type Mac } from '../base/index.js';
+import { InputError, cidrContains, closestName, formatCidr, formatIp, macFromName, nthHost, parseCidr, parseIp, type Family, type Mac } from '../base/index.js';
 import {
   applyIptablesRestore,
   compileRuleset,
@@ -43,7 +43,7 @@ export function findNode(topo: Topology, name: string): TopologyNode {
   const node = topo.nodes.find((n) => n.name === name);
   if (!node) {
     const names = topo.nodes.map((n) => n.name);
-    const near = names.find((n) => n.startsWith(name) || name.startsWith(n));
+    const near = closestName(name, names);
     throw new InputError({ file: topo.file, field: '--node', message: `no node "${name}" in topology ${topo.name}${near ? `; did you mean ${near}?` : ''} (nodes: ${names.join(', ')})` });
   }
   return node;

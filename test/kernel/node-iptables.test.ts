@@ -15,8 +15,13 @@ import { Lab, labSupport, skipNotice } from './lab.js';
 const support = labSupport();
 if (!support.ok) console.warn(skipNotice(support));
 
-const TOPOLOGIES = join(import.meta.dirname, '..', '..', 'topologies');
-const files = readdirSync(TOPOLOGIES).filter((f) => f.endsWith('.yaml'));
+const ROOT = join(import.meta.dirname, '..', '..');
+/** The bundled topologies, and fixture ones made for this check (dual-stack: ip6tables too). */
+const files = ['topologies', join('fixtures', 'topologies')].flatMap((dir) =>
+  readdirSync(join(ROOT, dir))
+    .filter((f) => f.endsWith('.yaml'))
+    .map((f) => join(dir, f)),
+);
 
 const withoutComments = (save: string) =>
   save
@@ -29,35 +34,40 @@ describe.skipIf(!support.ok)('node iptables against the kernel', () => {
   afterAll(() => lab.cleanup());
 
   for (const file of files) {
-    it(`${file}: every node's iptables-save equals podpath's`, async () => {
-      const topo: Topology = await loadTopology(join(TOPOLOGIES, file));
+    it(`${file}: every node's iptables-save (and ip6tables-save) equals podpath's`, async () => {
+      const topo: Topology = await loadTopology(join(ROOT, file));
       expect(topo.nodes.length).toBeGreaterThan(0);
+      const families = topo.cluster.kubeProxy.ipFamilies.map((f) => (f === 'IPv6' ? 6 : 4));
       for (const node of topo.nodes) {
-        const ns = await lab.netns(`${file.replace(/\.yaml$/, '')}-${node.name}`);
-        const { ensureOps, generated } = nodeAgentSteps(topo, node.name, 4);
-        // kube-proxy creates its nfacct counters before the first sync (pkg/proxy/iptables: nfacct.Ensure).
-        for (const name of new Set(generated.payload.match(/--nfacct-name\s+(\S+)/g)?.map((m) => m.split(/\s+/)[1]!) ?? [])) {
-          await lab.must(ns, ['nfacct', 'add', name]);
-        }
-        for (const op of ensureOps) {
-          if (op.kind === 'chain') {
-            const exists = await lab.exec(ns, ['iptables', '-w', '-t', op.table, '-S', op.chain]);
-            if (exists.code !== 0) await lab.must(ns, ['iptables', '-w', '-t', op.table, '-N', op.chain]);
-          } else {
-            const [, chain, ...args] = tokenize(op.rule);
-            const check = await lab.exec(ns, ['iptables', '-w', '-t', op.table, '-C', chain!, ...args]);
-            if (check.code !== 0) {
-              const where = op.position === 'prepend' ? ['-I', chain!, '1'] : ['-A', chain!];
-              await lab.must(ns, ['iptables', '-w', '-t', op.table, ...where, ...args]);
-            }
-          }
-        }
-        await lab.must(ns, ['iptables-restore', '-w', '--noflush', '--counters'], { input: generated.payload });
-        const kernel = withoutComments(await lab.must(ns, ['iptables-save']));
-        const podpath = withoutComments(formatIptablesSave(nodeIptables(topo, node.name, 4).ruleset, { order: 'nft' }));
-        expect(podpath, `${file} node ${node.name}`).toBe(kernel);
-        expect(kernel).toContain('-j KUBE-SERVICES');
+        const ns = await lab.netns(`${file.replace(/^.*\/|\.yaml$/g, '')}-${node.name}`);
+        for (const family of families) await replayAndCompare(topo, node.name, family, ns, `${file} node ${node.name}`);
       }
     });
+  }
+
+  /** Replays the node's agent steps with the real tools in `ns`, then compares the kernel's save with podpath's. */
+  async function replayAndCompare(topo: Topology, node: string, family: 4 | 6, ns: string, what: string): Promise<void> {
+    const ipt = family === 4 ? 'iptables' : 'ip6tables';
+    const { ensureOps, generated } = nodeAgentSteps(topo, node, family);
+    // kube-proxy creates its nfacct counters before the first sync (pkg/proxy/iptables: nfacct.Ensure).
+    for (const name of new Set(generated.payload.match(/--nfacct-name\s+(\S+)/g)?.map((m) => m.split(/\s+/)[1]!) ?? [])) {
+      if ((await lab.exec(ns, ['nfacct', 'get', name])).code !== 0) await lab.must(ns, ['nfacct', 'add', name]);
+    }
+    for (const op of ensureOps) {
+      if (op.kind === 'chain') {
+        if ((await lab.exec(ns, [ipt, '-w', '-t', op.table, '-S', op.chain])).code !== 0) await lab.must(ns, [ipt, '-w', '-t', op.table, '-N', op.chain]);
+        continue;
+      }
+      const [, chain, ...args] = tokenize(op.rule);
+      if ((await lab.exec(ns, [ipt, '-w', '-t', op.table, '-C', chain!, ...args])).code !== 0) {
+        const where = op.position === 'prepend' ? ['-I', chain!, '1'] : ['-A', chain!];
+        await lab.must(ns, [ipt, '-w', '-t', op.table, ...where, ...args]);
+      }
+    }
+    await lab.must(ns, [`${ipt}-restore`, '-w', '--noflush', '--counters'], { input: generated.payload });
+    const kernel = withoutComments(await lab.must(ns, [`${ipt}-save`]));
+    const podpath = withoutComments(formatIptablesSave(nodeIptables(topo, node, family).ruleset, { order: 'nft' }));
+    expect(podpath, `${what} ${ipt}`).toBe(kernel);
+    expect(kernel).toContain('-j KUBE-SERVICES');
   }
 });

@@ -5,7 +5,7 @@
  * and reports every problem with its field path; unknown keys are warnings, as kubectl's
  * `--validate=warn` reports them, not errors.
  */
-import { isIp, parseCidr } from '../../base/index.js';
+import { closestName, isIp, parseCidr } from '../../base/index.js';
 
 export type PathSegment = string | number;
 export type Path = readonly PathSegment[];
@@ -221,29 +221,8 @@ function walk(value: unknown, schema: Schema, path: PathSegment[], sink: Sink): 
   }
 }
 
-/** "; did you mean X?" when a known key is one edit or a transposition away. */
+/** "; did you mean X?" when a known key is at most two edits away. */
 function closest(key: string, candidates: readonly string[]): string {
-  let best: string | undefined;
-  let bestD = 3;
-  for (const c of candidates) {
-    const d = editDistance(key.toLowerCase(), c.toLowerCase());
-    if (d < bestD) {
-      bestD = d;
-      best = c;
-    }
-  }
+  const best = closestName(key, candidates);
   return best ? `; did you mean "${best}"?` : '';
-}
-
-function editDistance(a: string, b: string): number {
-  const dp: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      let d = Math.min(dp[i - 1]![j]! + 1, dp[i]![j - 1]! + 1, dp[i - 1]![j - 1]! + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d = Math.min(d, dp[i - 2]![j - 2]! + 1);
-      dp[i]![j] = d;
-    }
-  }
-  return dp[a.length]![b.length]!;
 }
