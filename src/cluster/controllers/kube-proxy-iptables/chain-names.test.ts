@@ -69,4 +69,14 @@ describe('sha256Words (FIPS 180-4 vectors, and node:crypto for long and non-ASCI
     for (const s of ['a'.repeat(55), 'b'.repeat(56), 'c'.repeat(64), 'd'.repeat(200), 'ns/ünïcode:p80tcp[fd00::1]:80'])
       expect(hex(sha256Words(s))).toBe(createHash('sha256').update(s, 'utf8').digest('hex'));
   });
+  it('matches node:crypto at every length across the one-, two- and three-block padding boundaries', async () => {
+    const { sha256Words } = await import('./chain-names.js');
+    const { createHash } = await import('node:crypto');
+    for (let n = 0; n <= 140; n++) {
+      const s = Array.from({ length: n }, (_, i) => String.fromCharCode(33 + ((i * 7) % 94))).join('');
+      expect(hex(sha256Words(s)), `length ${n}`).toBe(createHash('sha256').update(s).digest('hex'));
+      const u = s + 'é';
+      expect(hex(sha256Words(u)), `length ${n} + é`).toBe(createHash('sha256').update(u, 'utf8').digest('hex'));
+    }
+  });
 });

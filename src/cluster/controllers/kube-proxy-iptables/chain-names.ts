@@ -28,7 +28,6 @@ export const KUBE_FIREWALL = 'KUBE-FIREWALL';
 /** RFC 4648 base32 alphabet, as Go's base32.StdEncoding uses. */
 const B32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
 const B32_CODES = Uint8Array.from(B32, (c) => c.charCodeAt(0));
-const CODES = new Array<number>(16).fill(0);
 
 /** RFC 4648 base32 (with '=' padding) of bytes: what Go's base32.StdEncoding.EncodeToString returns. */
 export function base32Std(bytes: Uint8Array): string {
@@ -61,9 +60,8 @@ export function hash16(s: string): string {
   const w0 = d[0]!;
   const w1 = d[1]!;
   const w2 = d[2]!;
-  // bits 0..79 of the digest, 5 at a time
-  for (let i = 0; i < 16; i++) CODES[i] = B32_CODES[read5(w0, w1, w2, i * 5)]!;
-  return String.fromCharCode.apply(null, CODES as unknown as number[]);
+  const c = (bit: number) => B32_CODES[read5(w0, w1, w2, bit)]!;
+  return String.fromCharCode(c(0), c(5), c(10), c(15), c(20), c(25), c(30), c(35), c(40), c(45), c(50), c(55), c(60), c(65), c(70), c(75));
 }
 
 function read5(w0: number, w1: number, w2: number, bit: number): number {
@@ -85,68 +83,75 @@ const K = new Int32Array([
 ]);
 const W = new Int32Array(64);
 const H = new Int32Array(8);
-let buf = new Uint8Array(256);
 const enc = new TextEncoder();
 
-/** SHA-256 of the UTF-8 bytes of s; returns the 8 digest words (a shared buffer: copy to keep). */
+/**
+ * SHA-256 of the UTF-8 bytes of s; returns the 8 digest words (a shared buffer: copy to keep).
+ * ASCII input (every chain-name input kube-proxy hashes in practice) is hashed straight from the
+ * string's char codes; other input is UTF-8 encoded into a byte string first.
+ */
 export function sha256Words(s: string): Int32Array {
-  let len = s.length;
-  let ascii = true;
-  for (let i = 0; i < len; i++) if (s.charCodeAt(i) > 0x7f) ascii = false;
-  let bytes: Uint8Array;
-  if (ascii) {
-    const need = ((len + 9 + 63) >>> 6) << 6;
-    if (buf.length < need) buf = new Uint8Array(need * 2);
-    for (let i = 0; i < len; i++) buf[i] = s.charCodeAt(i);
-    bytes = buf;
-  } else {
-    const e = enc.encode(s);
-    len = e.length;
-    const need = ((len + 9 + 63) >>> 6) << 6;
-    if (buf.length < need) buf = new Uint8Array(need * 2);
-    buf.set(e);
-    bytes = buf;
-  }
+  const n = s.length;
+  for (let i = 0; i < n; i++)
+    if (s.charCodeAt(i) > 0x7f) {
+      let bytes = '';
+      for (const b of enc.encode(s)) bytes += String.fromCharCode(b);
+      return sha256ByteString(bytes);
+    }
+  return sha256ByteString(s);
+}
+
+/**
+ * SHA-256 (FIPS 180-4) of a string whose char codes are bytes (0..255). State lives in locals and
+ * every addition is truncated to int32 as it happens, so V8 never falls back to float arithmetic.
+ */
+function sha256ByteString(s: string): Int32Array {
+  const len = s.length;
+  // padded length: data, 0x80, zeros, 8-byte big-endian bit length; a multiple of 64 (§5.1.1)
   const total = ((len + 9 + 63) >>> 6) << 6;
-  bytes[len] = 0x80;
-  bytes.fill(0, len + 1, total - 8);
   const bitLen = len * 8;
-  bytes[total - 8] = 0;
-  bytes[total - 7] = 0;
-  bytes[total - 6] = 0;
-  bytes[total - 5] = Math.floor(bitLen / 2 ** 32) & 0xff;
-  bytes[total - 4] = (bitLen >>> 24) & 0xff;
-  bytes[total - 3] = (bitLen >>> 16) & 0xff;
-  bytes[total - 2] = (bitLen >>> 8) & 0xff;
-  bytes[total - 1] = bitLen & 0xff;
-  H[0] = 0x6a09e667; H[1] = 0xbb67ae85; H[2] = 0x3c6ef372; H[3] = 0xa54ff53a;
-  H[4] = 0x510e527f; H[5] = 0x9b05688c; H[6] = 0x1f83d9ab; H[7] = 0x5be0cd19;
+  let h0 = 0x6a09e667, h1 = 0xbb67ae85 | 0, h2 = 0x3c6ef372, h3 = 0xa54ff53a | 0;
+  let h4 = 0x510e527f, h5 = 0x9b05688c | 0, h6 = 0x1f83d9ab, h7 = 0x5be0cd19;
   for (let off = 0; off < total; off += 64) {
     for (let i = 0; i < 16; i++) {
       const j = off + i * 4;
-      W[i] = (bytes[j]! << 24) | (bytes[j + 1]! << 16) | (bytes[j + 2]! << 8) | bytes[j + 3]!;
+      let w = 0;
+      if (j + 4 <= len) w = (s.charCodeAt(j) << 24) | (s.charCodeAt(j + 1) << 16) | (s.charCodeAt(j + 2) << 8) | s.charCodeAt(j + 3);
+      else
+        for (let k = 0; k < 4; k++) {
+          const b = j + k;
+          const fromEnd = total - 1 - b;
+          const v =
+            b < len ? s.charCodeAt(b)
+            : b === len ? 0x80
+            : fromEnd >= 5 ? 0 // a string's bit length is below 2^40
+            : fromEnd === 4 ? Math.floor(bitLen / 4294967296) & 0xff
+            : (bitLen >>> (8 * fromEnd)) & 0xff;
+          w = (w << 8) | v;
+        }
+      W[i] = w;
     }
     for (let i = 16; i < 64; i++) {
       const x = W[i - 15]!;
       const y = W[i - 2]!;
       const s0 = ((x >>> 7) | (x << 25)) ^ ((x >>> 18) | (x << 14)) ^ (x >>> 3);
       const s1 = ((y >>> 17) | (y << 15)) ^ ((y >>> 19) | (y << 13)) ^ (y >>> 10);
-      W[i] = (W[i - 16]! + s0 + W[i - 7]! + s1) | 0;
+      W[i] = (((((W[i - 16]! + s0) | 0) + W[i - 7]!) | 0) + s1) | 0;
     }
-    let a: number = H[0]!, b: number = H[1]!, c: number = H[2]!, d: number = H[3]!;
-    let e: number = H[4]!, f: number = H[5]!, g: number = H[6]!, h: number = H[7]!;
+    let a = h0, b = h1, c = h2, d = h3, e = h4, f = h5, g = h6, h = h7;
     for (let i = 0; i < 64; i++) {
       const S1 = ((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7));
       const ch = (e & f) ^ (~e & g);
-      const t1 = (h + S1 + ch + K[i]! + W[i]!) | 0;
+      const t1 = (((((((h + S1) | 0) + ch) | 0) + K[i]!) | 0) + W[i]!) | 0;
       const S0 = ((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10));
       const maj = (a & b) ^ (a & c) ^ (b & c);
       const t2 = (S0 + maj) | 0;
       h = g; g = f; f = e; e = (d + t1) | 0; d = c; c = b; b = a; a = (t1 + t2) | 0;
     }
-    H[0] = (H[0]! + a) | 0; H[1] = (H[1]! + b) | 0; H[2] = (H[2]! + c) | 0; H[3] = (H[3]! + d) | 0;
-    H[4] = (H[4]! + e) | 0; H[5] = (H[5]! + f) | 0; H[6] = (H[6]! + g) | 0; H[7] = (H[7]! + h) | 0;
+    h0 = (h0 + a) | 0; h1 = (h1 + b) | 0; h2 = (h2 + c) | 0; h3 = (h3 + d) | 0;
+    h4 = (h4 + e) | 0; h5 = (h5 + f) | 0; h6 = (h6 + g) | 0; h7 = (h7 + h) | 0;
   }
+  H[0] = h0; H[1] = h1; H[2] = h2; H[3] = h3; H[4] = h4; H[5] = h5; H[6] = h6; H[7] = h7;
   return H;
 }
 
