@@ -113,6 +113,8 @@ export interface Scenario {
   /** The upstream test the facts come from. */
   upstream: string;
   name: string;
+  /** Only for these families (default both). */
+  families?: IpFamilyNumber[];
   node?: (family: IpFamilyNumber) => Partial<NodeProxyConfig>;
   objects: (a: Addr) => { services: Service[]; slices: EndpointSlice[] };
   flows: Flow[];
@@ -345,11 +347,36 @@ export const SCENARIOS: Scenario[] = [
       { name: 'external to external IP hits only local endpoint, unmasqueraded', src: TEST_EXTERNAL_CLIENT, dst: '192.168.99.11', dport: 80, out: ['10.180.2.1:80'], masq: false },
       { name: 'external to LB IP hits only local endpoint, unmasqueraded', src: TEST_EXTERNAL_CLIENT, dst: '1.2.3.4', dport: 80, out: ['10.180.2.1:80'], masq: false },
       { name: 'external to NodePort hits only local endpoint, unmasqueraded', src: TEST_EXTERNAL_CLIENT, dst: TEST_NODE_IP, dport: 3001, out: ['10.180.2.1:80'], masq: false },
-      // podpath's own, from the EXT chain's short-circuit rules: pods and the node reach every endpoint
-      { name: 'pod to external IP is short-circuited to all endpoints, unmasqueraded', src: POD, dst: '192.168.99.11', dport: 80, out: ['10.180.0.1:80', '10.180.2.1:80'], masq: false },
+      // (v1.34's version of the test adds the pod cases: the EXT chain short-circuits pods to all endpoints)
+      { name: 'pod to external IP hits both endpoints, unmasqueraded', src: POD, dst: '192.168.99.11', dport: 80, out: ['10.180.0.1:80', '10.180.2.1:80'], masq: false },
+      { name: 'pod to LB IP hits both endpoints, unmasqueraded', src: POD, dst: '1.2.3.4', dport: 80, out: ['10.180.0.1:80', '10.180.2.1:80'], masq: false },
+      { name: 'pod to NodePort hits both endpoints, unmasqueraded', src: POD, dst: TEST_NODE_IP, dport: 3001, out: ['10.180.0.1:80', '10.180.2.1:80'], masq: false },
+      // podpath's own: the node is short-circuited too (`--src-type LOCAL`), but masqueraded
       { name: 'node to LB IP is short-circuited to all endpoints, masqueraded', src: TEST_NODE_IP, dst: '1.2.3.4', dport: 80, out: ['10.180.0.1:80', '10.180.2.1:80'], masq: true },
     ],
   },
+  {
+    upstream: 'TestExternalTrafficPolicyCluster',
+    name: 'externalTrafficPolicy Cluster: every external path masquerades',
+    objects: (a) => ({
+      services: [
+        svc(a, 'ns1', 'svc1', { type: 'LoadBalancer', clusterIP: '172.30.0.41', externalIPs: ['192.168.99.11'], ports: [{ name: 'p80', port: 80, protocol: TCP, nodePort: 3001, targetPort: 80 }], externalTrafficPolicy: 'Cluster' }, [
+          { ip: '1.2.3.4' },
+        ]),
+      ],
+      slices: [slice(a, 'ns1', 'svc1', [ep('10.180.0.1'), ep('10.180.2.1', NODE)], p80ep)],
+    }),
+    flows: [
+      { name: 'pod to cluster IP hits both endpoints, unmasqueraded', src: POD, dst: '172.30.0.41', dport: 80, out: ['10.180.0.1:80', '10.180.2.1:80'], masq: false },
+      { name: 'pod to external IP hits both endpoints, masqueraded', src: POD, dst: '192.168.99.11', dport: 80, out: ['10.180.0.1:80', '10.180.2.1:80'], masq: true },
+      { name: 'external to external IP hits both endpoints, masqueraded', src: TEST_EXTERNAL_CLIENT, dst: '192.168.99.11', dport: 80, out: ['10.180.0.1:80', '10.180.2.1:80'], masq: true },
+      { name: 'pod to LB IP hits both endpoints, masqueraded', src: POD, dst: '1.2.3.4', dport: 80, out: ['10.180.0.1:80', '10.180.2.1:80'], masq: true },
+      { name: 'external to LB IP hits both endpoints, masqueraded', src: TEST_EXTERNAL_CLIENT, dst: '1.2.3.4', dport: 80, out: ['10.180.0.1:80', '10.180.2.1:80'], masq: true },
+      { name: 'pod to NodePort hits both endpoints, masqueraded', src: POD, dst: TEST_NODE_IP, dport: 3001, out: ['10.180.0.1:80', '10.180.2.1:80'], masq: true },
+      { name: 'external to NodePort hits both endpoints, masqueraded', src: TEST_EXTERNAL_CLIENT, dst: TEST_NODE_IP, dport: 3001, out: ['10.180.0.1:80', '10.180.2.1:80'], masq: true },
+    ],
+  },
+  ...nodePorts(),
   {
     upstream: 'TestNonLocalExternalIPs',
     name: 'externalIP with externalTrafficPolicy Cluster',
@@ -414,6 +441,48 @@ export const SCENARIOS: Scenario[] = [
     ],
   },
 ];
+
+/**
+ * TestNodePorts (v1.34): a NodePort Service under combinations of --iptables-localhost-nodeports
+ * and --nodeport-addresses, per family.
+ */
+function nodePorts(): Scenario[] {
+  const cases: Array<{ name: string; family: IpFamilyNumber; localhostNodePorts: boolean; nodePortAddresses?: string[]; allowAltNodeIP: boolean }> = [
+    { name: 'ipv4, localhost-nodeports enabled', family: 4, localhostNodePorts: true, allowAltNodeIP: true },
+    { name: 'ipv4, localhost-nodeports disabled', family: 4, localhostNodePorts: false, allowAltNodeIP: true },
+    { name: 'ipv4, localhost-nodeports disabled, localhost in nodeport-addresses', family: 4, localhostNodePorts: false, nodePortAddresses: ['192.168.0.0/24', '127.0.0.1/32'], allowAltNodeIP: false },
+    { name: 'ipv4, multiple nodeport-addresses', family: 4, localhostNodePorts: false, nodePortAddresses: ['192.168.0.0/24', '192.168.1.0/24', '2001:db8::/64'], allowAltNodeIP: true },
+    { name: 'ipv6, localhost-nodeports enabled', family: 6, localhostNodePorts: true, allowAltNodeIP: true },
+    { name: 'ipv6, localhost-nodeports disabled', family: 6, localhostNodePorts: false, allowAltNodeIP: true },
+    { name: 'ipv6, localhost-nodeports disabled, multiple nodeport-addresses', family: 6, localhostNodePorts: false, nodePortAddresses: ['192.168.0.0/24', '192.168.1.0/24', '2001:db8::/64'], allowAltNodeIP: false },
+  ];
+  const both = ['10.180.0.1:80', '10.180.2.1:80'];
+  return cases.map((c) => {
+    const localhostWorks = c.family === 4 && c.localhostNodePorts;
+    return {
+      upstream: 'TestNodePorts',
+      name: c.name,
+      families: [c.family],
+      node: () => ({ localhostNodePorts: c.localhostNodePorts, ...(c.nodePortAddresses ? { nodePortAddresses: c.nodePortAddresses } : {}) }),
+      objects: (a: Addr) => ({
+        services: [svc(a, 'ns1', 'svc1', { type: 'NodePort', clusterIP: '172.30.0.41', ports: [{ name: 'p80', port: 80, protocol: TCP, nodePort: 3001 }] })],
+        slices: [slice(a, 'ns1', 'svc1', [ep('10.180.0.1'), ep('10.180.2.1', NODE)], p80ep)],
+      }),
+      flows: [
+        { name: 'pod to cluster IP', src: POD, dst: '172.30.0.41', dport: 80, out: both, masq: false },
+        { name: 'external to nodePort', src: TEST_EXTERNAL_CLIENT, dst: TEST_NODE_IP, dport: 3001, out: both, masq: true },
+        { name: 'node to nodePort', src: TEST_NODE_IP, dst: TEST_NODE_IP, dport: 3001, out: both, masq: true },
+        localhostWorks
+          ? { name: 'localhost to nodePort gets masqueraded', src: LOCALHOST, dst: LOCALHOST, dport: 3001, out: both, masq: true }
+          : // not DNATed: the connection goes to a local socket on 127.0.0.1 (kernel: through filter INPUT on lo)
+            { name: 'localhost to nodePort is ignored', src: LOCALHOST, dst: LOCALHOST, dport: 3001, out: '' as const, defect: { families: [4 as const], what: LOOPBACK_REROUTED } },
+        c.allowAltNodeIP
+          ? { name: 'external to nodePort on secondary IP', src: TEST_EXTERNAL_CLIENT, dst: '192.168.1.2', dport: 3001, out: both, masq: true }
+          : { name: 'secondary nodeIP ignores NodePorts', src: TEST_EXTERNAL_CLIENT, dst: '192.168.1.2', dport: 3001, out: '' as const },
+      ],
+    };
+  });
+}
 
 /**
  * TestOnlyLocalNodePorts / TestOnlyLocalNodePortsNoClusterCIDR: eTP Local NodePort,

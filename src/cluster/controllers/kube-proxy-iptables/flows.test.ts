@@ -201,6 +201,7 @@ function checkFlow(node: TestNode, flow: Flow, a: Addr): void {
 describe.each(FAMILIES)('IPv%i packet flows (upstream proxier_test.go facts)', (family) => {
   const a = addrFor(family);
   for (const sc of SCENARIOS) {
+    if (sc.families && !sc.families.includes(family)) continue;
     describe(`${sc.upstream}: ${sc.name}`, () => {
       const node = testNode(family, sc.objects(a), sc.node?.(family));
       for (const flow of sc.flows) {
