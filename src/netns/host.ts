@@ -20,7 +20,9 @@ export interface HostAddress {
 export type RouteResult =
   | { readonly kind: 'local'; readonly dev: string; readonly text: string }
   | { readonly kind: 'unicast'; readonly dev: string | null; readonly gateway: string | null; readonly prefsrc: string | null; readonly text: string }
-  | { readonly kind: 'blackhole' | 'unreachable' | 'prohibit' | 'no-route'; readonly text: string };
+  | { readonly kind: 'blackhole' | 'unreachable' | 'prohibit' | 'no-route'; readonly text: string }
+  /** ip_route_input_slow refused the source (fib_validate_source: rp_filter, a local source without accept_local). */
+  | { readonly kind: 'martian'; readonly text: string };
 
 export interface RouteQuery {
   readonly family: Family;
@@ -46,6 +48,8 @@ export interface NetfilterHostConfig {
    * is loaded; `conntrackNeeded(ruleset)` derives it.
    */
   readonly conntrack: boolean;
+  /** A device's MTU (dev->mtu), for ip_forward's and ip_finish_output's checks; absent: no MTU checks. */
+  readonly mtu?: (dev: string) => number | null;
 }
 
 /** What packets change. Make a fresh one per independent run (each `--all` branch starts from the same state). */

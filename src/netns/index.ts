@@ -7,3 +7,5 @@ export * from './pipeline.js';
 export * from './netfilter-trace.js';
 export * from './load.js';
 export * from './rib-route.js';
+export * from './devices.js';
+export * from './fabric.js';

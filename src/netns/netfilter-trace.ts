@@ -186,6 +186,8 @@ function disposition(r: PassResult): Disposition {
       return 'no-route';
     case 'ttl-exceeded':
       return 'ttl-exceeded';
+    case 'mtu-exceeded':
+      return 'mtu-exceeded';
   }
 }
 

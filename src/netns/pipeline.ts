@@ -35,7 +35,7 @@ export interface RejectReply {
 }
 
 /** How one pass of a packet through the namespace ended. */
-export type PassDisposition = 'delivered' | 'transmitted' | 'dropped' | 'rejected' | 'no-route' | 'ttl-exceeded';
+export type PassDisposition = 'delivered' | 'transmitted' | 'dropped' | 'rejected' | 'no-route' | 'ttl-exceeded' | 'mtu-exceeded';
 
 export interface PassResult {
   readonly disposition: PassDisposition;
@@ -54,6 +54,10 @@ export interface PassResult {
   /** A source NAT (SNAT or MASQUERADE) rewrote the source of this packet. */
   readonly masqueraded: boolean;
   readonly nat: readonly NatStep[];
+  /** The packet was bridged (br_netfilter ran the IP hooks), not routed: it leaves by a bridge port. */
+  readonly bridged: boolean;
+  /** `mtu-exceeded`, or fragmented: the device whose MTU the packet exceeded. */
+  readonly mtu: { readonly dev: string; readonly mtu: number; readonly fragments: number } | null;
 }
 
 /** Mutable bookkeeping of one pass. */
@@ -62,6 +66,68 @@ interface Pass {
   route: RouteResult | null;
   nat: NatStep[];
   masqueraded: boolean;
+  bridged: boolean;
+  mtu: { dev: string; mtu: number; fragments: number } | null;
+}
+
+function newPass(): Pass {
+  return { hooks: [], route: null, nat: [], masqueraded: false, bridged: false, mtu: null };
+}
+
+/**
+ * A frame received on a port of bridge `bridge` with bridge-nf-call-iptables=1. Models
+ * br_nf_pre_routing (net/bridge/br_netfilter_hooks.c): the IPv4 PREROUTING hooks run with the
+ * bridge as input device; then br_nf_pre_routing_finish: a frame addressed to the bridge's own MAC
+ * (`toBridge`) goes up to the IP stack (ip_sabotage_in keeps PREROUTING from running twice); a
+ * frame whose destination DNAT changed is routed, unless the new route leaves by the bridge itself
+ * ("bridged DNAT": it is bridged again, without a TTL decrement); any other frame is bridged.
+ * Bridged frames pass `port` (br_forward's should_deliver: FDB lookup, hairpin), then the FORWARD
+ * (br_nf_forward_ip) and POSTROUTING (br_nf_post_routing) hooks with the bridge as in and out device.
+ */
+export function bridgeReceive(ctx: PipelineCtx, skb: NetnsSkb, opts: { bridge: string; toBridge: boolean; port: (skb: NetnsSkb) => string | null }): PassResult {
+  const pass = newPass();
+  const dst0 = skb.hdr.dst;
+  const pre = runHook(ctx, 'PREROUTING', skb, pass);
+  if (pre.kind !== 'accept') return failed(ctx, skb, pass, 'PREROUTING', pre);
+  const dnat = skb.hdr.dst !== dst0;
+  if (opts.toBridge && !dnat) return afterPrerouting(ctx, skb, pass);
+  if (dnat) {
+    const r = ctx.host.config.route({ family: skb.hdr.family, dst: skb.hdr.dst, src: skb.hdr.src, mark: skb.mark, inDev: opts.bridge });
+    if (r.kind !== 'unicast' || r.dev !== opts.bridge) return afterPrerouting(ctx, skb, pass);
+    ctx.rec.add({ kind: 'note', text: `br_nf_pre_routing_finish: DNAT to ${skb.hdr.dst}, which routes back out ${opts.bridge}: the frame is bridged (no TTL decrement)` });
+  }
+  pass.bridged = true;
+  skb.outDev = opts.bridge;
+  const refused = opts.port(skb);
+  if (refused) {
+    ctx.rec.add({ kind: 'drop', reason: refused, text: `br_forward: ${refused}` });
+    return finish(skb, pass, 'dropped', 'DROP', null, null, null, refused);
+  }
+  const fwd = runHook(ctx, 'FORWARD', skb, pass);
+  if (fwd.kind !== 'accept') return failed(ctx, skb, pass, 'FORWARD', fwd);
+  const post = runHook(ctx, 'POSTROUTING', skb, pass);
+  if (post.kind !== 'accept') return failed(ctx, skb, pass, 'POSTROUTING', post);
+  return finish(skb, pass, 'transmitted', 'ACCEPT', null, null, null, null);
+}
+
+/**
+ * The MTU check of ip_forward (ip_exceeds_mtu, before NF_INET_FORWARD) and of ip_finish_output
+ * (ip_fragment): too big with DF set is dropped and ICMP fragmentation-needed goes back to the
+ * sender; without DF the packet is fragmented (the trace follows the datagram; each hop's conntrack
+ * defragments it again, as nf_defrag_ipv4 does).
+ */
+function checkMtu(ctx: PipelineCtx, skb: NetnsSkb, pass: Pass, dev: string | null, fn: string): boolean {
+  if (dev === null || dev === 'lo' || !ctx.host.config.mtu) return true;
+  const mtu = ctx.host.config.mtu(dev);
+  if (mtu === null || skb.hdr.length <= mtu) return true;
+  const fragments = Math.ceil((skb.hdr.length - 20) / (Math.floor((mtu - 20) / 8) * 8));
+  pass.mtu = { dev, mtu, fragments };
+  if (skb.hdr.df !== false || skb.hdr.family === 6) {
+    ctx.rec.add({ kind: 'drop', reason: 'mtu-exceeded', text: `${fn}: ${skb.hdr.length} bytes with DF set exceed the MTU ${mtu} of ${dev}; ICMP fragmentation needed (mtu ${mtu}) sent to ${skb.hdr.src}` });
+    return false;
+  }
+  ctx.rec.add({ kind: 'note', text: `ip_fragment: ${skb.hdr.length} bytes exceed the MTU ${mtu} of ${dev}; sent as ${fragments} fragments` });
+  return true;
 }
 
 type HookOutcome =
@@ -76,8 +142,7 @@ type HookOutcome =
  * ip_rcv_finish (ip_route_input_noref) → ip_local_deliver or ip_forward.
  */
 export function receive(ctx: PipelineCtx, skb: NetnsSkb): PassResult {
-  const pass: Pass = { hooks: [], route: null, nat: [], masqueraded: false };
-  return receiveInto(ctx, skb, pass);
+  return receiveInto(ctx, skb, newPass());
 }
 
 /**
@@ -87,7 +152,7 @@ export function receive(ctx: PipelineCtx, skb: NetnsSkb): PassResult {
  * a local address leaves through lo and is received again (PREROUTING → INPUT).
  */
 export function localOut(ctx: PipelineCtx, skb: NetnsSkb): PassResult {
-  const pass: Pass = { hooks: [], route: null, nat: [], masqueraded: false };
+  const pass = newPass();
   let route = routeOutput(ctx, skb, pass, 'ip_route_output_key');
   if (isFailedRoute(route)) return finish(skb, pass, 'no-route', 'DROP', null, null, null, `no route to ${skb.hdr.dst}: ${route.text}`);
   const before = { dst: skb.hdr.dst, mark: skb.mark };
@@ -106,12 +171,19 @@ export function localOut(ctx: PipelineCtx, skb: NetnsSkb): PassResult {
     ctx.rec.add({ kind: 'note', text: 'loopback_xmit: the packet is received again on lo' });
     return receiveInto(ctx, skb, pass);
   }
+  if (!checkMtu(ctx, skb, pass, route.kind === 'unicast' ? skb.outDev : null, 'ip_finish_output')) {
+    return finish(skb, pass, 'mtu-exceeded', 'DROP', null, null, null, `${skb.hdr.length}-byte packet with DF exceeds the MTU ${pass.mtu!.mtu} of ${pass.mtu!.dev}`);
+  }
   return finish(skb, pass, 'transmitted', 'ACCEPT', null, null, null, null);
 }
 
 function receiveInto(ctx: PipelineCtx, skb: NetnsSkb, pass: Pass): PassResult {
   const pre = runHook(ctx, 'PREROUTING', skb, pass);
   if (pre.kind !== 'accept') return failed(ctx, skb, pass, 'PREROUTING', pre);
+  return afterPrerouting(ctx, skb, pass);
+}
+
+function afterPrerouting(ctx: PipelineCtx, skb: NetnsSkb, pass: Pass): PassResult {
   const route = routeInput(ctx, skb, pass);
   switch (route.kind) {
     case 'local':
@@ -123,6 +195,9 @@ function receiveInto(ctx: PipelineCtx, skb: NetnsSkb, pass: Pass): PassResult {
     case 'prohibit':
     case 'no-route':
       return finish(skb, pass, 'no-route', 'DROP', null, null, null, `no route to ${skb.hdr.dst}: ${route.text}`);
+    case 'martian':
+      ctx.rec.add({ kind: 'drop', reason: 'martian source', text: `ip_route_input_slow: ${route.text}` });
+      return finish(skb, pass, 'dropped', 'DROP', null, null, null, `${ctx.host.config.name}: ${route.text}`);
     default:
       return assertNever(route, 'route');
   }
@@ -144,8 +219,11 @@ function forward(ctx: PipelineCtx, skb: NetnsSkb, pass: Pass, route: Extract<Rou
     ctx.rec.add({ kind: 'drop', reason: 'ttl-exceeded', text: `ip_forward: TTL ${skb.hdr.ttl} would expire (ICMP time exceeded sent back)` });
     return finish(skb, pass, 'ttl-exceeded', 'DROP', null, null, null, `TTL exceeded at ${ctx.host.config.name}`);
   }
-  skb.hdr.ttl -= 1;
   skb.outDev = route.dev;
+  if (!checkMtu(ctx, skb, pass, route.dev, 'ip_forward')) {
+    return finish(skb, pass, 'mtu-exceeded', 'DROP', null, null, null, `${skb.hdr.length}-byte packet with DF exceeds the MTU ${pass.mtu!.mtu} of ${pass.mtu!.dev} at ${ctx.host.config.name}`);
+  }
+  skb.hdr.ttl -= 1;
   const fwd = runHook(ctx, 'FORWARD', skb, pass);
   if (fwd.kind !== 'accept') return failed(ctx, skb, pass, 'FORWARD', fwd);
   const post = runHook(ctx, 'POSTROUTING', skb, pass);
@@ -171,12 +249,12 @@ function routeOutput(ctx: PipelineCtx, skb: NetnsSkb, pass: Pass, fn: string): R
   return r;
 }
 
-function isFailedRoute(r: RouteResult): r is Extract<RouteResult, { kind: 'blackhole' | 'unreachable' | 'prohibit' | 'no-route' }> {
+function isFailedRoute(r: RouteResult): r is Extract<RouteResult, { kind: 'blackhole' | 'unreachable' | 'prohibit' | 'no-route' | 'martian' }> {
   return r.kind !== 'local' && r.kind !== 'unicast';
 }
 
 function recordRoute(ctx: PipelineCtx, r: RouteResult, fn: string, skb: NetnsSkb): void {
-  const result = r.kind === 'local' ? 'local' : r.kind === 'unicast' ? 'forward' : r.kind;
+  const result = r.kind === 'local' ? 'local' : r.kind === 'unicast' ? 'forward' : r.kind === 'martian' ? 'no-route' : r.kind;
   ctx.rec.add({ kind: 'route', table: r.kind === 'local' ? 'local' : 'main', route: r.kind === 'no-route' ? null : r.text, result, text: `${fn}: ${skb.hdr.dst} → ${r.text}` });
 }
 
@@ -542,7 +620,7 @@ function finish(
   reason: string | null,
   reject: RejectReply | null = null,
 ): PassResult {
-  return { disposition, verdict, hook, table, rule, reason, skb, hooks: pass.hooks, route: pass.route, reject, masqueraded: pass.masqueraded, nat: pass.nat };
+  return { disposition, verdict, hook, table, rule, reason, skb, hooks: pass.hooks, route: pass.route, reject, masqueraded: pass.masqueraded, nat: pass.nat, bridged: pass.bridged, mtu: pass.mtu };
 }
 
 function proto(h: FlowHeaders): string {

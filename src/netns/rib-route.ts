@@ -7,10 +7,20 @@ import type { HostAddress, RouteFn, RouteResult } from './host.js';
  * (with the input device) and ip_route_output_key for locally generated ones, as `Rib.lookupRoute`
  * models them (net/ipv4/route.c). Replaces `simpleRoute` wherever a node's routing state exists.
  */
-export function ribRoute(rib: Rib): RouteFn {
+export function ribRoute(rib: Rib, opts: { rpFilter?: (dev: string) => 0 | 1 | 2 } = {}): RouteFn {
   return (q): RouteResult => {
     const dst = parseIp(q.dst);
     const src = q.src !== undefined ? parseIp(q.src) : undefined;
+    // ip_route_input_slow → fib_validate_source (net/ipv4/fib_frontend.c): rp_filter = max(all, dev);
+    // a packet from a local source is a martian unless accept_local is set on the device.
+    if (q.inDev !== null && q.inDev !== 'lo' && src !== undefined && opts.rpFilter) {
+      const mode = opts.rpFilter(q.inDev);
+      const bad = rib.validateSource({ src, dst, iif: q.inDev, mark: q.mark }, mode);
+      if (bad !== null) {
+        const why = bad === 'EXDEV' ? `rp_filter=${mode} (${mode === 1 ? 'strict' : 'loose'}): the reverse path to ${q.src} does not ${mode === 1 ? `leave by ${q.inDev}` : 'exist'}` : `source ${q.src} is local (accept_local=0)`;
+        return { kind: 'martian', text: `martian source ${q.src} from ${q.inDev}: ${why}` };
+      }
+    }
     // An output lookup may name only a local source (else the kernel answers EINVAL).
     const srcOk = src !== undefined && (q.inDev !== null || rib.addresses.some((a) => ipEquals(a.local, src)));
     const res = rib.lookupRoute({ dst, mark: q.mark, ...(srcOk ? { src: src! } : {}), ...(q.inDev !== null ? { iif: q.inDev } : {}) });

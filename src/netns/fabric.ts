@@ -1,0 +1,534 @@
+/**
+ * Network namespaces with devices, wired together: veth pairs between namespaces, L2 segments
+ * between NICs, bridges inside a namespace, VXLAN devices that encapsulate into the underlay.
+ * A namespace takes a frame on a device and returns what it does with it: a frame handed to the
+ * next namespace, a local delivery, or a failure with its reason; every decision is reported as a
+ * step through the TraceRecorder by the code that makes it.
+ *
+ * Configuration (devices, FIB, neighbours, FDB, rulesets, sysctls) is compiled once into the
+ * Fabric; a `FabricRun` holds what packets change (conntrack, learned FDB and neighbour entries,
+ * sockets) so every run — every `--all` branch — starts from the same state.
+ */
+import { Rng, VirtualClock, ipEquals, parseIp, type Chooser } from '../base/index.js';
+import { ConntrackTable } from '../conntrack/index.js';
+import { IpsetStore, NthState, RecentStore, compileRuleset, emptyRuleset, type CompiledRuleset, type IpsetLookup } from '../netfilter/index.js';
+import { ETHERTYPE, vxlanEncap, decap, type EthernetHeader, type Packet } from '../packet/index.js';
+import { DEFAULT_TTL, IPPROTO, TCP_FLAG, createSkb, formatFlow, hasPorts, headersOfPacket, packetOfHeaders, writeHeaders, type FlowHeaders } from '../packet/skb.js';
+import { answerArp, type Rib } from '../routing/index.js';
+import type { Disposition, TraceRecorder } from '../trace/index.js';
+import { udpFlowSrcPort, VXLAN_OVERHEAD, type Device, type FdbEntry, type VxlanDevice } from './devices.js';
+import { conntrackNeeded, type NetfilterHost, type NetfilterHostConfig, type NetfilterHostState } from './host.js';
+import { bridgeReceive, localOut, receive, type NetnsSkb, type PassResult, type PipelineCtx } from './pipeline.js';
+import { ribAddresses, ribRoute } from './rib-route.js';
+
+export type NetnsRole = 'node' | 'pod' | 'router' | 'client';
+
+/** The sysctls the datapath reads (net.ipv4.*, net.bridge.*), per namespace. */
+export interface Sysctls {
+  /** net.ipv4.ip_forward */
+  readonly ipForward: boolean;
+  /** net.ipv4.conf.all.rp_filter; the effective value on a device is max(all, dev) (IN_DEV_RPFILTER). */
+  readonly rpFilter: 0 | 1 | 2;
+  readonly rpFilterDev?: Readonly<Record<string, 0 | 1 | 2>>;
+  /** net.ipv4.conf.<dev>.accept_local = 1 */
+  readonly acceptLocal: readonly string[];
+  /** net.ipv4.conf.all.route_localnet (kube-proxy sets it for localhost NodePorts). */
+  readonly routeLocalnet: boolean;
+  /** net.bridge.bridge-nf-call-iptables (per netns; 1 once br_netfilter is loaded). */
+  readonly bridgeNfCallIptables: boolean;
+  /** net.ipv4.conf.<dev>.proxy_arp = 1 */
+  readonly proxyArp: readonly string[];
+}
+
+/** A listening socket: a pod's containerPort, or every port (`port: null`) for a pod declaring none. */
+export interface Listener {
+  readonly proto: 'tcp' | 'udp' | 'sctp' | 'any';
+  readonly port: number | null;
+  /** Who listens: `pod/NS/NAME`, or the namespace's own name. */
+  readonly owner: string;
+}
+
+export interface NetnsSpec {
+  readonly name: string;
+  /** The node (or router/client) this namespace belongs to, as traces show it. */
+  readonly node: string;
+  readonly role: NetnsRole;
+  readonly devices: readonly Device[];
+  readonly rib: Rib;
+  readonly fdb: readonly FdbEntry[];
+  readonly sysctls: Sysctls;
+  readonly ruleset?: CompiledRuleset;
+  readonly ipsets?: IpsetLookup;
+  readonly listeners: readonly Listener[];
+}
+
+export interface Segment {
+  readonly name: string;
+  readonly mtu: number;
+  readonly attachments: { readonly netns: string; readonly dev: string }[];
+}
+
+/** One namespace, compiled: its netfilter host configuration is built once. */
+export class Netns {
+  readonly devices = new Map<string, Device>();
+  readonly config: NetfilterHostConfig;
+  constructor(readonly spec: NetnsSpec) {
+    for (const d of spec.devices) this.devices.set(d.name, d);
+    const ruleset = spec.ruleset ?? compileRuleset(emptyRuleset(4));
+    const rp = (dev: string): 0 | 1 | 2 => Math.max(spec.sysctls.rpFilter, spec.sysctls.rpFilterDev?.[dev] ?? 0) as 0 | 1 | 2;
+    this.config = {
+      name: spec.name,
+      family: 4,
+      ruleset,
+      addresses: ribAddresses(spec.rib),
+      route: ribRoute(spec.rib, { rpFilter: rp }),
+      ipsets: spec.ipsets ?? new IpsetStore(),
+      conntrack: conntrackNeeded(ruleset),
+      mtu: (dev) => this.devices.get(dev)?.mtu ?? null,
+    };
+  }
+  get name(): string {
+    return this.spec.name;
+  }
+  device(name: string): Device | undefined {
+    return this.devices.get(name);
+  }
+  /** Ports of a bridge, in device order. */
+  portsOf(bridge: string): Device[] {
+    return this.spec.devices.filter((d) => d.master === bridge);
+  }
+}
+
+/** The namespaces and the links between them. */
+export class Fabric {
+  readonly netns = new Map<string, Netns>();
+  readonly segments = new Map<string, Segment>();
+
+  addSegment(name: string, mtu: number): Segment {
+    const s: Segment = { name, mtu, attachments: [] };
+    this.segments.set(name, s);
+    return s;
+  }
+
+  add(spec: NetnsSpec): Netns {
+    const ns = new Netns(spec);
+    this.netns.set(spec.name, ns);
+    for (const d of spec.devices) if (d.kind === 'eth') this.segments.get(d.segment)?.attachments.push({ netns: spec.name, dev: d.name });
+    return ns;
+  }
+
+  get(name: string): Netns {
+    const ns = this.netns.get(name);
+    if (!ns) throw new Error(`no netns ${name}`);
+    return ns;
+  }
+
+  run(chooser: Chooser, seed = 1): FabricRun {
+    return new FabricRun(this, chooser, seed);
+  }
+}
+
+/** What a namespace did with a packet. */
+export type VisitEnd =
+  | { readonly kind: 'next'; readonly netns: string; readonly dev: string; readonly frame: Packet }
+  | { readonly kind: 'delivered'; readonly owner: string; readonly hdr: FlowHeaders; readonly socket: 'listener' | 'connected' | 'kernel' }
+  | { readonly kind: 'failed'; readonly disposition: Exclude<Disposition, 'delivered' | 'exits-cluster'>; readonly reason: string; readonly hdr: FlowHeaders }
+  | { readonly kind: 'ignored'; readonly reason: string };
+
+export interface Visit {
+  readonly netns: string;
+  readonly node: string;
+  readonly in: string | null;
+  readonly out: string | null;
+  readonly packetIn: Packet;
+  readonly packetOut: Packet | null;
+  readonly end: VisitEnd;
+  readonly masqueraded: boolean;
+}
+
+interface NsState extends NetfilterHostState {
+  /** Learned bridge FDB: bridge → MAC → port. */
+  readonly fdb: Map<string, Map<string, string>>;
+  /** Learned neighbours (REACHABLE): `dev ip` → MAC. */
+  readonly neigh: Map<string, string>;
+  /** Connected sockets waiting for a reply: key of the reply they expect. */
+  readonly connected: Map<string, string>;
+}
+
+const MAX_NESTING = 8;
+
+/** One run over the fabric: per-namespace state is made when a namespace is first visited. */
+export class FabricRun {
+  private readonly states = new Map<string, NsState>();
+  constructor(
+    readonly fabric: Fabric,
+    readonly chooser: Chooser,
+    private readonly seed: number,
+  ) {}
+
+  state(name: string): NsState {
+    let s = this.states.get(name);
+    if (!s) {
+      const clock = new VirtualClock(0);
+      s = { ct: new ConntrackTable({ clock }), recent: new RecentStore(), nth: new NthState(), clock, rng: new Rng(this.seed), fdb: new Map(), neigh: new Map(), connected: new Map() };
+      this.states.set(name, s);
+    }
+    return s;
+  }
+
+  /** Conntrack entries of a namespace after this run (`conntrack -L`). */
+  conntrack(name: string): ConntrackTable | null {
+    return (this.states.get(name)?.ct as ConntrackTable | undefined) ?? null;
+  }
+
+  /** Learned bridge FDB entries of a namespace after this run. */
+  learnedFdb(name: string): FdbEntry[] {
+    const out: FdbEntry[] = [];
+    for (const [bridge, m] of this.states.get(name)?.fdb ?? []) for (const [mac, port] of m) out.push({ mac, dev: port, master: bridge, self: false, permanent: false });
+    return out;
+  }
+
+  /** A connected socket in `netns` for the flow `h` (as sent): the reply to it will find it. */
+  connect(netns: string, h: FlowHeaders, owner: string): void {
+    this.state(netns).connected.set(replyKey(h), owner);
+  }
+
+  private host(ns: Netns): NetfilterHost {
+    return { config: ns.config, state: this.state(ns.name) };
+  }
+
+  /**
+   * A socket in `netns` sends `h` (ip_local_out). The source address must be set by the caller
+   * (the tracer picks it as the kernel would, from the route).
+   */
+  send(netns: string, h: FlowHeaders, rec: TraceRecorder): Visit {
+    const ns = this.fabric.get(netns);
+    const frame = packetOfHeaders(h);
+    const skb = createSkb<never>(h) as NetnsSkb;
+    const ctx: PipelineCtx = { host: this.host(ns), chooser: this.chooser, rec };
+    rec.add({ kind: 'note', text: `socket sends ${formatFlow(h)} (${h.length} bytes)` });
+    const r = localOut(ctx, skb);
+    return this.after(ns, ctx, r, frame, null, frame, 0);
+  }
+
+  /** A frame arrives on `dev` of `netns` (netif_receive_skb). */
+  input(netns: string, dev: string, frame: Packet, rec: TraceRecorder): Visit {
+    const ns = this.fabric.get(netns);
+    return this.rx(ns, dev, frame, rec, frame, 0);
+  }
+
+  private visit(ns: Netns, inDev: string | null, packetIn: Packet, out: string | null, packetOut: Packet | null, end: VisitEnd, masq = false): Visit {
+    return { netns: ns.name, node: ns.spec.node, in: inDev, out, packetIn, packetOut, end, masqueraded: masq };
+  }
+
+  private rx(ns: Netns, dev: string, frame: Packet, rec: TraceRecorder, packetIn: Packet, depth: number): Visit {
+    const d = ns.device(dev);
+    const eth = frame.layers[0]?.kind === 'ethernet' ? (frame.layers[0] as EthernetHeader) : null;
+    if (!d || !eth) return this.visit(ns, dev, packetIn, null, null, { kind: 'ignored', reason: `no device ${dev}` });
+    const h = headersOfPacket(frame);
+    if (!h) return this.visit(ns, dev, packetIn, null, null, { kind: 'ignored', reason: 'not an IP frame' });
+    const ctx: PipelineCtx = { host: this.host(ns), chooser: this.chooser, rec };
+    const ipFrame = decap(frame, 1);
+    if (d.master) {
+      // br_handle_frame (net/bridge/br_input.c): learn the source, then deliver up or forward.
+      const bridge = ns.device(d.master)!;
+      const st = this.state(ns.name);
+      learn(st, bridge.name, eth.src, dev);
+      const toBridge = eth.dst === bridge.mac;
+      rec.add({ kind: 'bridge', bridge: bridge.name, port: dev, text: `br_handle_frame: ${bridge.name} learns ${eth.src} on ${dev}; ${toBridge ? `destination ${eth.dst} is ${bridge.name} itself: up to the IP stack` : `destination ${eth.dst}`}` });
+      const skb = createSkb<never>(h, { inDev: bridge.name }) as NetnsSkb;
+      const sel: { b: { mac: string; port: string } | null } = { b: null };
+      const portCheck = (s: NetnsSkb): string | null => {
+        const mac = toBridge || s.hdr.dst !== h.dst ? this.resolve(ns, bridge.name, s.hdr.dst, ctx.rec) : eth.dst;
+        if (!mac) return `no neighbour answers for ${s.hdr.dst} on ${bridge.name}`;
+        const port = st.fdb.get(bridge.name)?.get(mac) ?? null;
+        if (!port) return `no FDB entry for ${mac} on ${bridge.name}`;
+        if (port === dev && !d.port?.hairpin) return `${mac} is behind the input port ${dev}, which has hairpin off: the bridge does not send a frame back where it came from (should_deliver)`;
+        sel.b = { mac, port };
+        return null;
+      };
+      if (!ns.spec.sysctls.bridgeNfCallIptables) {
+        if (toBridge) {
+          const r = receive(ctx, skb);
+          return this.after(ns, ctx, r, ipFrame, dev, packetIn, depth);
+        }
+        const refused = portCheck(skb);
+        if (refused) return this.visit(ns, dev, packetIn, null, null, { kind: 'failed', disposition: 'dropped', reason: refused, hdr: h });
+        return this.bridgeOut(ns, dev, packetIn, frame, sel.b!, rec);
+      }
+      const r = bridgeReceive(ctx, skb, { bridge: bridge.name, toBridge, port: portCheck });
+      if (r.disposition === 'transmitted' && r.bridged && sel.b) {
+        const b = sel.b;
+        const out = writeHeaders(frame, r.skb.hdr);
+        out.layers[0] = { ...eth, dst: b.mac };
+        return this.bridgeOut(ns, dev, packetIn, out, b, rec, r.masqueraded);
+      }
+      return this.after(ns, ctx, r, ipFrame, dev, packetIn, depth);
+    }
+    // eth_type_trans: a unicast frame for another MAC is PACKET_OTHERHOST, dropped by ip_rcv.
+    if (eth.dst !== d.mac && eth.dst !== 'ff:ff:ff:ff:ff:ff') return this.visit(ns, dev, packetIn, null, null, { kind: 'ignored', reason: `frame for ${eth.dst}, not ${d.mac}` });
+    const skb = createSkb<never>(h, { inDev: dev }) as NetnsSkb;
+    const r = receive(ctx, skb);
+    return this.after(ns, ctx, r, ipFrame, dev, packetIn, depth);
+  }
+
+  private bridgeOut(ns: Netns, inDev: string, packetIn: Packet, frame: Packet, b: { mac: string; port: string }, rec: TraceRecorder, masq = false): Visit {
+    rec.add({ kind: 'bridge', bridge: ns.device(inDev)?.master ?? '?', port: b.port, text: `br_forward: ${b.mac} → port ${b.port}` });
+    return this.xmitFrame(ns, inDev, packetIn, b.port, frame, rec, masq);
+  }
+
+  /** A frame leaves by a veth or a NIC: it arrives in the peer namespace, or at the segment's owner of its MAC. */
+  private xmitFrame(ns: Netns, inDev: string | null, packetIn: Packet, dev: string, frame: Packet, rec: TraceRecorder, masq = false): Visit {
+    const d = ns.device(dev)!;
+    const eth = frame.layers[0] as EthernetHeader;
+    if (d.kind === 'veth') return this.visit(ns, inDev, packetIn, dev, frame, { kind: 'next', netns: d.peer.netns, dev: d.peer.dev, frame }, masq);
+    if (d.kind === 'eth') {
+      const seg = this.fabric.segments.get(d.segment);
+      const to = seg?.attachments.find((a) => !(a.netns === ns.name && a.dev === dev) && this.fabric.get(a.netns).device(a.dev)?.mac === eth.dst);
+      if (!to) return this.visit(ns, inDev, packetIn, dev, frame, { kind: 'failed', disposition: 'neighbour-unreachable', reason: `nothing on segment ${d.segment} has MAC ${eth.dst}`, hdr: headersOfPacket(frame)! });
+      return this.visit(ns, inDev, packetIn, dev, frame, { kind: 'next', netns: to.netns, dev: to.dev, frame }, masq);
+    }
+    return this.visit(ns, inDev, packetIn, dev, frame, { kind: 'failed', disposition: 'dropped', reason: `${dev} (${d.kind}) does not transmit`, hdr: headersOfPacket(frame)! });
+  }
+
+  /** After one pass of the IP path: deliver locally, transmit, or fail. */
+  private after(ns: Netns, ctx: PipelineCtx, r: PassResult, ipFrame: Packet, inDev: string | null, packetIn: Packet, depth: number): Visit {
+    const rec = ctx.rec;
+    const h = r.skb.hdr;
+    switch (r.disposition) {
+      case 'delivered':
+        return this.deliver(ns, ctx, r, ipFrame, inDev, packetIn, depth);
+      case 'transmitted':
+        return this.transmit(ns, ctx, r, writeHeaders(ipFrame, h), inDev, packetIn, depth);
+      case 'mtu-exceeded':
+        return this.visit(ns, inDev, packetIn, r.mtu?.dev ?? null, null, { kind: 'failed', disposition: 'mtu-exceeded', reason: r.reason ?? 'MTU exceeded', hdr: h });
+      case 'dropped':
+      case 'rejected':
+      case 'no-route':
+      case 'ttl-exceeded':
+        if (r.disposition === 'no-route') rec.add({ kind: 'drop', reason: 'no-route', text: `${ns.name}: ${r.reason ?? 'no route'}` });
+        return this.visit(ns, inDev, packetIn, null, null, { kind: 'failed', disposition: r.disposition, reason: r.reason ?? r.disposition, hdr: h }, r.masqueraded);
+    }
+  }
+
+  /** ip_local_deliver_finish → the protocol handler: VXLAN's UDP encap_rcv, a socket, or the kernel's own ICMP echo. */
+  private deliver(ns: Netns, ctx: PipelineCtx, r: PassResult, ipFrame: Packet, inDev: string | null, packetIn: Packet, depth: number): Visit {
+    const h = r.skb.hdr;
+    const rec = ctx.rec;
+    if (h.proto === IPPROTO.UDP) {
+      const vx = [...ns.devices.values()].find((d): d is VxlanDevice => d.kind === 'vxlan' && d.dstport === h.dport && ns.spec.rib.isLocalAddress(parseIp(h.dst)));
+      if (vx) {
+        // vxlan_rcv (drivers/net/vxlan/vxlan_core.c): the VNI picks the device; the inner frame is received on it.
+        const framed = writeHeaders(ipFrame, h);
+        const vxl = framed.layers[2];
+        if (vxl?.kind !== 'vxlan' || framed.layers[3]?.kind !== 'ethernet') return this.visit(ns, inDev, packetIn, null, null, { kind: 'failed', disposition: 'dropped', reason: 'UDP to the VXLAN port without a VXLAN header', hdr: h });
+        if (vxl.vni !== vx.vni) return this.visit(ns, inDev, packetIn, null, null, { kind: 'failed', disposition: 'dropped', reason: `vxlan_rcv: no device for VNI ${vxl.vni}`, hdr: h });
+        const inner = decap(framed, 3);
+        rec.add({ kind: 'decap', dev: vx.name, outer: `${h.src}:${h.sport} > ${h.dst}:${h.dport} vni ${vxl.vni}`, text: `vxlan_rcv: VNI ${vxl.vni} on UDP ${h.dport} → ${vx.name}, inner ${innerSummary(inner)}` });
+        if (depth >= MAX_NESTING) return this.visit(ns, inDev, packetIn, null, null, { kind: 'failed', disposition: 'loop', reason: 'too many nested encapsulations', hdr: h });
+        const v = this.rx(ns, vx.name, inner, rec, packetIn, depth + 1);
+        return { ...v, in: inDev };
+      }
+    }
+    const st = this.state(ns.name);
+    const owner = st.connected.get(flowKeyOf(h));
+    if (owner) {
+      rec.add({ kind: 'deliver', to: `${owner} (connected socket)`, text: `${protoText(h.proto)} socket of ${owner} receives ${formatFlow(h)}` });
+      return this.visit(ns, inDev, packetIn, null, null, { kind: 'delivered', owner, hdr: h, socket: 'connected' }, r.masqueraded);
+    }
+    if ((h.proto === IPPROTO.ICMP && h.icmpType === 8) || (h.proto === IPPROTO.ICMPV6 && h.icmpType === 128)) {
+      const me = ns.spec.listeners[0]?.owner ?? ns.name;
+      rec.add({ kind: 'deliver', to: `${me} (kernel echo)`, text: `icmp_echo: the kernel of ${ns.name} answers the echo request` });
+      return this.visit(ns, inDev, packetIn, null, null, { kind: 'delivered', owner: me, hdr: h, socket: 'kernel' }, r.masqueraded);
+    }
+    const l = hasPorts(h.proto) ? ns.spec.listeners.find((x) => (x.proto === 'any' || x.proto === protoText(h.proto)) && (x.port === null || x.port === h.dport)) : undefined;
+    if (l) {
+      rec.add({ kind: 'deliver', to: `${l.owner} ${protoText(h.proto)}:${h.dport}`, text: `${protoText(h.proto)} socket of ${l.owner} listening on ${l.port === null ? 'every port' : `port ${l.port}`} receives ${formatFlow(h)}` });
+      return this.visit(ns, inDev, packetIn, null, null, { kind: 'delivered', owner: l.owner, hdr: h, socket: 'listener' }, r.masqueraded);
+    }
+    const answer = h.proto === IPPROTO.TCP ? 'tcp_v4_rcv: no socket, answers RST' : h.proto === IPPROTO.UDP ? '__udp4_lib_rcv: no socket, answers ICMP port unreachable' : 'no handler';
+    const reason = `nothing listens on ${protoText(h.proto)} ${h.dst}${hasPorts(h.proto) ? `:${h.dport}` : ''} in ${ns.name} (${answer})`;
+    rec.add({ kind: 'drop', reason: 'no-listener', text: reason });
+    return this.visit(ns, inDev, packetIn, null, null, { kind: 'failed', disposition: 'no-listener', reason, hdr: h }, r.masqueraded);
+  }
+
+  /** ip_finish_output2 → neighbour output → dev_queue_xmit on the route's device. */
+  private transmit(ns: Netns, ctx: PipelineCtx, r: PassResult, ipFrame: Packet, inDev: string | null, packetIn: Packet, depth: number): Visit {
+    const rec = ctx.rec;
+    const h = r.skb.hdr;
+    const route = r.route;
+    const devName = r.skb.outDev;
+    const dev = devName ? ns.device(devName) : undefined;
+    if (!dev || !route || route.kind !== 'unicast') return this.visit(ns, inDev, packetIn, null, null, { kind: 'failed', disposition: 'no-route', reason: `no output device for ${h.dst}`, hdr: h });
+    const nh = route.gateway ?? h.dst;
+    const mac = this.resolve(ns, dev.name, nh, rec);
+    if (!mac) {
+      const why = dev.kind === 'vxlan' ? `no neighbour entry for ${nh} on ${dev.name}: ARP gets no answers over a VXLAN device (flannel installs a PERMANENT entry per peer)` : `no ARP reply for ${nh} on ${dev.name}`;
+      return this.visit(ns, inDev, packetIn, dev.name, null, { kind: 'failed', disposition: 'neighbour-unreachable', reason: `${ns.name}: ${why}`, hdr: h }, r.masqueraded);
+    }
+    const eth: EthernetHeader = { kind: 'ethernet', dst: mac, src: dev.mac, ethertype: h.family === 4 ? ETHERTYPE.IPV4 : ETHERTYPE.IPV6 };
+    const frame: Packet = { layers: [eth, ...ipFrame.layers], payload: ipFrame.payload };
+    switch (dev.kind) {
+      case 'bridge': {
+        // br_dev_xmit (net/bridge/br_device.c): FDB lookup of the destination MAC.
+        const port = this.state(ns.name).fdb.get(dev.name)?.get(mac);
+        if (!port) return this.visit(ns, inDev, packetIn, dev.name, null, { kind: 'failed', disposition: 'neighbour-unreachable', reason: `${dev.name}: no FDB entry for ${mac}`, hdr: h });
+        rec.add({ kind: 'bridge', bridge: dev.name, port, text: `br_dev_xmit: ${mac} → port ${port}` });
+        return this.xmitFrame(ns, inDev, packetIn, port, frame, rec, r.masqueraded);
+      }
+      case 'vxlan':
+        return this.vxlanXmit(ns, ctx, dev, frame, r, inDev, packetIn, depth);
+      case 'veth':
+      case 'eth':
+        return this.xmitFrame(ns, inDev, packetIn, dev.name, frame, rec, r.masqueraded);
+      case 'loopback':
+      case 'dummy':
+        return this.visit(ns, inDev, packetIn, dev.name, null, { kind: 'failed', disposition: 'dropped', reason: `${dev.name} (${dev.kind}) drops what it is given`, hdr: h });
+    }
+  }
+
+  /**
+   * vxlan_xmit → vxlan_xmit_one (drivers/net/vxlan/vxlan_core.c): the FDB gives the remote VTEP of
+   * the inner destination MAC (no entry and no default destination: the frame is dropped); the
+   * outer header is UDP to dstport from `local`, source port udp_flow_src_port of the inner flow,
+   * TTL from the route (ttl auto: 64), DF clear, checksum per udpcsum; then udp_tunnel_xmit_skb →
+   * iptunnel_xmit, whose skb_scrub_packet (same netns) drops the conntrack reference and keeps the
+   * mark, and ip_local_out: the outer packet crosses OUTPUT and POSTROUTING like any local packet.
+   */
+  private vxlanXmit(ns: Netns, ctx: PipelineCtx, dev: VxlanDevice, frame: Packet, r: PassResult, inDev: string | null, packetIn: Packet, depth: number): Visit {
+    const rec = ctx.rec;
+    const h = r.skb.hdr;
+    const eth = frame.layers[0] as EthernetHeader;
+    const fdb = ns.spec.fdb.find((e) => e.dev === dev.name && e.mac === eth.dst && e.dst);
+    if (!fdb) return this.visit(ns, inDev, packetIn, dev.name, null, { kind: 'failed', disposition: 'neighbour-unreachable', reason: `${dev.name}: no FDB entry for ${eth.dst} and no default destination: vxlan_xmit drops the frame`, hdr: h });
+    const min = dev.srcPortMin || undefined;
+    const max = dev.srcPortMax || undefined;
+    const sport = udpFlowSrcPort(h, min, max);
+    // outer IPv4 20 + UDP 8 + VXLAN 8 + inner Ethernet 14 = VXLAN_OVERHEAD in front of the inner datagram
+    const outer: FlowHeaders = { family: 4, src: dev.local, dst: fdb.dst!, proto: IPPROTO.UDP, sport, dport: dev.dstport, ttl: dev.ttl || DEFAULT_TTL, length: h.length + VXLAN_OVERHEAD, df: false, id: 0 };
+    rec.add({ kind: 'encap', dev: dev.name, outer: `${outer.src}:${sport} > ${outer.dst}:${dev.dstport} vni ${dev.vni}`, overhead: VXLAN_OVERHEAD, text: `vxlan_xmit_one: FDB ${eth.dst} dst ${fdb.dst}; outer UDP ${outer.src}:${sport} > ${outer.dst}:${dev.dstport} VNI ${dev.vni}, TTL ${outer.ttl}, DF clear, ${dev.udpcsum ? 'UDP checksum computed' : 'UDP checksum 0'}; mark 0x${r.skb.mark.toString(16)} kept, conntrack reference dropped` });
+    if (depth >= MAX_NESTING) return this.visit(ns, inDev, packetIn, null, null, { kind: 'failed', disposition: 'loop', reason: 'too many nested encapsulations', hdr: h });
+    const skb = createSkb<never>(outer, { mark: r.skb.mark }) as NetnsSkb;
+    const out = localOut({ ...ctx }, skb);
+    const encapped = vxlanEncap(frame, { srcMac: '00:00:00:00:00:00', dstMac: '00:00:00:00:00:00', srcIp: outer.src, dstIp: outer.dst, sport, dport: dev.dstport, vni: dev.vni, df: false, ...(dev.udpcsum ? {} : { zeroChecksum: true }) });
+    const outerIp = decap(encapped, 1);
+    const v = this.after(ns, ctx, out, outerIp, inDev, packetIn, depth + 1);
+    return { ...v, masqueraded: v.masqueraded || r.masqueraded };
+  }
+
+  /**
+   * The neighbour of `ip` on `dev` (neigh_resolve_output): a static entry (PERMANENT), one learned
+   * in this run, or an ARP request answered on the device's L2 domain (arp_process: any local
+   * address, arp_ignore=0; proxy ARP). Bridges learn the answer's port.
+   */
+  resolve(ns: Netns, dev: string, ip: string, rec: TraceRecorder): string | null {
+    const st = this.state(ns.name);
+    const addr = parseIp(ip);
+    const stat = ns.spec.rib.neigh.get(dev, addr);
+    if (stat?.lladdr && (stat.state === 'PERMANENT' || stat.state === 'NOARP' || stat.state === 'REACHABLE' || stat.state === 'STALE')) {
+      rec.add({ kind: 'neigh', ip, mac: stat.lladdr, dev, text: `${ip} dev ${dev} lladdr ${stat.lladdr} ${stat.state}` });
+      return stat.lladdr;
+    }
+    const key = `${dev} ${ip}`;
+    const known = st.neigh.get(key);
+    if (known) {
+      rec.add({ kind: 'neigh', ip, mac: known, dev, text: `${ip} dev ${dev} lladdr ${known} REACHABLE` });
+      return known;
+    }
+    const d = ns.device(dev);
+    const sender = ns.spec.rib.selectSourceV4(dev, addr, 253) ?? parseIp('0.0.0.0');
+    const mac = d ? this.arp(ns, d, addr, sender) : null;
+    if (mac) st.neigh.set(key, mac);
+    rec.add({ kind: 'neigh', ip, mac, dev, text: mac ? `${ip} dev ${dev} lladdr ${mac} (ARP reply)` : `${ip} dev ${dev}: no ARP reply, FAILED` });
+    return mac;
+  }
+
+  private arp(ns: Netns, d: Device, target: ReturnType<typeof parseIp>, sender: ReturnType<typeof parseIp>): string | null {
+    switch (d.kind) {
+      case 'eth': {
+        const seg = this.fabric.segments.get(d.segment);
+        for (const a of seg?.attachments ?? []) {
+          if (a.netns === ns.name && a.dev === d.name) continue;
+          const other = this.fabric.get(a.netns);
+          if (answerArp(other.spec.rib, { dev: a.dev, target, sender })) return other.device(a.dev)!.mac;
+        }
+        return null;
+      }
+      case 'veth': {
+        const peer = this.fabric.netns.get(d.peer.netns);
+        const pd = peer?.device(d.peer.dev);
+        if (!peer || !pd) return null;
+        if (pd.master) {
+          learn(this.state(peer.name), pd.master, d.mac, pd.name);
+          return this.bridgeArp(peer, pd.master, pd.name, target, sender);
+        }
+        return answerArp(peer.spec.rib, { dev: pd.name, target, sender }) ? pd.mac : null;
+      }
+      case 'bridge':
+        return this.bridgeArp(ns, d.name, null, target, sender);
+      case 'vxlan':
+      case 'loopback':
+      case 'dummy':
+        return null;
+    }
+  }
+
+  private bridgeArp(ns: Netns, bridge: string, fromPort: string | null, target: ReturnType<typeof parseIp>, sender: ReturnType<typeof parseIp>): string | null {
+    if (fromPort !== null && answerArp(ns.spec.rib, { dev: bridge, target, sender })) return ns.device(bridge)!.mac;
+    for (const p of ns.portsOf(bridge)) {
+      if (p.name === fromPort || p.kind !== 'veth') continue;
+      const peer = this.fabric.netns.get(p.peer.netns);
+      const pd = peer?.device(p.peer.dev);
+      if (!peer || !pd) continue;
+      if (answerArp(peer.spec.rib, { dev: pd.name, target, sender })) {
+        learn(this.state(ns.name), bridge, pd.mac, p.name);
+        return pd.mac;
+      }
+    }
+    return null;
+  }
+}
+
+function learn(st: NsState, bridge: string, mac: string, port: string): void {
+  let m = st.fdb.get(bridge);
+  if (!m) st.fdb.set(bridge, (m = new Map()));
+  m.set(mac, port);
+}
+
+function protoText(p: number): 'tcp' | 'udp' | 'sctp' | 'icmp' {
+  return p === IPPROTO.TCP ? 'tcp' : p === IPPROTO.UDP ? 'udp' : p === IPPROTO.SCTP ? 'sctp' : 'icmp';
+}
+
+/**
+ * The key a connected socket is found by, from the flow it sent: TCP/UDP match all four of the
+ * reply's addresses and ports (__inet_lookup_established); an ICMP echo socket matches only its
+ * local address and identifier (ping_lookup), so an echo reply from another address still reaches it.
+ */
+function replyKey(h: FlowHeaders): string {
+  if (h.proto === IPPROTO.ICMP) return `icmp ${h.src} ${h.sport ?? 0}`;
+  return `${h.proto} ${h.dst} ${h.src} ${h.dport ?? 0} ${h.sport ?? 0}`;
+}
+
+function flowKeyOf(h: FlowHeaders): string {
+  if (h.proto === IPPROTO.ICMP) return `icmp ${h.dst} ${h.sport ?? 0}`;
+  return `${h.proto} ${h.src} ${h.dst} ${h.sport ?? 0} ${h.dport ?? 0}`;
+}
+
+function innerSummary(p: Packet): string {
+  const h = headersOfPacket(p);
+  return h ? formatFlow(h) : 'non-IP frame';
+}
+
+/** A TCP SYN-ACK / UDP datagram / ICMP echo reply answering `h`, as the endpoint's socket sends it. */
+export function replyHeaders(h: FlowHeaders): FlowHeaders {
+  const base: FlowHeaders = { family: h.family, src: h.dst, dst: h.src, proto: h.proto, ttl: DEFAULT_TTL, length: h.proto === IPPROTO.TCP ? 60 : h.length, df: true, id: 0 };
+  if (h.proto === IPPROTO.TCP) return { ...base, sport: h.dport ?? 0, dport: h.sport ?? 0, tcpFlags: TCP_FLAG.SYN | TCP_FLAG.ACK };
+  if (hasPorts(h.proto)) return { ...base, sport: h.dport ?? 0, dport: h.sport ?? 0 };
+  if (h.proto === IPPROTO.ICMP) return { ...base, icmpType: 0, icmpCode: 0, sport: h.sport ?? 0 };
+  return base;
+}
+
+export function sameIp(a: string, b: string): boolean {
+  return ipEquals(parseIp(a), parseIp(b));
+}
+
