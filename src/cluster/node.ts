@@ -3,7 +3,7 @@
  * iptables tables after kubelet and kube-proxy have run, and the node's addresses and routes.
  * The tracer's World (issue 5) builds on this per node.
  */
-import { InputError, cidrContains, closestName, formatCidr, formatIp, macFromName, nthHost, parseCidr, parseIp, type Family, type Mac } from '../base/index.js';
+import { InputError, cidrContains, closestName, parseCidr, parseIp, type Family } from '../base/index.js';
 import {
   applyIptablesRestore,
   compileRuleset,
@@ -17,27 +17,16 @@ import {
   type TableName,
 } from '../netfilter/index.js';
 import { ribAddresses, ribRoute, type NetfilterSetup } from '../netns/index.js';
-import { Rib, RoutingError } from '../routing/index.js';
+import { Rib } from '../routing/index.js';
+import { applyFlannel, type FlannelNodeState } from './controllers/flannel/index.js';
+import { NODE_UPLINK } from './controllers/flannel/names.js';
+import type { Pod } from './objects.js';
 import type { Provenance } from '../trace/index.js';
 import { generateIptablesRules, type GeneratedRuleset, type NodeProxyConfig } from './controllers/kube-proxy-iptables/index.js';
 import type { EndpointSlice, Service } from './objects.js';
 import type { Topology, TopologyNode } from './spec/types.js';
 
-/** The underlay device of every node (kubelet's node IP lives there). */
-export const NODE_UPLINK = 'eth0';
-/** Flannel's bridge for pods (the flannel CNI's `bridge` plugin default name). */
-export const CNI_BRIDGE = 'cni0';
-/** Flannel's VXLAN device: VNI 1, UDP 8472 (flannel backend/vxlan). */
-export const FLANNEL_VXLAN_DEV = 'flannel.1';
-
-/**
- * A node's VTEP MAC (flannel.1's address). flanneld picks a random locally administered unicast MAC
- * on first start and keeps it in its `backend-data` annotation; podpath derives a stable one of the
- * same form from the node name.
- */
-export function flannelVtepMac(nodeName: string): Mac {
-  return macFromName(`${nodeName}/${FLANNEL_VXLAN_DEV}`);
-}
+export { NODE_UPLINK, CNI_BRIDGE, FLANNEL_VXLAN_DEV, flannelVtepMac } from './controllers/flannel/names.js';
 
 export function findNode(topo: Topology, name: string): TopologyNode {
   const node = topo.nodes.find((n) => n.name === name);
@@ -190,11 +179,19 @@ export function nodeIptables(topo: Topology, nodeName: string, family: Family): 
 /**
  * The node's addresses and routes, as the kernel, kubelet's node IP and the CNI leave them:
  * lo; the uplink with the node IPs and extra addresses (connected routes) and a default route via
- * the network's router; for Flannel, cni0 with .1 of the node subnet and a route per peer node
- * subnet (vxlan: `via <subnet>.0 dev flannel.1 onlink`; host-gw: `via <peer node IP> dev eth0`,
- * which the kernel refuses when the peer is not on-link, leaving no route).
+ * the network's router; then the CNI's part (Flannel: controllers/flannel applyFlannel).
  */
 export function nodeRib(topo: Topology, node: TopologyNode): Rib {
+  return nodeRouting(topo, node).rib;
+}
+
+/** Whether the node runs a pod in its own network namespace (the bridge CNI plugin makes cni0 at the first one). */
+export function nodeHasPods(topo: Topology, nodeName: string): boolean {
+  return (topo.store.list('Pod') as Pod[]).some((p) => p.spec.nodeName === nodeName && !p.spec.hostNetwork && p.status?.podIP);
+}
+
+/** The node's Rib and what the CNI programmed into it. */
+export function nodeRouting(topo: Topology, node: TopologyNode): { rib: Rib; flannel: FlannelNodeState | null } {
   const rib = new Rib([NODE_UPLINK]);
   rib.forwarding[4] = true;
   rib.forwarding[6] = true;
@@ -211,32 +208,8 @@ export function nodeRib(topo: Topology, node: TopologyNode): Rib {
     const gw = parseIp(node.gateway);
     rib.addRoute({ dst: parseCidr(gw.family === 4 ? '0.0.0.0/0' : '::/0'), nexthops: [{ gateway: gw, dev: NODE_UPLINK }] }, { validate: true });
   }
-  const cni = topo.cluster.cni;
-  if (cni.plugin === 'flannel') {
-    for (const c of ofFamily(node.podCIDRs, 4)) rib.addAddress(CNI_BRIDGE, `${formatIp(nthHost(parseCidr(c), 1))}/${parseCidr(c).prefix}`);
-    if (cni.mode === 'vxlan') rib.addAddress(FLANNEL_VXLAN_DEV, `${formatIp(parseCidr(ofFamily(node.podCIDRs, 4)[0] ?? '0.0.0.0/32').network)}/32`);
-    for (const peer of topo.nodes) {
-      if (peer.name === node.name) continue;
-      for (const c of ofFamily(peer.podCIDRs, 4)) {
-        const subnet = formatCidr(parseCidr(c));
-        const peerIp = ofFamily(peer.ips, 4)[0];
-        const dst = parseCidr(subnet);
-        if (cni.mode === 'vxlan') {
-          rib.neigh.set({ ip: dst.network, dev: FLANNEL_VXLAN_DEV, lladdr: flannelVtepMac(peer.name), state: 'PERMANENT' });
-          rib.addRoute({ dst, nexthops: [{ gateway: dst.network, dev: FLANNEL_VXLAN_DEV, onlink: true }] }, { validate: true });
-        } else if (peerIp) {
-          try {
-            rib.addRoute({ dst, nexthops: [{ gateway: parseIp(peerIp), dev: NODE_UPLINK }] }, { validate: true });
-          } catch (e) {
-            // The kernel refuses a host-gw route to a peer that is not on-link ("Nexthop has invalid
-            // gateway"); flanneld logs the error and the node has no route to that subnet.
-            if (!(e instanceof RoutingError)) throw e;
-          }
-        }
-      }
-    }
-  }
-  return rib;
+  const flannel = topo.cluster.cni.plugin === 'flannel' ? applyFlannel(topo, node, rib, { hasPods: nodeHasPods(topo, node.name) }) : null;
+  return { rib, flannel };
 }
 
 /** Everything `podpath netfilter -t TOPO --node N` walks: the node's tables, addresses and FIB. */
