@@ -3,7 +3,7 @@ import { Rng, SeededChooser, enumerateBranches, formatIp, parseCidr, parseIp } f
 import { StepRecorder } from '../trace/index.js';
 import type { RouteStep } from '../trace/index.js';
 import { answerArp } from './arp.js';
-import { formatRoutes } from './format.js';
+import { formatRouteGet, formatRoutes } from './format.js';
 import { multipathHash, selectByHash, upperBounds } from './multipath.js';
 import { Rib } from './rib.js';
 import { RoutingError } from './types.js';
@@ -177,5 +177,40 @@ describe('neighbours and proxy ARP', () => {
     expect(rib.validateSource(q, 1)).toBe('EXDEV');
     expect(rib.validateSource(q, 2)).toBeNull();
     expect(rib.validateSource({ ...q, iif: 'eth0' }, 1)).toBeNull();
+  });
+});
+
+describe('loopback addresses on other devices (route_localnet)', () => {
+  // Expectations from `ip route get … iif va` on this kernel (6.18): EINVAL unless
+  // net.ipv4.conf.{va,all}.route_localnet=1, then `local 127.0.0.1 … dev lo`.
+  const build = () => {
+    const rib = new Rib(['va']);
+    rib.forwarding[4] = true;
+    rib.addAddress('lo', '127.0.0.1/8');
+    rib.addAddress('va', '10.1.0.1/24');
+    return rib;
+  };
+  it('drops 127/8 destinations and sources arriving on va as martians', () => {
+    const rib = build();
+    const toLo = rib.lookupRoute({ dst: parseIp('127.0.0.1'), src: parseIp('10.1.0.2'), iif: 'va' });
+    expect(toLo).toMatchObject({ kind: 'no-route', errno: 'EINVAL', error: 'RTNETLINK answers: Invalid argument' });
+    expect(toLo.reason).toMatch(/martian destination 127\.0\.0\.1 on va/);
+    expect(formatRouteGet(toLo)).toBe('RTNETLINK answers: Invalid argument\n');
+    const fromLo = rib.lookupRoute({ dst: parseIp('10.1.0.1'), src: parseIp('127.0.0.5'), iif: 'va' });
+    expect(fromLo.reason).toMatch(/martian source 127\.0\.0\.5/);
+  });
+  it('accepts them with route_localnet on the device or on all', () => {
+    for (const key of ['va', 'all']) {
+      const rib = build();
+      rib.routeLocalnet.add(key);
+      expect(rib.lookupRoute({ dst: parseIp('127.0.0.1'), src: parseIp('10.1.0.2'), iif: 'va' }).kind).toBe('local');
+    }
+  });
+  it('IPv6: ::1 on a non-loopback device is dropped (ip6_rcv_core)', () => {
+    const rib = build();
+    rib.addAddress('lo', '::1/128');
+    rib.addAddress('va', 'fd00:1::1/64');
+    rib.forwarding[6] = true;
+    expect(rib.lookupRoute({ dst: parseIp('::1'), src: parseIp('fd00:1::2'), iif: 'va' }).reason).toMatch(/::1 on va/);
   });
 });

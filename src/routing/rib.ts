@@ -116,6 +116,8 @@ export interface LookupResult {
   errno: Errno | null;
   /** What `ip route get` prints on failure ("RTNETLINK answers: …"), or a reason. */
   error: string | null;
+  /** Why the kernel refused, in words, when `error` alone does not say (e.g. a martian address). */
+  reason?: string;
   /** Cached route flags: RTCF_LOCAL, RTCF_BROADCAST. */
   flags: Array<'local' | 'brd'>;
   query: RouteLookupQuery;
@@ -155,6 +157,12 @@ export class Rib {
   readonly proxyArp = new Set<string>();
   /** net.ipv4.conf.<dev>.accept_local = 1. */
   readonly acceptLocal = new Set<string>();
+  /**
+   * net.ipv4.conf.<dev>.route_localnet = 1 (`all` for conf/all): 127.0.0.0/8 may arrive on that
+   * device (kube-proxy sets conf/all for localhost NodePorts). Read as IN_DEV_NET_ROUTE_LOCALNET:
+   * conf/all OR conf/<dev>.
+   */
+  readonly routeLocalnet = new Set<string>();
   private readonly tables: Record<Family, Map<number, FibTable>> = { 4: new Map(), 6: new Map() };
   private readonly tableOrder: Record<Family, number[]> = { 4: [], 6: [] };
   private readonly rulesOf: Record<Family, IpRule[]> = { 4: defaultRules(4), 6: defaultRules(6) };
@@ -589,6 +597,8 @@ export class Rib {
   private routeInput(q: RouteLookupQuery): LookupResult {
     const family = q.dst.family;
     const iif = q.iif!;
+    const martian = this.martian(q, iif);
+    if (martian) return this.result(q, { kind: 'no-route', errno: 'EINVAL', error: `RTNETLINK answers: ${ERRNO_TEXT.EINVAL}`, reason: martian });
     if (family === 4 && q.src && this.isLocalAddress(q.src) && !this.acceptLocal.has(iif)) {
       return this.result(q, { kind: 'no-route', errno: 'EINVAL', error: `RTNETLINK answers: ${ERRNO_TEXT.EINVAL}` });
     }
@@ -610,6 +620,27 @@ export class Rib {
     const nexthop = this.pickNexthop(q, f.hit, table, true);
     const gateway = nexthop.gateway && (family === 6 || nexthop.nhScope === SCOPE_LINK || nexthop.onlink) ? nexthop.gateway : null;
     return this.result(q, { kind: 'unicast', forward: true, route, nexthop, table, rule: f.rule, dev: nexthop.dev ?? null, gateway, neighbour: gateway ?? q.dst });
+  }
+
+  /**
+   * Loopback addresses arriving on a device that is not lo. IPv4: ip_route_input_slow
+   * (net/ipv4/route.c) sends a loopback destination to martian_destination, and (else) a loopback
+   * source to martian_source, unless route_localnet is set for the device or for all. IPv6:
+   * ip6_rcv_core (net/ipv6/ip6_input.c) drops ::1 as source or destination on a non-loopback
+   * device. Returns the reason, or null.
+   */
+  private martian(q: RouteLookupQuery, iif: string): string | null {
+    if (iif === 'lo') return null;
+    if (q.dst.family === 4) {
+      const localnet = this.routeLocalnet.has('all') || this.routeLocalnet.has(iif);
+      if (localnet) return null;
+      if (q.dst.n >>> 24 === 127) return `martian destination ${formatIp(q.dst)} on ${iif} (net.ipv4.conf.${iif}.route_localnet=0): dropped by ip_route_input_slow`;
+      if (q.src?.family === 4 && q.src.n >>> 24 === 127) return `martian source ${formatIp(q.src)} on ${iif} (net.ipv4.conf.${iif}.route_localnet=0): dropped by ip_route_input_slow`;
+      return null;
+    }
+    if (q.dst.n === 1n) return `IPv6 loopback destination ::1 on ${iif}: dropped by ip6_rcv_core`;
+    if (q.src?.family === 6 && q.src.n === 1n) return `IPv6 loopback source ::1 on ${iif}: dropped by ip6_rcv_core`;
+    return null;
   }
 
   /**
@@ -786,7 +817,7 @@ export function routeStep(res: LookupResult): RouteStep {
   }
   const dst = formatIp(res.query.dst);
   let line: string;
-  if (res.errno) line = `${dst}: ${res.error ?? res.errno}${text ? ` (${text})` : ''}`;
+  if (res.errno) line = `${dst}: ${res.reason ?? res.error ?? res.errno}${text ? ` (${text})` : ''}`;
   else if (text) line = text;
   else line = `${dst} dev ${res.dev ?? '?'} (no route; assumed on-link because the socket is bound to ${res.dev ?? '?'})`;
   return { kind: 'route', table: tableName(table), route: text, result, text: line };

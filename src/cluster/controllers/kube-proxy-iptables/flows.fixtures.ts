@@ -137,19 +137,6 @@ export interface Scenario {
 export const LOOPBACK_REROUTED =
   'src/netns/pipeline.ts localOut → receiveInto re-runs input routing on lo for looped-back packets; src/routing/rib.ts lookupRoute then refuses the local source (EINVAL). The kernel keeps the output dst (ip_rcv_finish skips ip_route_input_noref when skb_valid_dst).';
 
-/**
- * A packet to 127.0.0.1 arriving on cni0 is delivered locally; the kernel drops it as a martian
- * destination (ip_route_input_slow: loopback daddr and !IN_DEV_NET_ROUTE_LOCALNET → martian_destination;
- * kube-proxy sets net.ipv4.conf.all.route_localnet=1 only for localhost NodePorts, off here). For
- * IPv6, ip6_rcv_core drops a ::1 destination arriving on a non-loopback device before PREROUTING.
- * src/routing/rib.ts `lookupRoute` has no route_localnet sysctl and no martian-destination check,
- * and src/netns/pipeline.ts `receive` has no ip6_rcv_core loopback check. Checked on the kernel for
- * IPv4 (netns, route_localnet=0): a TCP SYN 10.0.0.2 → 127.0.0.1:3001 sent into a veth is counted
- * by raw PREROUTING and by no INPUT rule. (IPv6 from the ip6_rcv_core source, not run.)
- */
-export const MARTIAN_LOOPBACK_DESTINATION =
-  'src/routing/rib.ts lookupRoute delivers a 127.0.0.0/8 destination received on a non-loopback device (no route_localnet sysctl, no martian_destination check of ip_route_input_slow); src/netns/pipeline.ts receive lacks ip6_rcv_core\'s drop of ::1 arriving on a non-loopback device.';
-
 // ───────────────────────────── object builders ─────────────────────────────
 
 const TCP = 'TCP' as const;
@@ -505,7 +492,7 @@ function onlyLocalNodePorts(detector: boolean): Scenario[] {
         // the kernel goes further: without route_localnet (kube-proxy sets it only for localhost NodePorts)
         // ip_route_input_slow drops 127.0.0.1 arriving on cni0 as a martian destination, and for IPv6
         // ip6_rcv_core drops ::1 arriving on a non-loopback device before PREROUTING
-        { name: "pod to localhost doesn't work because localhost is not in nodePortAddresses", src: POD, dst: LOCALHOST, dport: 3001, out: 'NO-ROUTE', defect: { families: [4, 6], what: MARTIAN_LOOPBACK_DESTINATION } },
+        { name: "pod to localhost doesn't work because localhost is not in nodePortAddresses", src: POD, dst: LOCALHOST, dport: 3001, out: 'NO-ROUTE' }, // martian: ip_route_input_slow (v4, route_localnet off) / ip6_rcv_core (v6)
         // podpath's own: 192.168.1.2 is on the node but outside --nodeport-addresses
         { name: 'external to the node IP outside nodePortAddresses is not captured', src: TEST_EXTERNAL_CLIENT, dst: '192.168.1.2', dport: 3001, out: '' },
         detector
