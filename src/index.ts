@@ -8,3 +8,4 @@ export * from './conntrack/index.js';
 export * from './netns/index.js';
 export * from './netfilter/index.js';
 export * from './cluster/index.js';
+export * from './tracer/index.js';

@@ -14,7 +14,7 @@ import { Rib } from '../routing/index.js';
 import { refusalFor, type FlannelNodeState } from './controllers/flannel/index.js';
 import { CNI_BRIDGE, NODE_UPLINK } from './controllers/flannel/names.js';
 import { nodeIptables, nodeRouting } from './node.js';
-import type { Pod } from './objects.js';
+import type { Pod, Service } from './objects.js';
 import type { Client, Router, Topology, TopologyNode } from './spec/types.js';
 
 /** Where an address lives. */
@@ -155,10 +155,32 @@ function buildNode(topo: Topology, fabric: Fabric, node: TopologyNode, ip: strin
   }
   let rs = nodeIptables(topo, node.name, 4).ruleset;
   if (flannel) rs = applyIptablesRestore(rs, flannel.iptables, { noflush: true, family: 4, file: `flanneld on ${node.name}` });
-  const spec: NetnsSpec = { name: node.name, node: node.name, role: 'node', devices, rib, fdb, sysctls: NODE_SYSCTLS, ruleset: compileRuleset(rs), ipsets: new IpsetStore(), listeners };
+  const announce = lbAnnouncements(topo).filter((a) => a.node === node.name).map((a) => a.ip);
+  const spec: NetnsSpec = { name: node.name, node: node.name, role: 'node', devices, rib, fdb, sysctls: NODE_SYSCTLS, ruleset: compileRuleset(rs), ipsets: new IpsetStore(), listeners, ...(announce.length ? { announce } : {}) };
   fabric.add(spec);
   for (const a of rib.addresses) if (a.family === 4 && a.dev !== 'lo') owners.set(formatIp(a.local), { kind: a.dev === NODE_UPLINK ? 'node' : 'cni', name: node.name, netns: node.name });
   return { name: node.name, netns: node.name, ip, flannel, ruleset: rs };
+}
+
+/**
+ * Which node answers ARP for each LoadBalancer ingress IP that lies on a node segment. kube-proxy
+ * only installs rules for the IP; something must attract the traffic. podpath assumes an L2
+ * announcer as MetalLB's speaker is: one node per IP, here the first schedulable node (by name) on
+ * the segment holding the IP. Ingress IPs on no node segment are expected to be routed by the
+ * underlay and are not announced.
+ */
+export function lbAnnouncements(topo: Topology): { ip: string; node: string; service: string }[] {
+  const out: { ip: string; node: string; service: string }[] = [];
+  for (const s of topo.store.list('Service') as Service[]) {
+    if (s.spec.type !== 'LoadBalancer') continue;
+    for (const ing of s.status?.loadBalancer?.ingress ?? []) {
+      if (!ing.ip || parseIp(ing.ip).family !== 4) continue;
+      const seg = topo.networks.find((n) => n.cidrs.some((c) => cidrContains(parseCidr(c), parseIp(ing.ip!))));
+      const node = [...topo.nodes].filter((n) => n.network === seg?.name && !n.unschedulable).sort((a, b) => a.name.localeCompare(b.name))[0];
+      if (node) out.push({ ip: ing.ip, node: node.name, service: `${s.metadata.namespace ?? 'default'}/${s.metadata.name}` });
+    }
+  }
+  return out;
 }
 
 /** A pod's namespace as the bridge + host-local CNI plugins leave it (flannel.md §1.4). */

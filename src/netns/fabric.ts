@@ -60,6 +60,11 @@ export interface NetnsSpec {
   readonly ruleset?: CompiledRuleset;
   readonly ipsets?: IpsetLookup;
   readonly listeners: readonly Listener[];
+  /**
+   * Addresses a userspace speaker answers ARP for on this namespace's NICs without holding them
+   * (a LoadBalancer implementation in L2 mode, e.g. MetalLB's speaker). The kernel does not answer.
+   */
+  readonly announce?: readonly string[];
 }
 
 export interface Segment {
@@ -451,6 +456,7 @@ export class FabricRun {
           if (a.netns === ns.name && a.dev === d.name) continue;
           const other = this.fabric.get(a.netns);
           if (answerArp(other.spec.rib, { dev: a.dev, target, sender })) return other.device(a.dev)!.mac;
+          if (other.spec.announce?.some((ip) => ipEquals(parseIp(ip), target))) return other.device(a.dev)!.mac;
         }
         return null;
       }

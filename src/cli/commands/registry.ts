@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { registerNetfilter } from './netfilter.js';
 import { registerRules } from './rules.js';
+import { registerTrace } from './trace.js';
 
 /**
  * Each command lives in its own file and registers itself here. Command files import
@@ -10,6 +11,7 @@ type Register = (program: Command) => void;
 
 const commands: Register[] = [];
 commands.push(registerNetfilter, registerRules);
+commands.push(registerTrace);
 
 export function registerCommands(program: Command): void {
   for (const register of commands) register(program);

@@ -6,14 +6,11 @@ import type { Family, Provenance, Topology } from '../../index.js';
  * (INTERFACES.md §2). `--explain` adds, after each rule, a `#` line naming what made it, so the
  * output stays loadable by iptables-restore.
  */
-export const WHATS = ['iptables', 'ip6tables', 'iptables-restore', 'ip6tables-restore', 'ipset', 'routes', 'neigh', 'all'] as const;
+export const WHATS = ['iptables', 'ip6tables', 'iptables-restore', 'ip6tables-restore', 'ipset', 'routes', 'neigh', 'links', 'fdb', 'conntrack', 'all'] as const;
 /** Named in INTERFACES.md, modelled by later issues. */
 const LATER: Record<string, string> = {
   ipvs: 'kube-proxy IPVS mode (issue 6)',
-  fdb: 'bridge and VXLAN forwarding databases (issue 5)',
-  links: 'the device model (issue 5)',
   bgp: 'Calico BGP (issue 7)',
-  conntrack: 'the state after a traced request (issue 5)',
 };
 
 type What = (typeof WHATS)[number];
@@ -23,6 +20,20 @@ interface RulesOptions {
   node: string;
   what: string;
   explain?: boolean;
+  from?: string;
+  to?: string;
+  proto?: string;
+  sport?: string;
+  seed: string;
+}
+
+/** `--what conntrack`: the request traced (seeded, with its reply) before the table is listed. */
+interface AfterTrace {
+  from?: string;
+  to?: string;
+  proto?: string;
+  sport?: string;
+  seed: string;
 }
 
 export function registerRules(program: Command): void {
@@ -33,6 +44,11 @@ export function registerRules(program: Command): void {
     .requiredOption('--node <name>', 'node name')
     .option('--what <what>', `${WHATS.join(' | ')}`, 'iptables')
     .option('--explain', 'after each rule, a # line naming the object that made it')
+    .option('--from <src>', 'with --what conntrack: the traced request\'s source (as podpath trace --from)')
+    .option('--to <dst>', 'with --what conntrack: the traced request\'s destination (as podpath trace --to)')
+    .option('--proto <p>', 'with --what conntrack: tcp | udp | icmp')
+    .option('--sport <n>', 'with --what conntrack: source port')
+    .option('--seed <n>', 'with --what conntrack: seed of the random choices', '1')
     .action(async (o: RulesOptions) => {
       const api = await import('../../index.js');
       if (!(WHATS as readonly string[]).includes(o.what)) {
@@ -42,14 +58,17 @@ export function registerRules(program: Command): void {
       const { loadTopologyForCli } = await import('../topology.js');
       const topo = await loadTopologyForCli(o.topology);
       api.findNode(topo, o.node);
-      const text = await render(api, topo, o.node, o.what as What, o.explain === true);
+      if (o.what === 'conntrack' && (!o.from || !o.to)) {
+        throw new api.InputError({ field: '--what', message: 'conntrack is the state after a traced request: give --from SRC --to DST (as podpath trace)' });
+      }
+      const text = await render(api, topo, o.node, o.what as What, o.explain === true, o);
       process.stdout.write(text === '' || text.endsWith('\n') ? text : `${text}\n`);
     });
 }
 
 type Api = typeof import('../../index.js');
 
-async function render(api: Api, topo: Topology, node: string, what: What, explain: boolean): Promise<string> {
+async function render(api: Api, topo: Topology, node: string, what: What, explain: boolean, after: AfterTrace = { seed: '1' }): Promise<string> {
   const families = (): Family[] => {
     const fams = new Set(topo.cluster.kubeProxy.ipFamilies.map((f) => (f === 'IPv6' ? 6 : 4) as Family));
     return [4, 6].filter((f) => fams.has(f as Family)) as Family[];
@@ -72,6 +91,31 @@ async function render(api: Api, topo: Topology, node: string, what: What, explai
     case 'ipset':
       // kube-proxy's iptables mode creates no ipsets; the node's `ipset save` is empty.
       return topo.cluster.kubeProxy.mode === 'iptables' ? '' : Promise.reject(new api.InputError({ field: '--what', message: 'ipsets of kube-proxy IPVS mode are not modelled yet (issue 6)' }));
+    case 'links': {
+      // `ip -d link show`: the node's devices as the World wires them
+      const ns = api.buildWorld(topo).fabric.get(node);
+      const names = ns.spec.devices.map((d) => d.name);
+      return ns.spec.devices.map((d, i) => api.formatLink(d, i + 1)).join('\n') + (names.length ? '\n' : '');
+    }
+    case 'fdb': {
+      // `bridge fdb show`: static entries (bridge ports' own MACs, flannel's VXLAN entries)
+      const ns = api.buildWorld(topo).fabric.get(node);
+      return ns.spec.fdb.map((e) => `${api.formatFdb(e)}\n`).join('');
+    }
+    case 'conntrack': {
+      // `conntrack -L` on the node after one seeded trace of --from/--to (request and reply)
+      const world = api.buildWorld(topo);
+      const seed = /^\d+$/.test(after.seed) ? Number(after.seed) : 1;
+      const { runs } = api.traceRequest(world, {
+        from: after.from!,
+        to: after.to!,
+        seed,
+        ...(after.proto ? { proto: after.proto as 'tcp' } : {}),
+        ...(after.sport && /^\d+$/.test(after.sport) ? { sport: Number(after.sport) } : {}),
+      });
+      const ct = runs[0]?.conntrack(node);
+      return ct ? api.formatConntrackList(ct) : '';
+    }
     case 'routes': {
       const rib = api.nodeRib(topo, api.findNode(topo, node));
       return families()
@@ -88,6 +132,8 @@ async function render(api: Api, topo: Topology, node: string, what: What, explai
       for (const f of families()) await section(f === 4 ? 'iptables-save' : 'ip6tables-save', f === 4 ? 'iptables' : 'ip6tables');
       await section('ip route', 'routes');
       await section('ip neigh', 'neigh');
+      await section('ip -d link', 'links');
+      await section('bridge fdb', 'fdb');
       return parts.join('\n');
     }
   }
