@@ -119,13 +119,15 @@ export class FibTable {
     for (const m of this.byLen.values()) for (const list of m.values()) all.push(...list);
     const pos = new Map<Route, number>();
     for (const m of this.byLen.values()) for (const list of m.values()) list.forEach((r, i) => pos.set(r, i));
-    // IPv4 (fib_trie walk): by key, shorter prefix first. IPv6 (fib6_walk): by address, a prefix after
-    // the more specific prefixes it contains (post-order), so `default` comes last.
+    // IPv4 (fib_trie walk): by key; routes sharing a key sit in one leaf whose alias list
+    // fib_insert_alias keeps sorted by suffix length, so the longer prefix comes first
+    // (10.244.0.0/24 before 10.244.0.0/16, as `ip route` prints them on 6.18). IPv6 (fib6_walk): by
+    // address, a prefix after the more specific prefixes it contains (post-order), so `default` comes last.
     all.sort((a, b) => {
       const c = compareIp(a.dst.network, b.dst.network);
       if (this.family === 4) {
         if (c !== 0) return c;
-        if (a.dst.prefix !== b.dst.prefix) return a.dst.prefix - b.dst.prefix;
+        if (a.dst.prefix !== b.dst.prefix) return b.dst.prefix - a.dst.prefix;
       } else {
         if (a.dst.prefix !== b.dst.prefix) {
           if (a.dst.prefix < b.dst.prefix && cidrContains(a.dst, b.dst.network)) return 1;

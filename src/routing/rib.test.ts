@@ -214,3 +214,25 @@ describe('loopback addresses on other devices (route_localnet)', () => {
     expect(rib.lookupRoute({ dst: parseIp('::1'), src: parseIp('fd00:1::2'), iif: 'va' }).reason).toMatch(/::1 on va/);
   });
 });
+
+describe('dump order of routes sharing a key', () => {
+  it('lists the longer prefix first, as `ip route` does (fib_trie leaf aliases by suffix length)', () => {
+    // From the kernel: ip addr add 10.244.0.3/24 dev va; ip route add 10.244.0.0/16 via 10.244.0.1;
+    // ip route add default via 10.244.0.1; ip route add 10.244.0.0/20 via 10.244.0.1 → `ip route`.
+    const rib = new Rib(['va']);
+    rib.addAddress('va', '10.244.0.3/24');
+    const via = { gateway: parseIp('10.244.0.1'), dev: 'va' };
+    rib.addRoute({ dst: parseCidr('10.244.0.0/16'), nexthops: [via] });
+    rib.addRoute({ dst: parseCidr('0.0.0.0/0'), nexthops: [via] });
+    rib.addRoute({ dst: parseCidr('10.244.0.0/20'), nexthops: [via] });
+    expect(formatRoutes(rib.routes(4))).toBe(
+      [
+        'default via 10.244.0.1 dev va ',
+        '10.244.0.0/24 dev va proto kernel scope link src 10.244.0.3 ',
+        '10.244.0.0/20 via 10.244.0.1 dev va ',
+        '10.244.0.0/16 via 10.244.0.1 dev va ',
+        '',
+      ].join('\n'),
+    );
+  });
+});
