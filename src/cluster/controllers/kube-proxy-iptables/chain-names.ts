@@ -56,21 +56,29 @@ export function base32Std(bytes: Uint8Array): string {
  */
 export function hash16(s: string): string {
   const d = sha256Words(s);
-  // 10 bytes = 80 bits = 16 base32 characters, taken from the first three words.
-  const w0 = d[0]!;
-  const w1 = d[1]!;
-  const w2 = d[2]!;
-  const c = (bit: number) => B32_CODES[read5(w0, w1, w2, bit)]!;
-  return String.fromCharCode(c(0), c(5), c(10), c(15), c(20), c(25), c(30), c(35), c(40), c(45), c(50), c(55), c(60), c(65), c(70), c(75));
+  return base32First80(d[0]!, d[1]!, d[2]!, '');
 }
 
-function read5(w0: number, w1: number, w2: number, bit: number): number {
-  const word = bit >>> 5;
-  const off = bit & 31;
-  const a = word === 0 ? w0 : word === 1 ? w1 : w2;
-  if (off <= 27) return (a >>> (27 - off)) & 31;
-  const b = word === 0 ? w1 : w2;
-  return ((a << (off - 27)) | (b >>> (59 - off))) & 31;
+/** prefix + h16(s) as one flat string (no concatenation rope for the 25-character chain names). */
+function prefixedHash16(prefix: string, s: string): string {
+  const d = sha256Words(s);
+  return base32First80(d[0]!, d[1]!, d[2]!, prefix);
+}
+
+/**
+ * prefix + the 16 base32 characters of digest bits 0..79 (words w0, w1 and the top half of w2):
+ * character i is bits 5i..5i+4. String.fromCharCode with the prefix's codes makes one flat string.
+ */
+function base32First80(w0: number, w1: number, w2: number, prefix: string): string {
+  const B = B32_CODES;
+  const c0 = B[w0 >>> 27]!, c1 = B[(w0 >>> 22) & 31]!, c2 = B[(w0 >>> 17) & 31]!, c3 = B[(w0 >>> 12) & 31]!;
+  const c4 = B[(w0 >>> 7) & 31]!, c5 = B[(w0 >>> 2) & 31]!, c6 = B[((w0 << 3) | (w1 >>> 29)) & 31]!, c7 = B[(w1 >>> 24) & 31]!;
+  const c8 = B[(w1 >>> 19) & 31]!, c9 = B[(w1 >>> 14) & 31]!, c10 = B[(w1 >>> 9) & 31]!, c11 = B[(w1 >>> 4) & 31]!;
+  const c12 = B[((w1 << 1) | (w2 >>> 31)) & 31]!, c13 = B[(w2 >>> 26) & 31]!, c14 = B[(w2 >>> 21) & 31]!, c15 = B[(w2 >>> 16) & 31]!;
+  if (prefix === CHAIN_PREFIX.sep)
+    // "KUBE-SEP-"
+    return String.fromCharCode(75, 85, 66, 69, 45, 83, 69, 80, 45, c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15);
+  return prefix + String.fromCharCode(c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15);
 }
 
 const K = new Int32Array([
@@ -174,7 +182,7 @@ export function serviceExternalChainName(servicePortName: string, protocol: stri
 }
 /** Models servicePortEndpointChainName: h16(servicePortName + protocol + endpoint "ip:port"). */
 export function servicePortEndpointChainName(servicePortName: string, protocol: string, endpoint: string): string {
-  return CHAIN_PREFIX.sep + hash16(servicePortName + protocol + endpoint);
+  return prefixedHash16(CHAIN_PREFIX.sep, servicePortName + protocol + endpoint);
 }
 
 /** Models isServiceChainName: chains kube-proxy deletes when they are no longer written. */

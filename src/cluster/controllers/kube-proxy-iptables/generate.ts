@@ -32,26 +32,259 @@ export interface RuleRec {
 }
 
 /**
+ * The always-rewritten chains a service port can add rules to, as "table chain" (the order is
+ * only an index: counts per fragment are kept in an Int32Array of this length).
+ */
+export const TOP_CHAINS = [
+  `filter ${KUBE_SERVICES}`,
+  `filter ${KUBE_EXTERNAL_SERVICES}`,
+  `filter ${KUBE_PROXY_FIREWALL}`,
+  `filter ${KUBE_NODEPORTS}`,
+  `nat ${KUBE_SERVICES}`,
+  `nat ${KUBE_NODEPORTS}`,
+] as const;
+export const TOP_INDEX: ReadonlyMap<string, number> = new Map(TOP_CHAINS.map((k, i) => [k, i]));
+
+/** A fragment's rules as records with provenance (built on demand, by the same code as its text). */
+export interface FragmentRecords {
+  natTop: RuleRec[];
+  filter: RuleRec[];
+  natChainRules: RuleRec[];
+}
+
+/** Characters of payload text a stream gathers before joining them into one chunk. */
+const CHUNK_CHARS = 256 * 1024;
+
+/**
+ * Lines of one payload section (filter rules, nat chain declarations, nat rules), joined into
+ * large chunks as they come. A chunk is one flat string above V8's large-object size, so the
+ * scavenger never copies it, and each line is garbage soon after it is made instead of living
+ * until the whole payload is joined (which made a 10,000-service sync spend most of its time in
+ * young-generation GC). Fragments keep (chunk, start, end) and slice their text out on demand.
+ */
+export class TextStream {
+  readonly chunks: string[] = [];
+  private lines: string[] = [];
+  private pending = 0;
+
+  push(line: string): void {
+    this.lines.push(line);
+    this.pending += line.length + 1;
+  }
+
+  /** Where the next line will start: index of the chunk it will be in, and its offset there. */
+  get chunk(): number {
+    return this.chunks.length;
+  }
+  get offset(): number {
+    return this.pending;
+  }
+
+  /** Joins the pending lines into a chunk once there are enough (call between fragments only). */
+  maybeFlush(): void {
+    if (this.pending >= CHUNK_CHARS) this.flush();
+  }
+
+  flush(): void {
+    if (this.lines.length === 0) return;
+    this.chunks.push(this.lines.join('\n'));
+    this.lines = [];
+    this.pending = 0;
+  }
+
+  /** Text of [start, end) of a flushed chunk. */
+  slice(chunk: number, start: number, end: number): string {
+    if (start >= end) return '';
+    const c = this.chunks[chunk];
+    if (c === undefined) throw new Error(`internal: TextStream chunk ${chunk} not flushed`);
+    return c.slice(start, end);
+  }
+}
+
+/** The three payload sections fragments write to. */
+export interface FragmentStreams {
+  filter: TextStream;
+  decls: TextStream;
+  nat: TextStream;
+}
+
+export function newStreams(): FragmentStreams {
+  return { filter: new TextStream(), decls: new TextStream(), nat: new TextStream() };
+}
+
+export function flushStreams(st: FragmentStreams): void {
+  st.filter.flush();
+  st.decls.flush();
+  st.nat.flush();
+}
+
+/** A run of lines inside one stream chunk: [start, end) characters, no trailing newline. */
+class Range {
+  readonly chunk: number;
+  readonly start: number;
+  end = -1;
+  constructor(private readonly stream: TextStream) {
+    this.chunk = stream.chunk;
+    this.start = stream.offset;
+  }
+  close(): void {
+    // the stream offset is past the last line's separator
+    this.end = this.stream.offset === this.start ? this.start : this.stream.offset - 1;
+  }
+  text(): string {
+    return this.stream.slice(this.chunk, this.start, this.end);
+  }
+}
+
+/**
  * What one service port contributes to a sync, split as syncProxyRules splits it:
  * rules always rewritten (KUBE-SERVICES / KUBE-NODEPORTS in nat, every filter rule) and the
  * per-service chains (EXT, FW, SVC, SVL, SEP) that a partial sync skips when unchanged.
+ * The rules are kept as payload text only (lines joined by "\n", "" when none); `records()`
+ * regenerates them with provenance when asked, so a full sync allocates no per-rule objects.
  */
 export interface PortFragment {
   sp: SvcPort;
-  natTop: RuleRec[];
-  filter: RuleRec[];
+  readonly natTopText: string;
+  readonly filterText: string;
   natChains: string[];
-  natChainRules: RuleRec[];
-  endpointCount: number;
+  /** `:CHAIN - [0:0]` of natChains. */
+  readonly natChainDecls: string;
+  readonly natChainText: string;
+  readonly endpointCount: number;
+  /** Rules per TOP_CHAINS entry (natTop and filter). */
+  topCounts: Int32Array;
+  records(): FragmentRecords;
 }
 
-/** Builds the per-service-port part of syncProxyRules (pkg/proxy/iptables/proxier.go, v1.34). */
-export function buildPortFragment(sp: SvcPort, allEndpoints: readonly Ep[], node: ResolvedNode, largeClusterMode: boolean): PortFragment {
-  const frag: PortFragment = { sp, natTop: [], filter: [], natChains: [], natChainRules: [], endpointCount: allEndpoints.length };
+/**
+ * Whose rule it is, resolved to a Provenance[] only when records are asked for: null is the
+ * service port alone, an Ep is the service port and that endpoint, a string is the service port
+ * and the node-configuration detail of that text.
+ */
+type ProvRef = Ep | string | null;
+
+/** Collects one fragment's rules: payload lines into streams (text mode) or records with provenance. */
+class FragmentWriter {
+  readonly natChains: string[] = [];
+  readonly topCounts = new Int32Array(TOP_CHAINS.length);
+  private readonly sprov: Provenance[];
+  private readonly epProv = new Map<Ep, Provenance[]>();
+  private inChains = false;
+
+  constructor(
+    private readonly sp: SvcPort,
+    private readonly node: ResolvedNode,
+    readonly recs: FragmentRecords | null,
+    private readonly st: FragmentStreams | null,
+  ) {
+    this.sprov = [sp.provenance];
+  }
+
+  chain(name: string): void {
+    this.natChains.push(name);
+    this.st?.decls.push(`:${name} - [0:0]`);
+  }
+
+  private prov(p: ProvRef): Provenance[] {
+    if (p === null) return this.sprov;
+    if (typeof p === 'string') return [this.sp.provenance, nodeProv(this.node, p)];
+    let a = this.epProv.get(p);
+    if (!a) this.epProv.set(p, (a = [this.sp.provenance, p.provenance]));
+    return a;
+  }
+
+  top(chain: string, text: string, prov: ProvRef = null): void {
+    this.topCounts[chain === KUBE_SERVICES ? 4 : 5]!++;
+    if (this.inChains) throw new Error('internal: KUBE-SERVICES/KUBE-NODEPORTS rule after per-service chain rules');
+    if (this.recs) this.recs.natTop.push({ chain, text, prov: this.prov(prov) });
+    else this.st!.nat.push(text);
+  }
+
+  filt(chain: string, text: string, prov: ProvRef = null): void {
+    this.topCounts[chain === KUBE_SERVICES ? 0 : chain === KUBE_EXTERNAL_SERVICES ? 1 : chain === KUBE_PROXY_FIREWALL ? 2 : 3]!++;
+    if (this.recs) this.recs.filter.push({ chain, text, prov: this.prov(prov) });
+    else this.st!.filter.push(text);
+  }
+
+  nat(chain: string, text: string, prov: ProvRef = null): void {
+    this.inChains = true;
+    if (this.recs) this.recs.natChainRules.push({ chain, text, prov: this.prov(prov) });
+    else this.st!.nat.push(text);
+  }
+}
+
+/**
+ * Builds the per-service-port part of syncProxyRules (pkg/proxy/iptables/proxier.go, v1.34),
+ * writing its lines to `streams` (shared by every fragment of a full sync, in payload order; the
+ * caller flushes them before reading any text), or to streams of its own when none are given.
+ */
+export function buildPortFragment(sp: SvcPort, allEndpoints: readonly Ep[], node: ResolvedNode, largeClusterMode: boolean, streams?: FragmentStreams): PortFragment {
+  const st = streams ?? newStreams();
+  const filter = new Range(st.filter);
+  const decls = new Range(st.decls);
+  const top = new Range(st.nat);
+  const w = new FragmentWriter(sp, node, null, st);
+  let chains: Range | null = null;
+  writePortRules(w, sp, allEndpoints, node, largeClusterMode, () => {
+    top.close();
+    chains = new Range(st.nat);
+  });
+  filter.close();
+  decls.close();
+  if (chains === null) {
+    top.close();
+    chains = new Range(st.nat);
+  }
+  const natChainRange: Range = chains;
+  natChainRange.close();
+  if (streams) {
+    st.filter.maybeFlush();
+    st.decls.maybeFlush();
+    st.nat.maybeFlush();
+  } else flushStreams(st);
+  return new Fragment(sp, allEndpoints, node, largeClusterMode, w.natChains, w.topCounts, filter, decls, top, natChainRange);
+}
+
+class Fragment implements PortFragment {
+  constructor(
+    readonly sp: SvcPort,
+    private readonly eps: readonly Ep[],
+    private readonly node: ResolvedNode,
+    private readonly large: boolean,
+    readonly natChains: string[],
+    readonly topCounts: Int32Array,
+    private readonly filterRange: Range,
+    private readonly declRange: Range,
+    private readonly topRange: Range,
+    private readonly chainRange: Range,
+  ) {}
+  get endpointCount(): number {
+    return this.eps.length;
+  }
+  get natTopText(): string {
+    return this.topRange.text();
+  }
+  get filterText(): string {
+    return this.filterRange.text();
+  }
+  get natChainDecls(): string {
+    return this.declRange.text();
+  }
+  get natChainText(): string {
+    return this.chainRange.text();
+  }
+  records(): FragmentRecords {
+    const recs: FragmentRecords = { natTop: [], filter: [], natChainRules: [] };
+    writePortRules(new FragmentWriter(this.sp, this.node, recs, null), this.sp, this.eps, this.node, this.large, () => {});
+    return recs;
+  }
+}
+
+/** The rules of one service port, in syncProxyRules' order, into a writer. */
+function writePortRules(w: FragmentWriter, sp: SvcPort, allEndpoints: readonly Ep[], node: ResolvedNode, largeClusterMode: boolean, chainsStart: () => void): void {
   const proto = sp.protocol;
   const name = sp.name;
-  const sprov = [sp.provenance];
-  const detProv = (detail: string) => [sp.provenance, nodeProv(node, detail)];
   const { cluster, local, reachable, hasAny } = categorizeEndpoints(allEndpoints, sp, node);
 
   const usesClusterPolicyChain = cluster.length > 0 && usesClusterEndpoints(sp);
@@ -92,131 +325,109 @@ export function buildPortFragment(sp: SvcPort, allEndpoints: readonly Ep[], node
   }
   const dport = String(sp.port);
   const mp = (ip: string) => `-m ${proto} -p ${proto} -d ${ip} --dport ${dport}`;
-  const top = (chain: string, text: string, prov = sprov) => frag.natTop.push({ chain, text, prov });
-  const filt = (chain: string, text: string, prov = sprov) => frag.filter.push({ chain, text, prov });
-  const nat = (chain: string, text: string, prov = sprov) => frag.natChainRules.push({ chain, text, prov });
 
   // ClusterIP
-  if (hasInternal) top(KUBE_SERVICES, `-A ${KUBE_SERVICES} -m comment --comment "${name} cluster IP" ${mp(sp.clusterIP)} -j ${internalChain}`);
-  else filt(KUBE_SERVICES, `-A ${KUBE_SERVICES} -m comment --comment ${internalFilterComment} ${mp(sp.clusterIP)} -j ${internalFilterTarget}`);
+  if (hasInternal) w.top(KUBE_SERVICES, `-A ${KUBE_SERVICES} -m comment --comment "${name} cluster IP" ${mp(sp.clusterIP)} -j ${internalChain}`);
+  else w.filt(KUBE_SERVICES, `-A ${KUBE_SERVICES} -m comment --comment ${internalFilterComment} ${mp(sp.clusterIP)} -j ${internalFilterTarget}`);
 
   // externalIPs
   for (const eip of sp.externalIPs) {
-    if (hasAny) top(KUBE_SERVICES, `-A ${KUBE_SERVICES} -m comment --comment "${name} external IP" ${mp(eip)} -j ${extChain}`);
-    if (!hasExternal) filt(KUBE_EXTERNAL_SERVICES, `-A ${KUBE_EXTERNAL_SERVICES} -m comment --comment ${externalFilterComment} ${mp(eip)} -j ${externalFilterTarget}`);
+    if (hasAny) w.top(KUBE_SERVICES, `-A ${KUBE_SERVICES} -m comment --comment "${name} external IP" ${mp(eip)} -j ${extChain}`);
+    if (!hasExternal) w.filt(KUBE_EXTERNAL_SERVICES, `-A ${KUBE_EXTERNAL_SERVICES} -m comment --comment ${externalFilterComment} ${mp(eip)} -j ${externalFilterTarget}`);
   }
   // load-balancer ingress
   for (const lb of sp.lbVIPs) {
-    if (hasAny) top(KUBE_SERVICES, `-A ${KUBE_SERVICES} -m comment --comment "${name} loadbalancer IP" ${mp(lb)} -j ${lbChain}`);
-    if (usesFW) filt(KUBE_PROXY_FIREWALL, `-A ${KUBE_PROXY_FIREWALL} -m comment --comment "${name} traffic not accepted by ${sp.fwChain}" ${mp(lb)} -j DROP`);
+    if (hasAny) w.top(KUBE_SERVICES, `-A ${KUBE_SERVICES} -m comment --comment "${name} loadbalancer IP" ${mp(lb)} -j ${lbChain}`);
+    if (usesFW) w.filt(KUBE_PROXY_FIREWALL, `-A ${KUBE_PROXY_FIREWALL} -m comment --comment "${name} traffic not accepted by ${sp.fwChain}" ${mp(lb)} -j DROP`);
   }
   if (!hasExternal)
-    for (const lb of sp.lbVIPs) filt(KUBE_EXTERNAL_SERVICES, `-A ${KUBE_EXTERNAL_SERVICES} -m comment --comment ${externalFilterComment} ${mp(lb)} -j ${externalFilterTarget}`);
+    for (const lb of sp.lbVIPs) w.filt(KUBE_EXTERNAL_SERVICES, `-A ${KUBE_EXTERNAL_SERVICES} -m comment --comment ${externalFilterComment} ${mp(lb)} -j ${externalFilterTarget}`);
 
   // NodePort
   if (sp.nodePort !== 0) {
     const np = String(sp.nodePort);
     if (hasAny) {
       if (node.localhostNodePorts && node.family === 4 && node.nfacctLocalhostNodePorts)
-        top(
+        w.top(
           KUBE_NODEPORTS,
           `-A ${KUBE_NODEPORTS} -m comment --comment ${name} -m ${proto} -p ${proto} -d 127.0.0.0/8 --dport ${np} -m nfacct --nfacct-name localhost_nps_accepted_pkts -j ${extChain}`,
         );
-      top(KUBE_NODEPORTS, `-A ${KUBE_NODEPORTS} -m comment --comment ${name} -m ${proto} -p ${proto} --dport ${np} -j ${extChain}`);
+      w.top(KUBE_NODEPORTS, `-A ${KUBE_NODEPORTS} -m comment --comment ${name} -m ${proto} -p ${proto} --dport ${np} -j ${extChain}`);
     }
     if (!hasExternal)
-      filt(
+      w.filt(
         KUBE_EXTERNAL_SERVICES,
         `-A ${KUBE_EXTERNAL_SERVICES} -m comment --comment ${externalFilterComment} -m addrtype --dst-type LOCAL -m ${proto} -p ${proto} --dport ${np} -j ${externalFilterTarget}`,
       );
   }
   // health check node port
   if (sp.healthCheckNodePort !== 0)
-    filt(KUBE_NODEPORTS, `-A ${KUBE_NODEPORTS} -m comment --comment "${name} health check node port" -m tcp -p tcp --dport ${sp.healthCheckNodePort} -j ACCEPT`);
+    w.filt(KUBE_NODEPORTS, `-A ${KUBE_NODEPORTS} -m comment --comment "${name} health check node port" -m tcp -p tcp --dport ${sp.healthCheckNodePort} -j ACCEPT`);
 
   // ---- per-service chains (skipped by a partial sync when the service did not change)
+  chainsStart();
   if (hasInternal) {
     const args = `-m comment --comment "${name} cluster IP" ${mp(sp.clusterIP)}`;
-    if (node.masqueradeAll) nat(internalChain, `-A ${internalChain} ${args} -j ${KUBE_MARK_MASQ}`, detProv('masqueradeAll'));
-    else if (node.ifNotLocal)
-      nat(internalChain, `-A ${internalChain} ${args} ${node.ifNotLocal.join(' ')} -j ${KUBE_MARK_MASQ}`, detProv(`localDetector ${node.detectorText}`));
+    if (node.masqueradeAll) w.nat(internalChain, `-A ${internalChain} ${args} -j ${KUBE_MARK_MASQ}`, 'masqueradeAll');
+    else if (node.ifNotLocal) w.nat(internalChain, `-A ${internalChain} ${args} ${node.ifNotLocalText} -j ${KUBE_MARK_MASQ}`, node.detectorProvDetail);
   }
   if (usesExtChain) {
-    frag.natChains.push(extChain);
-    if (!sp.externalPolicyLocal) nat(extChain, `-A ${extChain} -m comment --comment "masquerade traffic for ${name} external destinations" -j ${KUBE_MARK_MASQ}`);
+    w.chain(extChain);
+    if (!sp.externalPolicyLocal) w.nat(extChain, `-A ${extChain} -m comment --comment "masquerade traffic for ${name} external destinations" -j ${KUBE_MARK_MASQ}`);
     else {
       if (node.ifLocal)
-        nat(
-          extChain,
-          `-A ${extChain} -m comment --comment "pod traffic for ${name} external destinations" ${node.ifLocal.join(' ')} -j ${sp.svcChain}`,
-          detProv(`localDetector ${node.detectorText}`),
-        );
-      nat(extChain, `-A ${extChain} -m comment --comment "masquerade LOCAL traffic for ${name} external destinations" -m addrtype --src-type LOCAL -j ${KUBE_MARK_MASQ}`);
-      nat(extChain, `-A ${extChain} -m comment --comment "route LOCAL traffic for ${name} external destinations" -m addrtype --src-type LOCAL -j ${sp.svcChain}`);
+        w.nat(extChain, `-A ${extChain} -m comment --comment "pod traffic for ${name} external destinations" ${node.ifLocalText} -j ${sp.svcChain}`, node.detectorProvDetail);
+      w.nat(extChain, `-A ${extChain} -m comment --comment "masquerade LOCAL traffic for ${name} external destinations" -m addrtype --src-type LOCAL -j ${KUBE_MARK_MASQ}`);
+      w.nat(extChain, `-A ${extChain} -m comment --comment "route LOCAL traffic for ${name} external destinations" -m addrtype --src-type LOCAL -j ${sp.svcChain}`);
     }
-    if (hasExternal) nat(extChain, `-A ${extChain} -j ${externalPolicyChain}`);
+    if (hasExternal) w.nat(extChain, `-A ${extChain} -j ${externalPolicyChain}`);
   }
   if (usesFW) {
     const fw = sp.fwChain;
-    frag.natChains.push(fw);
+    w.chain(fw);
     const head = `-A ${fw} -m comment --comment "${name} loadbalancer IP"`;
     let allowFromNode = false;
     for (const c of sp.sourceRanges) {
-      nat(fw, `${head} -s ${formatCidr(c)} -j ${extChain}`);
+      w.nat(fw, `${head} -s ${formatCidr(c)} -j ${extChain}`);
       if (node.nodeIP && cidrContains(c, node.nodeIP)) allowFromNode = true;
     }
-    if (allowFromNode) for (const lb of sp.lbVIPs) nat(fw, `${head} -s ${lb} -j ${extChain}`, detProv(`nodeIP ${formatIp(node.nodeIP!)} is inside loadBalancerSourceRanges`));
-    nat(fw, `-A ${fw} -m comment --comment "other traffic to ${name} will be dropped by KUBE-PROXY-FIREWALL"`);
+    if (allowFromNode) for (const lb of sp.lbVIPs) w.nat(fw, `${head} -s ${lb} -j ${extChain}`, `nodeIP ${formatIp(node.nodeIP!)} is inside loadBalancerSourceRanges`);
+    w.nat(fw, `-A ${fw} -m comment --comment "other traffic to ${name} will be dropped by KUBE-PROXY-FIREWALL"`);
   }
-  const perEp = new Map<Ep, EpRef>();
-  const sepOf = (ep: Ep): EpRef => {
-    let s = perEp.get(ep);
-    if (s === undefined) perEp.set(ep, (s = { sep: sepChainName(sp, ep), prov: [sp.provenance, ep.provenance] }));
-    return s;
-  };
   if (usesClusterPolicyChain) {
-    frag.natChains.push(sp.svcChain);
-    writeServiceToEndpointRules(frag, sp, sp.svcChain, cluster, largeClusterMode, sepOf);
+    w.chain(sp.svcChain);
+    writeServiceToEndpointRules(w, sp, sp.svcChain, cluster, largeClusterMode);
   }
   if (usesLocalPolicyChain) {
-    frag.natChains.push(sp.svlChain);
-    writeServiceToEndpointRules(frag, sp, sp.svlChain, local, largeClusterMode, sepOf);
+    w.chain(sp.svlChain);
+    writeServiceToEndpointRules(w, sp, sp.svlChain, local, largeClusterMode);
   }
   const comment = largeClusterMode ? '' : ` -m comment --comment ${name}`;
+  const recent = sp.affinityTimeout !== null;
   for (const ep of reachable) {
-    const { sep, prov } = sepOf(ep);
-    frag.natChains.push(sep);
-    nat(sep, `-A ${sep}${comment} -s ${ep.ip} -j ${KUBE_MARK_MASQ}`, prov);
-    const recent = sp.affinityTimeout !== null ? ` -m recent --name ${sep} --set` : '';
-    nat(sep, `-A ${sep}${comment}${recent} -m ${proto} -p ${proto} -j DNAT --to-destination ${ep.str}`, prov);
+    const sep = sepChainName(sp, ep);
+    w.chain(sep);
+    w.nat(sep, `-A ${sep}${comment} -s ${ep.ip} -j ${KUBE_MARK_MASQ}`, ep);
+    w.nat(sep, `-A ${sep}${comment}${recent ? ` -m recent --name ${sep} --set` : ''} -m ${proto} -p ${proto} -j DNAT --to-destination ${ep.str}`, ep);
   }
-  return frag;
-}
-
-interface EpRef {
-  sep: string;
-  prov: Provenance[];
 }
 
 /** Models Proxier.writeServiceToEndpointRules. */
-function writeServiceToEndpointRules(frag: PortFragment, sp: SvcPort, chain: string, eps: readonly Ep[], large: boolean, sepOf: (ep: Ep) => EpRef): void {
+function writeServiceToEndpointRules(w: FragmentWriter, sp: SvcPort, chain: string, eps: readonly Ep[], large: boolean): void {
   if (sp.affinityTimeout !== null)
     for (const ep of eps) {
-      const { sep, prov } = sepOf(ep);
+      const sep = sepChainName(sp, ep);
       const c = large ? '' : ` -m comment --comment "${sp.name} -> ${ep.str}"`;
-      frag.natChainRules.push({
-        chain,
-        text: `-A ${chain}${c} -m recent --name ${sep} --rcheck --seconds ${sp.affinityTimeout} --reap -j ${sep}`,
-        prov,
-      });
+      w.nat(chain, `-A ${chain}${c} -m recent --name ${sep} --rcheck --seconds ${sp.affinityTimeout} --reap -j ${sep}`, ep);
     }
   const n = eps.length;
-  eps.forEach((ep, i) => {
-    const { sep, prov } = sepOf(ep);
+  for (let i = 0; i < n; i++) {
+    const ep = eps[i]!;
+    const sep = sepChainName(sp, ep);
     const c = large ? '' : ` -m comment --comment "${sp.name} -> ${ep.str}"`;
     const stat = i < n - 1 ? ` -m statistic --mode random --probability ${probability(n - i)}` : '';
-    frag.natChainRules.push({ chain, text: `-A ${chain}${c}${stat} -j ${sep}`, prov });
-  });
+    w.nat(chain, `-A ${chain}${c}${stat} -j ${sep}`, ep);
+  }
 }
 
 export function nodeProv(node: ResolvedNode, detail: string): Provenance {
@@ -386,7 +597,8 @@ function family(node: ResolvedNode): 4 | 6 {
 
 export interface Assembly {
   payload: string;
-  chains: ChainRef[];
+  /** Chains declared (`:CHAIN - [0:0]`), per table, in payload order; built on first use. */
+  chains(): ChainRef[];
   deleted: ChainRef[];
   /** Every rule with its chain position; built on first use (the payload alone is the hot path). */
   rules(): RuleWithProvenance[];
@@ -396,7 +608,9 @@ export interface Assembly {
  * Writes the payload as syncProxyRules does: filter (chains, rules, COMMIT) then nat (fixed chains,
  * per-service chains, stale chain declarations, rules, `-X` lines, the KUBE-NODEPORTS tail, COMMIT).
  * `writeChains(frag)` says whether a fragment's per-service chains are written (false in a partial
- * sync for unchanged services).
+ * sync for unchanged services). The payload is one join of blocks that are each "\n"-joined
+ * lines: the fragments' texts, or, when `streams` is given (every fragment was written there in
+ * this order and every one is written), the streams' chunks themselves.
  */
 export function assemble(
   node: ResolvedNode,
@@ -404,47 +618,55 @@ export function assemble(
   writeChains: (frag: PortFragment) => boolean,
   stale: readonly string[],
   warnings: string[],
+  streams?: FragmentStreams,
 ): Assembly {
-  const chains: ChainRef[] = [];
-  const lines: string[] = ['*filter'];
   const head = filterHead(node);
   const ftail = filterTail(node);
   const nhead = natHead(node);
   const ntail = natTail(node, warnings);
-  for (const c of filterChainDecls(node)) {
-    lines.push(`:${c} - [0:0]`);
-    chains.push({ table: 'filter', chain: c });
-  }
-  for (const r of head) lines.push(r.text);
-  for (const f of frags) for (const r of f.filter) lines.push(r.text);
-  for (const r of ftail) lines.push(r.text);
-  lines.push('COMMIT', '*nat');
-  for (const c of NAT_FIXED_CHAINS) {
-    lines.push(`:${c} - [0:0]`);
-    chains.push({ table: 'nat', chain: c });
-  }
-  const written = frags.map((f) => writeChains(f));
-  frags.forEach((f, i) => {
-    if (written[i])
-      for (const c of f.natChains) {
-        lines.push(`:${c} - [0:0]`);
-        chains.push({ table: 'nat', chain: c });
-      }
-  });
-  for (const c of stale) lines.push(`:${c} - [0:0]`);
-  for (const r of nhead) lines.push(r.text);
-  frags.forEach((f, i) => {
-    for (const r of f.natTop) lines.push(r.text);
-    if (written[i]) for (const r of f.natChainRules) lines.push(r.text);
-  });
-  for (const c of stale) lines.push(`-X ${c}`);
-  for (const r of ntail) lines.push(r.text);
-  lines.push('COMMIT', '');
+  const fdecls = filterChainDecls(node);
+  const nf = frags.length;
+  const written = new Uint8Array(nf);
+  for (let i = 0; i < nf; i++) written[i] = writeChains(frags[i]!) ? 1 : 0;
+
+  const blocks: string[] = ['*filter'];
+  const add = (b: string) => {
+    if (b !== '') blocks.push(b);
+  };
+  for (const c of fdecls) blocks.push(`:${c} - [0:0]`);
+  for (const r of head) blocks.push(r.text);
+  if (streams) for (const c of streams.filter.chunks) add(c);
+  else for (let i = 0; i < nf; i++) add(frags[i]!.filterText);
+  for (const r of ftail) blocks.push(r.text);
+  blocks.push('COMMIT', '*nat');
+  for (const c of NAT_FIXED_CHAINS) blocks.push(`:${c} - [0:0]`);
+  if (streams) for (const c of streams.decls.chunks) add(c);
+  else for (let i = 0; i < nf; i++) if (written[i]) add(frags[i]!.natChainDecls);
+  for (const c of stale) blocks.push(`:${c} - [0:0]`);
+  for (const r of nhead) blocks.push(r.text);
+  if (streams) for (const c of streams.nat.chunks) add(c);
+  else
+    for (let i = 0; i < nf; i++) {
+      const f = frags[i]!;
+      add(f.natTopText);
+      if (written[i]) add(f.natChainText);
+    }
+  for (const c of stale) blocks.push(`-X ${c}`);
+  for (const r of ntail) blocks.push(r.text);
+  blocks.push('COMMIT', '');
+
+  let chains: ChainRef[] | null = null;
   let rules: RuleWithProvenance[] | null = null;
   return {
-    payload: lines.join('\n'),
-    chains,
+    payload: blocks.join('\n'),
     deleted: stale.map((chain) => ({ table: 'nat' as const, chain })),
+    chains() {
+      if (chains) return chains;
+      const out: ChainRef[] = fdecls.map((chain) => ({ table: 'filter' as const, chain }));
+      for (const chain of NAT_FIXED_CHAINS) out.push({ table: 'nat', chain });
+      for (let i = 0; i < nf; i++) if (written[i]) for (const chain of frags[i]!.natChains) out.push({ table: 'nat', chain });
+      return (chains = out);
+    },
     rules() {
       if (rules) return rules;
       const out: RuleWithProvenance[] = [];
@@ -455,14 +677,16 @@ export function assemble(
         m.set(r.chain, index);
         out.push({ table, chain: r.chain, index, rule: r.text, provenance: r.prov });
       };
+      const recs = frags.map((f) => f.records());
       for (const r of head) add('filter', r);
-      for (const f of frags) for (const r of f.filter) add('filter', r);
+      for (const fr of recs) for (const r of fr.filter) add('filter', r);
       for (const r of ftail) add('filter', r);
       for (const r of nhead) add('nat', r);
-      frags.forEach((f, i) => {
-        for (const r of f.natTop) add('nat', r);
-        if (written[i]) for (const r of f.natChainRules) add('nat', r);
-      });
+      for (let i = 0; i < nf; i++) {
+        const fr = recs[i]!;
+        for (const r of fr.natTop) add('nat', r);
+        if (written[i]) for (const r of fr.natChainRules) add('nat', r);
+      }
       for (const r of ntail) add('nat', r);
       return (rules = out);
     },

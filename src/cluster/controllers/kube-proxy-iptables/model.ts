@@ -1,6 +1,6 @@
 import { InputError, cidrContains, formatCidr, formatIp, type Cidr, type Ip, parseIp } from '../../../base/index.js';
 import type { Provenance } from '../../../trace/types.js';
-import { SERVICE_NAME_LABEL, type EndpointSlice, type Service } from '../../objects.js';
+import { SERVICE_NAME_LABEL, type Endpoint, type EndpointSlice, type Service } from '../../objects.js';
 import { CHAIN_PREFIX, servicePortEndpointChainName, portProtoHash } from './chain-names.js';
 import type { IpFamilyNumber, LocalDetectorConfig, NodeProxyConfig } from './types.js';
 
@@ -112,7 +112,12 @@ export interface ResolvedNode {
   /** Local detector args: null when not implemented. */
   ifLocal: string[] | null;
   ifNotLocal: string[] | null;
+  /** ifLocal / ifNotLocal joined by spaces, as the rules carry them. */
+  ifLocalText: string;
+  ifNotLocalText: string;
   detectorText: string;
+  /** "localDetector " + detectorText: the provenance detail of the detector's rules. */
+  detectorProvDetail: string;
   /** NodePortAddresses: match-all, or the selected node IPs. */
   nodePortMatchAll: boolean;
   nodePortIPs: Ip[];
@@ -248,7 +253,10 @@ export function resolveNode(config: NodeProxyConfig, family: IpFamilyNumber): Re
     nfacctLocalhostNodePorts: config.nfacct?.localhostNodePortsAccepted ?? true,
     ifLocal,
     ifNotLocal,
+    ifLocalText: ifLocal?.join(' ') ?? '',
+    ifNotLocalText: ifNotLocal?.join(' ') ?? '',
     detectorText,
+    detectorProvDetail: `localDetector ${detectorText}`,
     nodePortMatchAll: matchAll,
     nodePortIPs,
     nodePortAddressesText: familyStrings.join(','),
@@ -416,17 +424,49 @@ export function svcPortKey(svcKey: string, portName: string, protocol: string): 
 
 /** Models BaseEndpointInfo + the iptables endpointInfo (pkg/proxy/endpoint.go, v1.34). */
 export interface Ep {
-  ip: string;
-  port: number;
+  readonly ip: string;
+  readonly port: number;
   /** "ip:port", IPv6 bracketed (BaseEndpointInfo.String()). */
-  str: string;
-  ready: boolean;
-  serving: boolean;
-  terminating: boolean;
-  isLocal: boolean;
-  zoneHints: Set<string> | null;
-  nodeHints: Set<string> | null;
-  provenance: Provenance;
+  readonly str: string;
+  readonly ready: boolean;
+  readonly serving: boolean;
+  readonly terminating: boolean;
+  readonly isLocal: boolean;
+  readonly zoneHints: Set<string> | null;
+  readonly nodeHints: Set<string> | null;
+  readonly provenance: Provenance;
+  /** KUBE-SEP chain name, once computed (an Ep belongs to exactly one service port). */
+  sep?: string;
+}
+
+/** An endpoint as endpointsByPort makes it: its provenance text is built on first use. */
+class EpInfo implements Ep {
+  sep?: string;
+  private prov: Provenance | undefined;
+  constructor(
+    readonly ip: string,
+    readonly port: number,
+    readonly str: string,
+    readonly ready: boolean,
+    readonly serving: boolean,
+    readonly terminating: boolean,
+    readonly isLocal: boolean,
+    readonly zoneHints: Set<string> | null,
+    readonly nodeHints: Set<string> | null,
+    private readonly src: Endpoint,
+    private readonly sliceName: string,
+    private readonly ns: string,
+  ) {}
+
+  get provenance(): Provenance {
+    if (this.prov) return this.prov;
+    const ep = this.src;
+    return (this.prov = {
+      kind: 'EndpointSlice',
+      name: this.sliceName,
+      detail: `endpoint ${this.str}${ep.targetRef ? ` (${ep.targetRef.kind} ${ep.targetRef.namespace ?? this.ns}/${ep.targetRef.name})` : ''}${ep.nodeName ? ` on ${ep.nodeName}` : ''}`,
+    });
+  }
 }
 
 /**
@@ -481,22 +521,20 @@ export function endpointsByPort(
         const c = ep.conditions ?? {};
         const terminating = c.terminating === true;
         const str = joinHostPort(ipText, port.port!);
-        const info: Ep = {
-          ip: ipText,
-          port: port.port!,
+        const info = new EpInfo(
+          ipText,
+          port.port!,
           str,
-          ready: c.ready === undefined || c.ready === null ? true : c.ready,
-          serving: c.serving === undefined || c.serving === null ? true : c.serving,
+          c.ready === undefined || c.ready === null ? true : c.ready,
+          c.serving === undefined || c.serving === null ? true : c.serving,
           terminating,
-          isLocal: !!ep.nodeName && nodeName.length > 0 && ep.nodeName === nodeName,
-          zoneHints: ep.hints?.forZones?.length ? new Set(ep.hints.forZones.map((z) => z.name)) : null,
-          nodeHints: ep.hints?.forNodes?.length ? new Set(ep.hints.forNodes.map((z) => z.name)) : null,
-          provenance: {
-            kind: 'EndpointSlice',
-            name: sliceName,
-            detail: `endpoint ${str}${ep.targetRef ? ` (${ep.targetRef.kind} ${ep.targetRef.namespace ?? ns}/${ep.targetRef.name})` : ''}${ep.nodeName ? ` on ${ep.nodeName}` : ''}`,
-          },
-        };
+          !!ep.nodeName && nodeName.length > 0 && ep.nodeName === nodeName,
+          ep.hints?.forZones?.length ? new Set(ep.hints.forZones.map((z) => z.name)) : null,
+          ep.hints?.forNodes?.length ? new Set(ep.hints.forNodes.map((z) => z.name)) : null,
+          ep,
+          sliceName,
+          ns,
+        );
         if (!set!.has(str) || !terminating) set!.set(str, info);
       });
     });
@@ -588,7 +626,7 @@ function availableForTopology(ep: Ep, mode: string, node: ResolvedNode): boolean
 }
 
 export function sepChainName(sp: SvcPort, ep: Ep): string {
-  return servicePortEndpointChainName(sp.name, sp.protocol, ep.str);
+  return (ep.sep ??= servicePortEndpointChainName(sp.name, sp.protocol, ep.str));
 }
 
 export { formatCidr };

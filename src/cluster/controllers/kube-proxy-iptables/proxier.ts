@@ -1,7 +1,7 @@
 import { InputError } from '../../../base/index.js';
 import type { Provenance } from '../../../trace/types.js';
 import { SERVICE_NAME_LABEL, type EndpointSlice, type Service } from '../../objects.js';
-import { assemble, buildPortFragment, ensuredJumpRules, proxySysctls, type PortFragment, type RuleRec } from './generate.js';
+import { TOP_CHAINS, TOP_INDEX, assemble, buildPortFragment, ensuredJumpRules, flushStreams, newStreams, proxySysctls, type FragmentStreams, type PortFragment, type RuleRec } from './generate.js';
 import { endpointsByPort, resolveNode, servicePorts, svcPortKey, type Ep, type ResolvedNode, type SvcPort } from './model.js';
 import type {
   ChainRef,
@@ -24,8 +24,8 @@ interface SvcEntry {
   svcKey: string;
   ports: SvcPort[];
   frags: PortFragment[];
-  /** Rules per "table chain" of the always-rewritten part (for chain positions). */
-  topCounts: Map<string, number>;
+  /** Rules per TOP_CHAINS entry of the always-rewritten part (for chain positions). */
+  topCounts: Int32Array;
   endpointCount: number;
 }
 
@@ -33,9 +33,8 @@ function svcKeyOf(o: { metadata: { namespace?: string; name: string } }): string
   return `${o.metadata.namespace ?? 'default'}/${o.metadata.name}`;
 }
 
-function sameCounts(a: Map<string, number>, b: Map<string, number>): boolean {
-  if (a.size !== b.size) return false;
-  for (const [k, v] of a) if (b.get(k) !== v) return false;
+function sameCounts(a: Int32Array, b: Int32Array): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
 }
 
@@ -60,14 +59,12 @@ export class KubeProxyIptables {
   private readonly sliceOwner = new Map<string, string>();
   private readonly entries = new Map<string, SvcEntry>();
   private order: string[] = [];
-  /** nat service chains present after the last sync (the kernel's state). */
-  private applied = new Set<string>();
   private totalEndpoints = 0;
   private largeClusterMode = false;
   private warnings: string[] = [];
   private cached: GeneratedRuleset | null = null;
-  /** Per top-level chain ("table chain"): rules of the services before order[i] (lazy, O(N) to rebuild). */
-  private prefix: { pos: Map<string, number>; counts: Map<string, Int32Array> } | null = null;
+  /** Per TOP_CHAINS entry: rules of the services before order[i] (lazy, O(N) to rebuild). */
+  private prefix: { pos: Map<string, number>; counts: Int32Array[] } | null = null;
 
   constructor(
     config: NodeProxyConfig,
@@ -118,15 +115,27 @@ export class KubeProxyIptables {
     }
     this.totalEndpoints = total;
     this.largeClusterMode = total > this.node.largeClusterThreshold;
+    // The nat service chains in the kernel now are exactly those of the current entries (every
+    // sync writes or keeps each entry's chains and deletes the rest), so the stale ones are those
+    // of the old entries that the new entries do not write. Nothing to compare on a first sync.
+    const before = this.entries.size ? this.activeChains() : null;
     this.entries.clear();
-    for (const [k, b] of built) this.entries.set(k, this.makeEntry(k, b.ports, b.eps));
-    this.order = [...this.entries.keys()].sort(cmp);
+    // built in payload order, into shared streams: the payload is then the streams' chunks
+    this.order = [...built.keys()].sort(cmp);
+    const streams = newStreams();
+    for (const k of this.order) {
+      const b = built.get(k)!;
+      this.entries.set(k, this.makeEntry(k, b.ports, b.eps, streams));
+    }
+    flushStreams(streams);
     this.prefix = null;
-    const active = this.activeChains();
-    const stale = [...this.applied].filter((c) => !active.has(c)).sort(cmp);
-    this.applied = active;
+    let stale: string[] = [];
+    if (before) {
+      const active = this.activeChains();
+      stale = [...before].filter((c) => !active.has(c)).sort(cmp);
+    }
     this.warnings = warnings;
-    const result = this.build(() => true, stale, true);
+    const result = this.build(() => true, stale, true, streams);
     this.cached = stale.length === 0 ? result : null;
     return result;
   }
@@ -242,8 +251,6 @@ export class KubeProxyIptables {
     const oldSet = new Set(oldChains);
     const chainsAdded: ChainRef[] = newChains.filter((c) => !oldSet.has(c)).map((chain) => ({ table: 'nat', chain }));
     const chainsRemoved: ChainRef[] = oldChains.filter((c) => !newSet.has(c)).map((chain) => ({ table: 'nat', chain }));
-    for (const c of chainsRemoved) this.applied.delete(c.chain);
-    for (const c of chainsAdded) this.applied.add(c.chain);
     this.cached = null;
 
     const diff: RulesetDiff = {
@@ -290,15 +297,14 @@ export class KubeProxyIptables {
     if (m && m.size === 0) this.slicesBySvc.delete(owner);
   }
 
-  private makeEntry(svcKey: string, ports: SvcPort[], eps: Map<string, Ep[]>): SvcEntry {
+  private makeEntry(svcKey: string, ports: SvcPort[], eps: Map<string, Ep[]>, streams?: FragmentStreams): SvcEntry {
     const sorted = [...ports].sort((a, b) => cmp(a.portName, b.portName) || cmp(a.protocol, b.protocol));
-    const frags = sorted.map((p) => buildPortFragment(p, eps.get(svcPortKey(p.svcKey, p.portName, p.protocol)) ?? [], this.node, this.largeClusterMode));
-    const topCounts = new Map<string, number>();
+    const frags = sorted.map((p) => buildPortFragment(p, eps.get(svcPortKey(p.svcKey, p.portName, p.protocol)) ?? [], this.node, this.largeClusterMode, streams));
+    const topCounts = new Int32Array(TOP_CHAINS.length);
     let endpointCount = 0;
     for (const f of frags) {
       endpointCount += f.endpointCount;
-      for (const r of f.natTop) topCounts.set(`nat ${r.chain}`, (topCounts.get(`nat ${r.chain}`) ?? 0) + 1);
-      for (const r of f.filter) topCounts.set(`filter ${r.chain}`, (topCounts.get(`filter ${r.chain}`) ?? 0) + 1);
+      for (let i = 0; i < topCounts.length; i++) topCounts[i]! += f.topCounts[i]!;
     }
     return { svcKey, ports: sorted, frags, topCounts, endpointCount };
   }
@@ -327,39 +333,40 @@ export class KubeProxyIptables {
       local.set(key, i);
       // static rules never precede per-service rules in the same chain (KUBE-FIREWALL,
       // KUBE-POSTROUTING and KUBE-MARK-MASQ are chains of their own)
-      out.push({ table, chain: r.chain, index: (top ? prefix.counts.get(key)?.[at] ?? 0 : 0) + i, rule: r.text, provenance: r.prov });
+      const t = top ? TOP_INDEX.get(key) : undefined;
+      out.push({ table, chain: r.chain, index: (t !== undefined ? prefix.counts[t]![at]! : 0) + i, rule: r.text, provenance: r.prov });
     };
     for (const f of e.frags) {
-      for (const r of f.filter) push('filter', r, true);
-      for (const r of f.natTop) push('nat', r, true);
-      for (const r of f.natChainRules) push('nat', r, false);
+      const recs = f.records();
+      for (const r of recs.filter) push('filter', r, true);
+      for (const r of recs.natTop) push('nat', r, true);
+      for (const r of recs.natChainRules) push('nat', r, false);
     }
     return out;
   }
 
-  private prefixCounts(): { pos: Map<string, number>; counts: Map<string, Int32Array> } {
+  private prefixCounts(): { pos: Map<string, number>; counts: Int32Array[] } {
     if (this.prefix) return this.prefix;
     const pos = new Map<string, number>();
-    const counts = new Map<string, Int32Array>();
     const n = this.order.length;
-    this.order.forEach((k, i) => {
+    const counts = TOP_CHAINS.map(() => new Int32Array(n + 1));
+    const sums = new Int32Array(TOP_CHAINS.length);
+    for (let i = 0; i < n; i++) {
+      const k = this.order[i]!;
       pos.set(k, i);
-      for (const c of this.entries.get(k)!.topCounts.keys()) if (!counts.has(c)) counts.set(c, new Int32Array(n + 1));
-    });
-    for (const [c, arr] of counts) {
-      let sum = 0;
-      for (let i = 0; i < n; i++) {
-        arr[i] = sum;
-        sum += this.entries.get(this.order[i]!)!.topCounts.get(c) ?? 0;
+      const tc = this.entries.get(k)!.topCounts;
+      for (let c = 0; c < sums.length; c++) {
+        counts[c]![i] = sums[c]!;
+        sums[c]! += tc[c]!;
       }
-      arr[n] = sum;
     }
+    for (let c = 0; c < sums.length; c++) counts[c]![n] = sums[c]!;
     return (this.prefix = { pos, counts });
   }
 
-  private build(writeChains: (f: PortFragment) => boolean, stale: string[], withJumps: boolean): GeneratedRuleset {
+  private build(writeChains: (f: PortFragment) => boolean, stale: string[], withJumps: boolean, streams?: FragmentStreams): GeneratedRuleset {
     const warnings = [...this.warnings];
-    const asm = assemble(this.node, this.frags(), writeChains, stale, warnings);
+    const asm = assemble(this.node, this.frags(), writeChains, stale, warnings, streams);
     let index: Map<string, Provenance[]> | null = null;
     return {
       family: this.family,
@@ -367,7 +374,9 @@ export class KubeProxyIptables {
       get rules() {
         return asm.rules();
       },
-      chains: asm.chains,
+      get chains() {
+        return asm.chains();
+      },
       deletedChains: asm.deleted,
       jumpRules: withJumps ? ensuredJumpRules(this.node) : [],
       sysctls: proxySysctls(this.node),
