@@ -50,6 +50,17 @@ export interface FlowHeaders {
   df?: boolean;
   /** IPv4 identification. */
   id?: number;
+  /** TCP SYN/SYN-ACK: the MSS option the sender announces (default: from a 1500-byte MTU). */
+  mss?: number;
+}
+
+/**
+ * The options Linux puts on a SYN or SYN-ACK (tcp_syn_options / tcp_options_write, net/ipv4/tcp_output.c,
+ * defaults tcp_sack=1, tcp_timestamps=1, tcp_window_scaling=1): MSS, SACK-permitted + timestamps
+ * (val 0, ecr 0: the clock is virtual), NOP + window scale 7. 20 bytes, so the SYN's TCP header is 40.
+ */
+export function linuxSynOptions(mss: number): Uint8Array {
+  return Uint8Array.of(2, 4, (mss >> 8) & 255, mss & 255, 4, 2, 8, 10, 0, 0, 0, 0, 0, 0, 0, 0, 1, 3, 3, 7);
 }
 
 /** Which NAT manipulations were applied to this packet's headers (nf_nat_manip_pkt ran). */
@@ -194,7 +205,9 @@ export function writeHeaders(p: Packet, h: FlowHeaders): Packet {
  */
 export function packetOfHeaders(h: FlowHeaders): Packet {
   const ipLen = h.family === 4 ? 20 : 40;
-  const l4Len = h.proto === IPPROTO.TCP ? 20 : h.proto === IPPROTO.UDP || h.proto === IPPROTO.ICMP || h.proto === IPPROTO.ICMPV6 ? 8 : 0;
+  const syn = h.proto === IPPROTO.TCP && ((h.tcpFlags ?? TCP_FLAG.SYN) & TCP_FLAG.SYN) !== 0;
+  const synOptions = syn && h.length >= ipLen + 40 ? linuxSynOptions(h.mss ?? 1500 - ipLen - 20) : undefined;
+  const l4Len = h.proto === IPPROTO.TCP ? 20 + (synOptions?.length ?? 0) : h.proto === IPPROTO.UDP || h.proto === IPPROTO.ICMP || h.proto === IPPROTO.ICMPV6 ? 8 : 0;
   const payload = new Uint8Array(Math.max(0, h.length - ipLen - l4Len));
   const ip: IpLayer =
     h.family === 4
@@ -202,7 +215,7 @@ export function packetOfHeaders(h: FlowHeaders): Packet {
       : { kind: 'ipv6', trafficClass: 0, flowLabel: 0, nextHeader: h.proto, hopLimit: h.ttl, src: h.src, dst: h.dst };
   const layers: Layer[] = [ip];
   if (h.proto === IPPROTO.TCP) {
-    layers.push({ kind: 'tcp', sport: h.sport ?? 0, dport: h.dport ?? 0, seq: 0, ack: 0, flags: tcpFlagsOf(h.tcpFlags ?? TCP_FLAG.SYN), window: 64240, urgent: 0 });
+    layers.push({ kind: 'tcp', sport: h.sport ?? 0, dport: h.dport ?? 0, seq: 0, ack: 0, flags: tcpFlagsOf(h.tcpFlags ?? TCP_FLAG.SYN), window: 64240, urgent: 0, ...(synOptions ? { options: synOptions } : {}) });
   } else if (h.proto === IPPROTO.UDP) {
     layers.push({ kind: 'udp', sport: h.sport ?? 0, dport: h.dport ?? 0 });
   } else if (h.proto === IPPROTO.ICMP || h.proto === IPPROTO.ICMPV6) {
