@@ -165,11 +165,12 @@ export function localOut(ctx: PipelineCtx, skb: NetnsSkb): PassResult {
   const post = runHook(ctx, 'POSTROUTING', skb, pass);
   if (post.kind !== 'accept') return failed(ctx, skb, pass, 'POSTROUTING', post);
   if (route.kind === 'local') {
-    // loopback_xmit → netif_rx: received again on lo with the conntrack reference attached
+    // loopback_xmit → netif_rx: received again on lo with the conntrack reference and the output
+    // route (skb_dst) still attached
     skb.inDev = 'lo';
     skb.outDev = null;
-    ctx.rec.add({ kind: 'note', text: 'loopback_xmit: the packet is received again on lo' });
-    return receiveInto(ctx, skb, pass);
+    ctx.rec.add({ kind: 'note', text: 'loopback_xmit: the packet is received again on lo, keeping its output route' });
+    return receiveInto(ctx, skb, pass, route);
   }
   if (!checkMtu(ctx, skb, pass, route.kind === 'unicast' ? skb.outDev : null, 'ip_finish_output')) {
     return finish(skb, pass, 'mtu-exceeded', 'DROP', null, null, null, `${skb.hdr.length}-byte packet with DF exceeds the MTU ${pass.mtu!.mtu} of ${pass.mtu!.dev}`);
@@ -177,14 +178,26 @@ export function localOut(ctx: PipelineCtx, skb: NetnsSkb): PassResult {
   return finish(skb, pass, 'transmitted', 'ACCEPT', null, null, null, null);
 }
 
-function receiveInto(ctx: PipelineCtx, skb: NetnsSkb, pass: Pass): PassResult {
+/**
+ * ip_rcv → PREROUTING → ip_rcv_finish. `kept` is the route a looped-back packet still carries
+ * (loopback_xmit keeps skb_dst): ip_rcv_finish_core does the input lookup only when
+ * !skb_valid_dst(skb), and nf_nat_ipv4_pre_routing drops the dst (skb_dst_drop) only when
+ * PREROUTING's NAT changed the destination address; then the packet is routed like any other.
+ */
+function receiveInto(ctx: PipelineCtx, skb: NetnsSkb, pass: Pass, kept: RouteResult | null = null): PassResult {
+  const dst0 = skb.hdr.dst;
   const pre = runHook(ctx, 'PREROUTING', skb, pass);
   if (pre.kind !== 'accept') return failed(ctx, skb, pass, 'PREROUTING', pre);
+  if (kept && skb.hdr.dst === dst0) {
+    ctx.rec.add({ kind: 'note', text: `ip_rcv_finish: the skb keeps its output route (${kept.text}); no input route lookup` });
+    pass.route = kept;
+    return afterPrerouting(ctx, skb, pass, kept);
+  }
   return afterPrerouting(ctx, skb, pass);
 }
 
-function afterPrerouting(ctx: PipelineCtx, skb: NetnsSkb, pass: Pass): PassResult {
-  const route = routeInput(ctx, skb, pass);
+function afterPrerouting(ctx: PipelineCtx, skb: NetnsSkb, pass: Pass, kept: RouteResult | null = null): PassResult {
+  const route = kept ?? routeInput(ctx, skb, pass);
   switch (route.kind) {
     case 'local':
       return localDeliver(ctx, skb, pass);

@@ -122,20 +122,7 @@ export interface Scenario {
 
 // ───────────────────────────── known podpath defects ─────────────────────────────
 
-/**
- * A packet the node sends to one of its own addresses is looped back through lo and then refused
- * by routing (NO-ROUTE, "RTNETLINK answers: Invalid argument") instead of reaching filter INPUT.
- * src/netns/pipeline.ts `localOut` hands the looped-back skb to `receiveInto`, whose `routeInput`
- * does a fresh input lookup on iif lo; src/routing/rib.ts `lookupRoute` then rejects the local
- * source as a martian (the fib_validate_source rule for other devices). The kernel never does that
- * lookup: loopback_xmit keeps the output route on the skb and ip_rcv_finish skips
- * ip_route_input_noref when skb_valid_dst(), so 127.0.0.1 → 127.0.0.1 (or node IP → node IP)
- * reaches INPUT as every local connection on Linux does. Checked on the kernel (6.x, netns): a
- * connect() to 127.0.0.1:3001 is counted by `-A INPUT -i lo -d 127.0.0.1 -p tcp --dport 3001 -j REJECT`
- * and fails with ECONNREFUSED.
- */
-export const LOOPBACK_REROUTED =
-  'src/netns/pipeline.ts localOut → receiveInto re-runs input routing on lo for looped-back packets; src/routing/rib.ts lookupRoute then refuses the local source (EINVAL). The kernel keeps the output dst (ip_rcv_finish skips ip_route_input_noref when skb_valid_dst).';
+// (none at present: the looped-back re-routing defect was fixed in src/netns/pipeline.ts receiveInto)
 
 // ───────────────────────────── object builders ─────────────────────────────
 
@@ -197,7 +184,7 @@ export const SCENARIOS: Scenario[] = [
       { name: 'node to cluster IP with no endpoints', src: TEST_NODE_IP, dst: '172.30.0.41', dport: 80, out: 'REJECT' },
       // podpath's own (kernel): looped back through lo, filter INPUT → KUBE-EXTERNAL-SERVICES (ctstate NEW) rejects
       // (IPv6 too: the REJECT matches `--dst-type LOCAL`, and ::1 is LOCAL, whatever the NodePort DNAT rules say)
-      { name: 'localhost to NodePort with no endpoints', src: LOCALHOST, dst: LOCALHOST, dport: 3001, out: 'REJECT', defect: { families: [4], what: LOOPBACK_REROUTED } },
+      { name: 'localhost to NodePort with no endpoints', src: LOCALHOST, dst: LOCALHOST, dport: 3001, out: 'REJECT' },
     ],
   },
   {
@@ -462,7 +449,7 @@ function nodePorts(): Scenario[] {
         localhostWorks
           ? { name: 'localhost to nodePort gets masqueraded', src: LOCALHOST, dst: LOCALHOST, dport: 3001, out: both, masq: true }
           : // not DNATed: the connection goes to a local socket on 127.0.0.1 (kernel: through filter INPUT on lo)
-            { name: 'localhost to nodePort is ignored', src: LOCALHOST, dst: LOCALHOST, dport: 3001, out: '' as const, defect: { families: [4 as const], what: LOOPBACK_REROUTED } },
+            { name: 'localhost to nodePort is ignored', src: LOCALHOST, dst: LOCALHOST, dport: 3001, out: '' as const },
         c.allowAltNodeIP
           ? { name: 'external to nodePort on secondary IP', src: TEST_EXTERNAL_CLIENT, dst: '192.168.1.2', dport: 3001, out: both, masq: true }
           : { name: 'secondary nodeIP ignores NodePorts', src: TEST_EXTERNAL_CLIENT, dst: '192.168.1.2', dport: 3001, out: '' as const },
