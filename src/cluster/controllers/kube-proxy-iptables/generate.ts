@@ -147,13 +147,14 @@ export interface PortFragment {
   sp: SvcPort;
   readonly natTopText: string;
   readonly filterText: string;
-  natChains: string[];
+  /** The per-service nat chains it writes, in order (read back from natChainDecls). */
+  readonly natChains: string[];
   /** `:CHAIN - [0:0]` of natChains. */
   readonly natChainDecls: string;
   readonly natChainText: string;
   readonly endpointCount: number;
   /** Rules per TOP_CHAINS entry (natTop and filter). */
-  topCounts: Int32Array;
+  readonly topCounts: readonly number[];
   records(): FragmentRecords;
 }
 
@@ -166,10 +167,11 @@ type ProvRef = Ep | string | null;
 
 /** Collects one fragment's rules: payload lines into streams (text mode) or records with provenance. */
 class FragmentWriter {
-  readonly natChains: string[] = [];
-  readonly topCounts = new Int32Array(TOP_CHAINS.length);
+  readonly topCounts: number[] = TOP_CHAINS.map(() => 0);
   private readonly sprov: Provenance[];
   private readonly epProv = new Map<Ep, Provenance[]>();
+  /** KUBE-SEP names of this fragment's endpoints (each is used up to four times). */
+  private readonly seps = new Map<Ep, string>();
   private inChains = false;
 
   constructor(
@@ -182,8 +184,13 @@ class FragmentWriter {
   }
 
   chain(name: string): void {
-    this.natChains.push(name);
     this.st?.decls.push(`:${name} - [0:0]`);
+  }
+
+  sep(ep: Ep): string {
+    let s = this.seps.get(ep);
+    if (s === undefined) this.seps.set(ep, (s = sepChainName(this.sp, ep)));
+    return s;
   }
 
   private prov(p: ProvRef): Provenance[] {
@@ -243,7 +250,7 @@ export function buildPortFragment(sp: SvcPort, allEndpoints: readonly Ep[], node
     st.decls.maybeFlush();
     st.nat.maybeFlush();
   } else flushStreams(st);
-  return new Fragment(sp, allEndpoints, node, largeClusterMode, w.natChains, w.topCounts, filter, decls, top, natChainRange);
+  return new Fragment(sp, allEndpoints, node, largeClusterMode, w.topCounts, filter, decls, top, natChainRange);
 }
 
 class Fragment implements PortFragment {
@@ -252,8 +259,7 @@ class Fragment implements PortFragment {
     private readonly eps: readonly Ep[],
     private readonly node: ResolvedNode,
     private readonly large: boolean,
-    readonly natChains: string[],
-    readonly topCounts: Int32Array,
+    readonly topCounts: readonly number[],
     private readonly filterRange: Range,
     private readonly declRange: Range,
     private readonly topRange: Range,
@@ -270,6 +276,10 @@ class Fragment implements PortFragment {
   }
   get natChainDecls(): string {
     return this.declRange.text();
+  }
+  get natChains(): string[] {
+    const d = this.declRange.text();
+    return d === '' ? [] : d.split('\n').map((l) => l.slice(1, l.indexOf(' ')));
   }
   get natChainText(): string {
     return this.chainRange.text();
@@ -405,7 +415,7 @@ function writePortRules(w: FragmentWriter, sp: SvcPort, allEndpoints: readonly E
   const comment = largeClusterMode ? '' : ` -m comment --comment ${name}`;
   const recent = sp.affinityTimeout !== null;
   for (const ep of reachable) {
-    const sep = sepChainName(sp, ep);
+    const sep = w.sep(ep);
     w.chain(sep);
     w.nat(sep, `-A ${sep}${comment} -s ${ep.ip} -j ${KUBE_MARK_MASQ}`, ep);
     w.nat(sep, `-A ${sep}${comment}${recent ? ` -m recent --name ${sep} --set` : ''} -m ${proto} -p ${proto} -j DNAT --to-destination ${ep.str}`, ep);
@@ -416,14 +426,14 @@ function writePortRules(w: FragmentWriter, sp: SvcPort, allEndpoints: readonly E
 function writeServiceToEndpointRules(w: FragmentWriter, sp: SvcPort, chain: string, eps: readonly Ep[], large: boolean): void {
   if (sp.affinityTimeout !== null)
     for (const ep of eps) {
-      const sep = sepChainName(sp, ep);
+      const sep = w.sep(ep);
       const c = large ? '' : ` -m comment --comment "${sp.name} -> ${ep.str}"`;
       w.nat(chain, `-A ${chain}${c} -m recent --name ${sep} --rcheck --seconds ${sp.affinityTimeout} --reap -j ${sep}`, ep);
     }
   const n = eps.length;
   for (let i = 0; i < n; i++) {
     const ep = eps[i]!;
-    const sep = sepChainName(sp, ep);
+    const sep = w.sep(ep);
     const c = large ? '' : ` -m comment --comment "${sp.name} -> ${ep.str}"`;
     const stat = i < n - 1 ? ` -m statistic --mode random --probability ${probability(n - i)}` : '';
     w.nat(chain, `-A ${chain}${c}${stat} -j ${sep}`, ep);

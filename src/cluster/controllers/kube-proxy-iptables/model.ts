@@ -435,13 +435,10 @@ export interface Ep {
   readonly zoneHints: Set<string> | null;
   readonly nodeHints: Set<string> | null;
   readonly provenance: Provenance;
-  /** KUBE-SEP chain name, once computed (an Ep belongs to exactly one service port). */
-  sep?: string;
 }
 
 /** An endpoint as endpointsByPort makes it: its provenance text is built on first use. */
 class EpInfo implements Ep {
-  sep?: string;
   private prov: Provenance | undefined;
   constructor(
     readonly ip: string,
@@ -626,7 +623,7 @@ function availableForTopology(ep: Ep, mode: string, node: ResolvedNode): boolean
 }
 
 export function sepChainName(sp: SvcPort, ep: Ep): string {
-  return (ep.sep ??= servicePortEndpointChainName(sp.name, sp.protocol, ep.str));
+  return servicePortEndpointChainName(sp.name, sp.protocol, ep.str);
 }
 
 export { formatCidr };

@@ -25,7 +25,7 @@ interface SvcEntry {
   ports: SvcPort[];
   frags: PortFragment[];
   /** Rules per TOP_CHAINS entry of the always-rewritten part (for chain positions). */
-  topCounts: Int32Array;
+  topCounts: number[];
   endpointCount: number;
 }
 
@@ -33,7 +33,7 @@ function svcKeyOf(o: { metadata: { namespace?: string; name: string } }): string
   return `${o.metadata.namespace ?? 'default'}/${o.metadata.name}`;
 }
 
-function sameCounts(a: Int32Array, b: Int32Array): boolean {
+function sameCounts(a: readonly number[], b: readonly number[]): boolean {
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
 }
@@ -300,7 +300,7 @@ export class KubeProxyIptables {
   private makeEntry(svcKey: string, ports: SvcPort[], eps: Map<string, Ep[]>, streams?: FragmentStreams): SvcEntry {
     const sorted = [...ports].sort((a, b) => cmp(a.portName, b.portName) || cmp(a.protocol, b.protocol));
     const frags = sorted.map((p) => buildPortFragment(p, eps.get(svcPortKey(p.svcKey, p.portName, p.protocol)) ?? [], this.node, this.largeClusterMode, streams));
-    const topCounts = new Int32Array(TOP_CHAINS.length);
+    const topCounts = TOP_CHAINS.map(() => 0);
     let endpointCount = 0;
     for (const f of frags) {
       endpointCount += f.endpointCount;
