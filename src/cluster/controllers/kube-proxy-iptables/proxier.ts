@@ -103,31 +103,25 @@ export class KubeProxyIptables {
    * deleted (`-X`). The jump rules are (re-)ensured.
    */
   fullSync(): GeneratedRuleset {
-    const warnings: string[] = [];
-    const built = new Map<string, { ports: SvcPort[]; eps: Map<string, Ep[]> }>();
-    let total = 0;
-    for (const [k, svc] of this.services) {
-      const ports = servicePorts(svc, this.family, warnings);
-      if (ports.length === 0) continue;
-      const eps = endpointsByPort([...(this.slicesBySvc.get(k)?.values() ?? [])], this.family, this.node.nodeName, warnings);
-      for (const p of ports) total += eps.get(svcPortKey(p.svcKey, p.portName, p.protocol))?.length ?? 0;
-      built.set(k, { ports, eps });
-    }
-    this.totalEndpoints = total;
-    this.largeClusterMode = total > this.node.largeClusterThreshold;
+    // Upstream counts every endpoint before writing a rule, since large-cluster mode (> 1,000
+    // endpoints) drops comments. podpath builds each service's endpoints and rules in one pass,
+    // in payload order into shared streams, with the mode guessed from the last sync (or from the
+    // slices' raw address count), and builds again in the few cases where the guess was wrong:
+    // endpoint maps then never outlive their service, which keeps the young GC generation light.
+    const keys = [...this.services.keys()].sort(cmp);
+    const guess = this.entries.size ? this.largeClusterMode : this.rawEndpointCount() > this.node.largeClusterThreshold;
     // The nat service chains in the kernel now are exactly those of the current entries (every
     // sync writes or keeps each entry's chains and deletes the rest), so the stale ones are those
     // of the old entries that the new entries do not write. Nothing to compare on a first sync.
     const before = this.entries.size ? this.activeChains() : null;
+    let pass = this.buildAll(keys, guess);
+    if (pass.total > this.node.largeClusterThreshold !== guess) pass = this.buildAll(keys, !guess);
+    const { entries, streams, total, warnings } = pass;
+    this.totalEndpoints = total;
+    this.largeClusterMode = total > this.node.largeClusterThreshold;
     this.entries.clear();
-    // built in payload order, into shared streams: the payload is then the streams' chunks
-    this.order = [...built.keys()].sort(cmp);
-    const streams = newStreams();
-    for (const k of this.order) {
-      const b = built.get(k)!;
-      this.entries.set(k, this.makeEntry(k, b.ports, b.eps, streams));
-    }
-    flushStreams(streams);
+    for (const [k, e] of entries) this.entries.set(k, e);
+    this.order = [...entries.keys()];
     this.prefix = null;
     let stale: string[] = [];
     if (before) {
@@ -213,7 +207,7 @@ export class KubeProxyIptables {
         if (this.entries.delete(k)) orderChanged = true;
       } else {
         if (!old) orderChanged = true;
-        const e = this.makeEntry(k, b.ports, b.eps);
+        const e = this.makeEntry(k, b.ports, b.eps, this.largeClusterMode);
         if (old && !sameCounts(old.topCounts, e.topCounts)) countsChanged = true;
         this.entries.set(k, e);
       }
@@ -297,9 +291,54 @@ export class KubeProxyIptables {
     if (m && m.size === 0) this.slicesBySvc.delete(owner);
   }
 
-  private makeEntry(svcKey: string, ports: SvcPort[], eps: Map<string, Ep[]>, streams?: FragmentStreams): SvcEntry {
+  /**
+   * Every service's entry, in `keys` order (sorted), written into one set of streams, with
+   * large-cluster mode `large`. Warnings come out in the order of this.services, as they did when
+   * endpoints were gathered in a pass of their own.
+   */
+  private buildAll(keys: readonly string[], large: boolean): { entries: Map<string, SvcEntry>; streams: FragmentStreams; total: number; warnings: string[] } {
+    const entries = new Map<string, SvcEntry>();
+    const streams = newStreams();
+    const bySvc = new Map<string, string[]>();
+    let total = 0;
+    let w: string[] = [];
+    for (const k of keys) {
+      let ports: SvcPort[];
+      try {
+        ports = servicePorts(this.services.get(k)!, this.family, w);
+      } catch (e) {
+        // report the error the insertion-order pass would have met first
+        for (const svc of this.services.values()) servicePorts(svc, this.family, []);
+        throw e;
+      }
+      if (ports.length > 0) {
+        const eps = endpointsByPort([...(this.slicesBySvc.get(k)?.values() ?? [])], this.family, this.node.nodeName, w);
+        const e = this.makeEntry(k, ports, eps, large, streams);
+        total += e.endpointCount;
+        entries.set(k, e);
+      }
+      if (w.length) {
+        bySvc.set(k, w);
+        w = [];
+      }
+    }
+    flushStreams(streams);
+    const warnings: string[] = [];
+    if (bySvc.size) for (const k of this.services.keys()) warnings.push(...(bySvc.get(k) ?? []));
+    return { entries, streams, total, warnings };
+  }
+
+  /** Endpoint addresses × ports of the slices of this family: the first guess at the endpoint total. */
+  private rawEndpointCount(): number {
+    const want = this.family === 4 ? 'IPv4' : 'IPv6';
+    let n = 0;
+    for (const m of this.slicesBySvc.values()) for (const sl of m.values()) if (sl.addressType === want) n += sl.endpoints.length * Math.max(1, sl.ports?.length ?? 0);
+    return n;
+  }
+
+  private makeEntry(svcKey: string, ports: SvcPort[], eps: Map<string, Ep[]>, large: boolean, streams?: FragmentStreams): SvcEntry {
     const sorted = [...ports].sort((a, b) => cmp(a.portName, b.portName) || cmp(a.protocol, b.protocol));
-    const frags = sorted.map((p) => buildPortFragment(p, eps.get(svcPortKey(p.svcKey, p.portName, p.protocol)) ?? [], this.node, this.largeClusterMode, streams));
+    const frags = sorted.map((p) => buildPortFragment(p, eps.get(svcPortKey(p.svcKey, p.portName, p.protocol)) ?? [], this.node, large, streams));
     const topCounts = TOP_CHAINS.map(() => 0);
     let endpointCount = 0;
     for (const f of frags) {
