@@ -16,7 +16,7 @@ import {
   type Ruleset,
   type TableName,
 } from '../netfilter/index.js';
-import { ribAddresses, ribRoute, type NetfilterSetup } from '../netns/index.js';
+import { applySysctls, applySysctlsToRib, ribAddresses, ribRoute, type NetfilterSetup, type Sysctls } from '../netns/index.js';
 import { Rib } from '../routing/index.js';
 import { applyFlannel, type FlannelNodeState } from './controllers/flannel/index.js';
 import { NODE_UPLINK } from './controllers/flannel/names.js';
@@ -212,11 +212,26 @@ export function nodeRouting(topo: Topology, node: TopologyNode): { rib: Rib; fla
   return { rib, flannel };
 }
 
+/**
+ * The sysctls of a Kubernetes node before kube-proxy starts: forwarding on, br_netfilter loaded,
+ * rp_filter loose (systemd's 50-default.conf). kube-proxy's own writes (route_localnet for
+ * localhost NodePorts, nf_conntrack_max and TCP timeouts) are applied from what it generated.
+ */
+export const NODE_SYSCTLS: Sysctls = { ipForward: true, rpFilter: 2, acceptLocal: [], routeLocalnet: false, bridgeNfCallIptables: true, proxyArp: [] };
+
+/** The sysctls kube-proxy writes on the node (GeneratedRuleset.sysctls with action `set`), applied to the node's defaults. */
+export function nodeSysctls(generated: { readonly sysctls: readonly { key: string; value: number; action: 'set' | 'expect' }[] }): Sysctls {
+  return applySysctls(
+    NODE_SYSCTLS,
+    generated.sysctls.filter((x) => x.action === 'set'),
+  );
+}
 /** Everything `podpath netfilter -t TOPO --node N` walks: the node's tables, addresses and FIB. */
 export function nodeNetfilterSetup(topo: Topology, nodeName: string, family: Family): NetfilterSetup & { iptables: NodeIptables } {
   const node = findNode(topo, nodeName);
   const iptables = nodeIptables(topo, nodeName, family);
   const rib = nodeRib(topo, node);
+  applySysctlsToRib(nodeSysctls(iptables.generated), rib);
   const ruleset: CompiledRuleset = compileRuleset(iptables.ruleset);
   return {
     name: node.name,

@@ -13,7 +13,7 @@ import { Fabric, type Device, type FdbEntry, type Listener, type NetnsSpec, type
 import { Rib } from '../routing/index.js';
 import { refusalFor, type FlannelNodeState } from './controllers/flannel/index.js';
 import { CNI_BRIDGE, NODE_UPLINK } from './controllers/flannel/names.js';
-import { nodeIptables, nodeRouting } from './node.js';
+import { nodeIptables, nodeRouting, nodeSysctls } from './node.js';
 import type { Pod, Service } from './objects.js';
 import type { Client, Router, Topology, TopologyNode } from './spec/types.js';
 
@@ -55,8 +55,6 @@ export interface World {
   readonly owners: ReadonlyMap<string, IpOwner>;
 }
 
-/** The sysctls of a Kubernetes node: forwarding on, br_netfilter loaded, route_localnet for localhost NodePorts, rp_filter loose (systemd's 50-default.conf). */
-const NODE_SYSCTLS: Sysctls = { ipForward: true, rpFilter: 2, acceptLocal: [], routeLocalnet: true, bridgeNfCallIptables: true, proxyArp: [] };
 /** A fresh network namespace's defaults (kernel-lab TRAPS: ip_forward=0, rp_filter=0). */
 const NETNS_DEFAULTS: Sysctls = { ipForward: false, rpFilter: 0, acceptLocal: [], routeLocalnet: false, bridgeNfCallIptables: true, proxyArp: [] };
 
@@ -153,10 +151,11 @@ function buildNode(topo: Topology, fabric: Fabric, node: TopologyNode, ip: strin
     fabric.add(podNetns(topo, node, p, key, veth, mtu, flannel));
     owners.set(podIp, { kind: 'pod', name: key, netns: key });
   }
-  let rs = nodeIptables(topo, node.name, 4).ruleset;
+  const kubeProxy = nodeIptables(topo, node.name, 4);
+  let rs = kubeProxy.ruleset;
   if (flannel) rs = applyIptablesRestore(rs, flannel.iptables, { noflush: true, family: 4, file: `flanneld on ${node.name}` });
   const announce = lbAnnouncements(topo).filter((a) => a.node === node.name).map((a) => a.ip);
-  const spec: NetnsSpec = { name: node.name, node: node.name, role: 'node', devices, rib, fdb, sysctls: NODE_SYSCTLS, ruleset: compileRuleset(rs), ipsets: new IpsetStore(), listeners, ...(announce.length ? { announce } : {}) };
+  const spec: NetnsSpec = { name: node.name, node: node.name, role: 'node', devices, rib, fdb, sysctls: nodeSysctls(kubeProxy.generated), ruleset: compileRuleset(rs), ipsets: new IpsetStore(), listeners, ...(announce.length ? { announce } : {}) };
   fabric.add(spec);
   for (const a of rib.addresses) if (a.family === 4 && a.dev !== 'lo') owners.set(formatIp(a.local), { kind: a.dev === NODE_UPLINK ? 'node' : 'cni', name: node.name, netns: node.name });
   return { name: node.name, netns: node.name, ip, flannel, ruleset: rs };

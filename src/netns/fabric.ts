@@ -10,7 +10,7 @@
  * sockets) so every run — every `--all` branch — starts from the same state.
  */
 import { Rng, VirtualClock, ipEquals, parseIp, type Chooser } from '../base/index.js';
-import { ConntrackTable } from '../conntrack/index.js';
+import { ConntrackTable, type Timeouts } from '../conntrack/index.js';
 import { IpsetStore, NthState, RecentStore, compileRuleset, emptyRuleset, type CompiledRuleset, type IpsetLookup } from '../netfilter/index.js';
 import { ETHERTYPE, vxlanEncap, decap, type EthernetHeader, type Packet } from '../packet/index.js';
 import { DEFAULT_TTL, IPPROTO, TCP_FLAG, createSkb, formatFlow, hasPorts, headersOfPacket, packetOfHeaders, writeHeaders, type FlowHeaders } from '../packet/skb.js';
@@ -20,6 +20,7 @@ import { udpFlowSrcPort, VXLAN_OVERHEAD, type Device, type FdbEntry, type VxlanD
 import { conntrackNeeded, type NetfilterHost, type NetfilterHostConfig, type NetfilterHostState } from './host.js';
 import { bridgeReceive, localOut, receive, type NetnsSkb, type PassResult, type PipelineCtx } from './pipeline.js';
 import { ribAddresses, ribRoute } from './rib-route.js';
+import { applySysctlsToRib, conntrackTimeouts } from './sysctls.js';
 
 export type NetnsRole = 'node' | 'pod' | 'router' | 'client';
 
@@ -34,10 +35,14 @@ export interface Sysctls {
   readonly acceptLocal: readonly string[];
   /** net.ipv4.conf.all.route_localnet (kube-proxy sets it for localhost NodePorts). */
   readonly routeLocalnet: boolean;
+  /** net.ipv4.conf.<dev>.route_localnet = 1 */
+  readonly routeLocalnetDev?: readonly string[];
   /** net.bridge.bridge-nf-call-iptables (per netns; 1 once br_netfilter is loaded). */
   readonly bridgeNfCallIptables: boolean;
   /** net.ipv4.conf.<dev>.proxy_arp = 1 */
   readonly proxyArp: readonly string[];
+  /** net.netfilter.nf_conntrack_max and nf_conntrack_*_timeout* (seconds, by sysctl name) written by an agent. */
+  readonly conntrack?: { readonly max?: number; readonly timeouts?: Readonly<Record<string, number>> };
 }
 
 /** A listening socket: a pod's containerPort, or every port (`port: null`) for a pod declaring none. */
@@ -77,8 +82,12 @@ export interface Segment {
 export class Netns {
   readonly devices = new Map<string, Device>();
   readonly config: NetfilterHostConfig;
+  /** Conntrack timeouts: the kernel's defaults with this namespace's nf_conntrack sysctls. */
+  readonly timeouts: Timeouts;
   constructor(readonly spec: NetnsSpec) {
     for (const d of spec.devices) this.devices.set(d.name, d);
+    applySysctlsToRib(spec.sysctls, spec.rib);
+    this.timeouts = conntrackTimeouts(spec.sysctls);
     const ruleset = spec.ruleset ?? compileRuleset(emptyRuleset(4));
     const rp = (dev: string): 0 | 1 | 2 => Math.max(spec.sysctls.rpFilter, spec.sysctls.rpFilterDev?.[dev] ?? 0) as 0 | 1 | 2;
     this.config = {
@@ -175,7 +184,7 @@ export class FabricRun {
     let s = this.states.get(name);
     if (!s) {
       const clock = new VirtualClock(0);
-      s = { ct: new ConntrackTable({ clock }), recent: new RecentStore(), nth: new NthState(), clock, rng: new Rng(this.seed), fdb: new Map(), neigh: new Map(), connected: new Map() };
+      s = { ct: new ConntrackTable({ clock, timeouts: this.fabric.get(name).timeouts }), recent: new RecentStore(), nth: new NthState(), clock, rng: new Rng(this.seed), fdb: new Map(), neigh: new Map(), connected: new Map() };
       this.states.set(name, s);
     }
     return s;

@@ -9,3 +9,4 @@ export * from './load.js';
 export * from './rib-route.js';
 export * from './devices.js';
 export * from './fabric.js';
+export * from './sysctls.js';

@@ -24,7 +24,9 @@ export function ribRoute(rib: Rib, opts: { rpFilter?: (dev: string) => 0 | 1 | 2
     // An output lookup may name only a local source (else the kernel answers EINVAL).
     const srcOk = src !== undefined && (q.inDev !== null || rib.addresses.some((a) => ipEquals(a.local, src)));
     const res = rib.lookupRoute({ dst, mark: q.mark, ...(srcOk ? { src: src! } : {}), ...(q.inDev !== null ? { iif: q.inDev } : {}) });
-    const text = res.route ? formatRoute(res.route, { table: 'all' }) : (res.error ?? `no route to ${q.dst}`);
+    // a failed lookup says why when routing knows (ip_route_input_slow's martian_destination /
+    // martian_source for loopback addresses off lo without route_localnet), else what `ip route get` prints
+    const text = res.route ? formatRoute(res.route, { table: 'all' }) : res.reason ? `${res.error ?? 'EINVAL'}: ${res.reason}` : (res.error ?? `no route to ${q.dst}`);
     switch (res.kind) {
       case 'local':
       case 'broadcast':

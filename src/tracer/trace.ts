@@ -37,6 +37,12 @@ export interface TraceRequest {
   readonly df?: boolean;
   /** Branch limit for `all`. */
   readonly limit?: number;
+  /**
+   * TCP: when the SYN-ACK reaches the client as expected, the client's ACK completes the handshake
+   * along the same path (not shown in the trace), so the run's conntrack entries are ESTABLISHED
+   * with the node's nf_conntrack_tcp_timeout_established, as `conntrack -L` lists a live connection.
+   */
+  readonly establish?: boolean;
 }
 
 interface Source {
@@ -308,8 +314,17 @@ function runOnce(world: World, p: Prepared, req: TraceRequest, chooser: Chooser,
     reply.reason = `the client sent to ${p.hdr.dst}${hasPorts(p.hdr.proto) ? `:${p.hdr.dport}` : ''} but the reply comes from ${rend.hdr.src}${hasPorts(rend.hdr.proto) ? `:${rend.hdr.sport}` : ''}: no socket expects it (${rend.reason})`;
   }
   out.reply = reply;
+  if (req.establish && p.hdr.proto === IPPROTO.TCP && rend.kind === 'delivered' && reply.matchesRequest) {
+    // tcp_rcv_synsent_state_process → tcp_send_ack: the third packet of the handshake
+    const ack: FlowHeaders = { ...p.hdr, tcpFlags: TCP_FLAG.ACK, length: ACK_LENGTH };
+    const quiet = new StepRecorder();
+    walk(world, run, run.send(p.src.netns, ack, quiet), quiet, []);
+  }
   return out;
 }
+
+/** IP total length of Linux's bare ACK: 20 (IPv4) + 20 (TCP) + 12 (nop, nop, timestamps). */
+const ACK_LENGTH = 52;
 
 export interface TraceResult {
   readonly trace: Trace;
