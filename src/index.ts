@@ -9,3 +9,4 @@ export * from './netns/index.js';
 export * from './netfilter/index.js';
 export * from './cluster/index.js';
 export * from './tracer/index.js';
+export * from './tracer/pcap.js';
