@@ -180,3 +180,55 @@ describe('generated output is unchanged on large clusters (hashes from the pre-o
       expect(got).toEqual(c.hashes);
     });
 });
+
+describe('full sync: large-cluster mode is decided by the deduplicated endpoint total, whatever the first guess', () => {
+  const n600 = (base: number): Endpoint[] =>
+    Array.from({ length: 600 }, (_, e) => ({ addresses: [`10.70.${(base + e) >> 8}.${(base + e) & 255}`], nodeName: 'node-2', conditions: { ready: true } }));
+  const ports: EndpointPort[] = [{ name: 'http', port: 8080, protocol: 'TCP' }];
+  const svc = makeService('ns', 'big', { clusterIP: '10.96.0.50', ports: [{ name: 'http', port: 80, protocol: 'TCP' }] });
+
+  it('600 endpoints listed twice (1,200 addresses in slices) are 600 endpoints: comments kept', () => {
+    const once = generateIptablesRules({ services: [svc], endpointSlices: [makeSlice('ns', 'big', 1, 'IPv4', n600(0), ports)], node, family: 4 });
+    const twice = generateIptablesRules({
+      services: [svc],
+      endpointSlices: [makeSlice('ns', 'big', 1, 'IPv4', n600(0), ports), makeSlice('ns', 'big', 2, 'IPv4', n600(0), ports)],
+      node,
+      family: 4,
+    });
+    expect(once.largeClusterMode).toBe(false);
+    expect(twice.largeClusterMode).toBe(false);
+    expect(twice.payload).toMatch(/-A KUBE-SEP-\w+ -m comment --comment ns\/big:http -s 10\.70\.0\.0 -j KUBE-MARK-MASQ/);
+    expect(twice.payload).toBe(once.payload);
+  });
+
+  it('1,200 distinct endpoints: no comments on SEP rules', () => {
+    const r = generateIptablesRules({
+      services: [svc],
+      endpointSlices: [makeSlice('ns', 'big', 1, 'IPv4', n600(0), ports), makeSlice('ns', 'big', 2, 'IPv4', n600(600), ports)],
+      node,
+      family: 4,
+    });
+    expect(r.largeClusterMode).toBe(true);
+    expect(r.payload).toMatch(/-A KUBE-SEP-\w+ -s 10\.70\.0\.0 -j KUBE-MARK-MASQ/);
+    expect(r.payload).not.toMatch(/-A KUBE-SEP-\w+ -m comment/);
+  });
+
+  it('slices of a Service that does not exist count for nothing', () => {
+    const r = generateIptablesRules({
+      services: [svc],
+      endpointSlices: [makeSlice('ns', 'big', 1, 'IPv4', n600(0), ports), makeSlice('ns', 'gone', 1, 'IPv4', n600(600), ports)],
+      node,
+      family: 4,
+    });
+    expect(r.largeClusterMode).toBe(false);
+  });
+});
+
+describe('full sync: warnings keep the order of the Services given', () => {
+  it('services given z, a: the warning about z comes first', () => {
+    const mk = (name: string, ip: string) =>
+      makeService('ns', name, { clusterIP: ip, externalIPs: [`not-an-ip-${name}`], ports: [{ name: 'http', port: 80, protocol: 'TCP' }] });
+    const r = generateIptablesRules({ services: [mk('z', '10.96.0.2'), mk('a', '10.96.0.3')], endpointSlices: [], node, family: 4 });
+    expect(r.warnings).toEqual(['Service ns/z: skipping invalid externalIP "not-an-ip-z"', 'Service ns/a: skipping invalid externalIP "not-an-ip-a"']);
+  });
+});
