@@ -257,6 +257,17 @@ class Lab implements Materialized {
   }
 }
 
+/**
+ * Promise.all that waits for every promise before rejecting: a failed build cleans up only once no
+ * command is still in flight (else a namespace added after the cleanup would leak).
+ */
+async function settledAll<T>(ps: readonly Promise<T>[]): Promise<T[]> {
+  const r = await Promise.allSettled(ps);
+  const bad = r.find((x): x is PromiseRejectedResult => x.status === 'rejected');
+  if (bad) throw bad.reason;
+  return r.map((x) => (x as PromiseFulfilledResult<T>).value);
+}
+
 function ip4(a: Ip): string {
   return formatIp(a);
 }
@@ -291,7 +302,7 @@ async function build(lab: Lab, world: World, opts: MaterializeOptions): Promise<
 
   // 1. namespaces; the segments netns with one bridge per L2 segment
   await lab.addNetns(lab.segmentsNetns);
-  await Promise.all(all.map((ns) => lab.addNetns(lab.names.get(ns.name)!)));
+  await settledAll(all.map((ns) => lab.addNetns(lab.names.get(ns.name)!)));
   const segLines: string[] = [];
   let i = 0;
   for (const seg of fabric.segments.values()) {
@@ -301,7 +312,7 @@ async function build(lab: Lab, world: World, opts: MaterializeOptions): Promise<
   }
   await lab.ipBatch(lab.segmentsNetns, segLines);
   // no IPv6 anywhere: the World is IPv4, and link-local/ND chatter would only add noise to captures
-  await Promise.all([lab.segmentsNetns, ...lab.names.values()].map((real) => mustRun(['ip', 'netns', 'exec', real, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1'])));
+  await settledAll([lab.segmentsNetns, ...lab.names.values()].map((real) => mustRun(['ip', 'netns', 'exec', real, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1'])));
 
   // 2. links: veth pairs (once per pair), NICs into their segment bridge, bridges, dummies; then VXLAN on their underlay device
   const madePairs = new Set<string>();
@@ -355,10 +366,10 @@ async function build(lab: Lab, world: World, opts: MaterializeOptions): Promise<
   }
 
   // 3. per namespace, in parallel: VXLAN devices, bridge ports, MTUs, up; addresses; routes; rules; neighbours; FDB; sysctls
-  await Promise.all(all.map((ns) => configure(lab, ns)));
+  await settledAll(all.map((ns) => configure(lab, ns)));
 
   // 4. netfilter: ipsets, nfacct objects, then iptables-restore of podpath's own iptables-save
-  await Promise.all(all.map((ns) => loadNetfilter(lab, ns)));
+  await settledAll(all.map((ns) => loadNetfilter(lab, ns)));
 
   // 5. carrier: linkwatch reports a veth's carrier asynchronously (up to a second later); a bridge
   // port forwards only once it has it. Wait until no device is NO-CARRIER, so traffic can start.
@@ -366,7 +377,7 @@ async function build(lab: Lab, world: World, opts: MaterializeOptions): Promise<
 
   // 6. listeners
   if (opts.listeners !== false) {
-    await Promise.all(
+    await settledAll(
       all.map(async (ns) => {
         const specs: { proto: 'tcp' | 'udp'; port: number; owner: string }[] = [];
         for (const l of ns.spec.listeners) {
@@ -386,7 +397,7 @@ async function settle(lab: Lab, names: readonly string[]): Promise<void> {
   const deadline = Date.now() + 5000;
   for (;;) {
     const waiting: string[] = [];
-    await Promise.all(
+    await settledAll(
       names.map(async (n) => {
         const out = await lab.must(n, ['ip', '-br', 'link']);
         // veth ends only (`name@ifN`): a bridge without ports stays DOWN and is no concern
