@@ -53,7 +53,7 @@ export interface FragmentRecords {
 }
 
 /** Characters of payload text a stream gathers before joining them into one chunk. */
-const CHUNK_CHARS = 256 * 1024;
+const CHUNK_CHARS = 136 * 1024;
 
 /**
  * Lines of one payload section (filter rules, nat chain declarations, nat rules), joined into
@@ -170,8 +170,6 @@ class FragmentWriter {
   readonly topCounts: number[] = TOP_CHAINS.map(() => 0);
   private readonly sprov: Provenance[];
   private readonly epProv = new Map<Ep, Provenance[]>();
-  /** KUBE-SEP names of this fragment's endpoints (each is used up to four times). */
-  private readonly seps = new Map<Ep, string>();
   private inChains = false;
 
   constructor(
@@ -187,10 +185,9 @@ class FragmentWriter {
     this.st?.decls.push(`:${name} - [0:0]`);
   }
 
+  /** The endpoint's KUBE-SEP chain, hashed once per Ep (an Ep belongs to exactly one service port). */
   sep(ep: Ep): string {
-    let s = this.seps.get(ep);
-    if (s === undefined) this.seps.set(ep, (s = sepChainName(this.sp, ep)));
-    return s;
+    return ep.sep || (ep.sep = sepChainName(this.sp, ep));
   }
 
   private prov(p: ProvRef): Provenance[] {

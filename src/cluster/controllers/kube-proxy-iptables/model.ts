@@ -435,10 +435,13 @@ export interface Ep {
   readonly zoneHints: Set<string> | null;
   readonly nodeHints: Set<string> | null;
   readonly provenance: Provenance;
+  /** KUBE-SEP chain name once computed ("" before): the generator's cache. */
+  sep: string;
 }
 
 /** An endpoint as endpointsByPort makes it: its provenance text is built on first use. */
 class EpInfo implements Ep {
+  sep = '';
   private prov: Provenance | undefined;
   constructor(
     readonly ip: string,
