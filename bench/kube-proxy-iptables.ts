@@ -54,10 +54,13 @@ const suite: BenchSuite = {
     const { services, slices } = cluster();
     let rules = 0;
     let bytes = 0;
-    const fullMs = timeOnce(() => {
+    // the first call includes JIT warm-up: reported on its own, the figure is the best of the next 3
+    const full = () => {
       const r = generateIptablesRules({ services, endpointSlices: slices, node, family: 4 });
       bytes = r.payload.length;
-    }, 3);
+    };
+    const coldMs = timeOnce(full, 1);
+    const fullMs = timeOnce(full, 3);
     // the same, also materialising every rule's (table, chain, index) and provenance
     const fullRulesMs = timeOnce(() => {
       const r = generateIptablesRules({ services, endpointSlices: slices, node, family: 4 });
@@ -88,7 +91,7 @@ const suite: BenchSuite = {
     }, { maxTime: 2 });
 
     return [
-      { name: `full ruleset, ${SERVICES} Services × ${ENDPOINTS} endpoints`, value: fullMs, unit: 'ms', target: '≤ 1000 ms', ok: fullMs <= 1000, note: `${rules} rules, ${(bytes / 2 ** 20).toFixed(1)} MiB payload` },
+      { name: `full ruleset, ${SERVICES} Services × ${ENDPOINTS} endpoints`, value: fullMs, unit: 'ms', target: '≤ 1000 ms', ok: fullMs <= 1000, note: `best of 3 after a first call of ${coldMs.toFixed(0)} ms; ${rules} rules, ${(bytes / 2 ** 20).toFixed(1)} MiB payload` },
       { name: 'same, with every rule\'s position + provenance materialised', value: fullRulesMs, unit: 'ms' },
       { name: 'one endpoint added: regenerate touched chains + diff', value: upd.medianUs / 1000, unit: 'ms', target: '≤ 10 ms', ok: upd.medianUs <= 10_000, note: `median of ${upd.samples}; ${diffSize} rules in diff` },
       { name: 'same, plus kube-proxy partial-sync payload', value: updPartial.medianUs / 1000, unit: 'ms', note: `${(partialBytes / 2 ** 20).toFixed(2)} MiB payload` },
