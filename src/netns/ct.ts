@@ -26,12 +26,14 @@ export interface CtNatOptions {
 
 /** The ConntrackTable calls of the pipeline (conntrack/table.ts ConntrackTableApi). */
 export interface CtTable {
-  packetIn(t: Tuple, info?: { tcpFlags?: { syn?: boolean; ack?: boolean; fin?: boolean; rst?: boolean }; untracked?: boolean }): CtResult;
+  packetIn(t: Tuple, info?: { tcpFlags?: { syn?: boolean; ack?: boolean; fin?: boolean; rst?: boolean }; untracked?: boolean; quoted?: Tuple }): CtResult;
   confirm(entry: ConntrackEntryView): ConfirmResult;
   setupNat(entry: ConntrackEntryView, manip: Manip, range: NatRange, opts?: CtNatOptions): CtNatBinding;
   allocNullBinding(entry: ConntrackEntryView, manip: Manip, opts?: CtNatOptions): CtNatBinding;
   natInitialized(entry: ConntrackEntryView, manip: Manip): boolean;
   translate(entry: ConntrackEntryView, dir: Direction, manip: Manip, packet?: Tuple): Tuple | null;
+  /** nf_nat_icmp_reply_translation's rewrite of an ICMP error's outer and quoted headers. */
+  translateIcmpError(entry: ConntrackEntryView, dir: Direction, manip: Manip, outer: Tuple, quoted: Tuple): { readonly outer: Tuple; readonly quoted: Tuple } | 'drop' | null;
   entries(): readonly ConntrackEntryView[];
   secondsLeft(e: ConntrackEntryView): number;
 }

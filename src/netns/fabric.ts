@@ -12,13 +12,14 @@
 import { Rng, VirtualClock, ipEquals, parseIp, type Chooser } from '../base/index.js';
 import { ConntrackTable, type Timeouts } from '../conntrack/index.js';
 import { IpsetStore, NthState, RecentStore, compileRuleset, emptyRuleset, type CompiledRuleset, type IpsetLookup } from '../netfilter/index.js';
-import { ETHERTYPE, vxlanEncap, decap, type EthernetHeader, type Packet } from '../packet/index.js';
+import { ETHERTYPE, ICMP_TYPE, ICMP_UNREACH, icmpError, isIcmpErrorType, vxlanEncap, decap, type EthernetHeader, type Packet } from '../packet/index.js';
 import { DEFAULT_TTL, IPPROTO, TCP_FLAG, createSkb, formatFlow, hasPorts, headersOfPacket, packetOfHeaders, writeHeaders, type FlowHeaders } from '../packet/skb.js';
 import { answerArp, type Rib } from '../routing/index.js';
 import type { Disposition, TraceRecorder } from '../trace/index.js';
 import { udpFlowSrcPort, VXLAN_OVERHEAD, type Device, type FdbEntry, type VxlanDevice } from './devices.js';
 import { conntrackNeeded, type NetfilterHost, type NetfilterHostConfig, type NetfilterHostState } from './host.js';
-import { bridgeReceive, localOut, receive, type NetnsSkb, type PassResult, type PipelineCtx } from './pipeline.js';
+import { bridgeReceive, icmpSend, localOut, receive, tcpReset, type NetnsSkb, type PassResult, type PipelineCtx, type SentError } from './pipeline.js';
+import { quotedOf, writeSkbFrame } from './icmp-frame.js';
 import { ribAddresses, ribRoute } from './rib-route.js';
 import { applySysctlsToRib, conntrackTimeouts } from './sysctls.js';
 
@@ -145,9 +146,17 @@ export class Fabric {
 /** What a namespace did with a packet. */
 export type VisitEnd =
   | { readonly kind: 'next'; readonly netns: string; readonly dev: string; readonly frame: Packet }
-  | { readonly kind: 'delivered'; readonly owner: string; readonly hdr: FlowHeaders; readonly socket: 'listener' | 'connected' | 'kernel' }
-  | { readonly kind: 'failed'; readonly disposition: Exclude<Disposition, 'delivered' | 'exits-cluster'>; readonly reason: string; readonly hdr: FlowHeaders }
+  | { readonly kind: 'delivered'; readonly owner: string; readonly hdr: FlowHeaders; readonly socket: 'listener' | 'connected' | 'kernel' | 'icmp-error'; readonly quoted?: FlowHeaders }
+  | { readonly kind: 'failed'; readonly disposition: Exclude<Disposition, 'delivered' | 'exits-cluster'>; readonly reason: string; readonly hdr: FlowHeaders; readonly error?: ErrorToSend }
   | { readonly kind: 'ignored'; readonly reason: string };
+
+/** An ICMP error or TCP reset a namespace sends back about the packet it refused, ready to send. */
+export interface ErrorToSend {
+  readonly netns: string;
+  readonly error: SentError;
+  /** The datagram as generated (ICMP: outer IPv4 + ICMP + the quoted packet; RST: IPv4 + TCP). */
+  readonly frame: Packet;
+}
 
 export interface Visit {
   readonly netns: string;
@@ -225,6 +234,23 @@ export class FabricRun {
     return this.after(ns, ctx, r, frame, null, frame, 0);
   }
 
+  /**
+   * The ICMP error or TCP reset a namespace sends about a packet it refused: a locally generated
+   * packet (ip_local_out) carrying the refused packet's conntrack when the sender attached it
+   * (nf_ct_attach), so OUTPUT/POSTROUTING rewrite it like a reply of the connection.
+   */
+  sendError(e: ErrorToSend, rec: TraceRecorder): Visit {
+    const ns = this.fabric.get(e.netns);
+    const skb = createSkb<never>(e.error.packet) as NetnsSkb;
+    if (e.error.ct) skb.ct = e.error.ct;
+    const q = quotedOf(e.frame);
+    if (q) skb.quoted = q;
+    const ctx: PipelineCtx = { host: this.host(ns), chooser: this.chooser, rec };
+    rec.add({ kind: 'note', text: `${e.error.text}${q ? ` quoting ${formatFlow(q)}` : ''}${e.error.ct ? ' (nf_ct_attach: the connection\'s conntrack entry, RELATED)' : ''}` });
+    const r = localOut(ctx, skb);
+    return this.after(ns, ctx, r, e.frame, null, e.frame, 0);
+  }
+
   /** A frame arrives on `dev` of `netns` (netif_receive_skb). */
   input(netns: string, dev: string, frame: Packet, rec: TraceRecorder): Visit {
     const ns = this.fabric.get(netns);
@@ -250,7 +276,7 @@ export class FabricRun {
       learn(st, bridge.name, eth.src, dev);
       const toBridge = eth.dst === bridge.mac;
       rec.add({ kind: 'bridge', bridge: bridge.name, port: dev, text: `br_handle_frame: ${bridge.name} learns ${eth.src} on ${dev}; ${toBridge ? `destination ${eth.dst} is ${bridge.name} itself: up to the IP stack` : `destination ${eth.dst}`}` });
-      const skb = createSkb<never>(h, { inDev: bridge.name }) as NetnsSkb;
+      const skb = withQuote(createSkb<never>(h, { inDev: bridge.name }) as NetnsSkb, frame);
       const sel: { b: { mac: string; port: string } | null } = { b: null };
       const portCheck = (s: NetnsSkb): string | null => {
         const mac = toBridge || s.hdr.dst !== h.dst ? this.resolve(ns, bridge.name, s.hdr.dst, ctx.rec) : eth.dst;
@@ -273,7 +299,7 @@ export class FabricRun {
       const r = bridgeReceive(ctx, skb, { bridge: bridge.name, toBridge, port: portCheck });
       if (r.disposition === 'transmitted' && r.bridged && sel.b) {
         const b = sel.b;
-        const out = writeHeaders(frame, r.skb.hdr);
+        const out = writeSkbFrame(frame, r.skb.hdr, r.skb.quoted);
         out.layers[0] = { ...eth, dst: b.mac };
         return this.bridgeOut(ns, dev, packetIn, out, b, rec, r.masqueraded);
       }
@@ -281,7 +307,7 @@ export class FabricRun {
     }
     // eth_type_trans: a unicast frame for another MAC is PACKET_OTHERHOST, dropped by ip_rcv.
     if (eth.dst !== d.mac && eth.dst !== 'ff:ff:ff:ff:ff:ff') return this.visit(ns, dev, packetIn, null, null, { kind: 'ignored', reason: `frame for ${eth.dst}, not ${d.mac}` });
-    const skb = createSkb<never>(h, { inDev: dev }) as NetnsSkb;
+    const skb = withQuote(createSkb<never>(h, { inDev: dev }) as NetnsSkb, frame);
     const r = receive(ctx, skb);
     return this.after(ns, ctx, r, ipFrame, dev, packetIn, depth);
   }
@@ -313,16 +339,21 @@ export class FabricRun {
       case 'delivered':
         return this.deliver(ns, ctx, r, ipFrame, inDev, packetIn, depth);
       case 'transmitted':
-        return this.transmit(ns, ctx, r, writeHeaders(ipFrame, h), inDev, packetIn, depth);
+        return this.transmit(ns, ctx, r, writeSkbFrame(ipFrame, h, r.skb.quoted), inDev, packetIn, depth);
       case 'mtu-exceeded':
-        return this.visit(ns, inDev, packetIn, r.mtu?.dev ?? null, null, { kind: 'failed', disposition: 'mtu-exceeded', reason: r.reason ?? 'MTU exceeded', hdr: h });
+        return this.visit(ns, inDev, packetIn, r.mtu?.dev ?? null, null, { kind: 'failed', disposition: 'mtu-exceeded', reason: r.reason ?? 'MTU exceeded', hdr: h, ...this.errorOf(ns, r, ipFrame) });
       case 'dropped':
       case 'rejected':
       case 'no-route':
       case 'ttl-exceeded':
         if (r.disposition === 'no-route') rec.add({ kind: 'drop', reason: 'no-route', text: `${ns.name}: ${r.reason ?? 'no route'}` });
-        return this.visit(ns, inDev, packetIn, null, null, { kind: 'failed', disposition: r.disposition, reason: r.reason ?? r.disposition, hdr: h }, r.masqueraded);
+        return this.visit(ns, inDev, packetIn, null, null, { kind: 'failed', disposition: r.disposition, reason: r.reason ?? r.disposition, hdr: h, ...this.errorOf(ns, r, ipFrame) }, r.masqueraded);
     }
+  }
+
+  /** The error a pass decided to send back, with its datagram built (icmp_send quotes the refused packet as it is now). */
+  private errorOf(ns: Netns, r: PassResult, ipFrame: Packet): { error?: ErrorToSend } {
+    return r.error ? { error: buildError(ns.name, r.error, writeSkbFrame(ipFrame, r.error.about, r.skb.quoted)) } : {};
   }
 
   /** ip_local_deliver_finish → the protocol handler: VXLAN's UDP encap_rcv, a socket, or the kernel's own ICMP echo. */
@@ -345,6 +376,20 @@ export class FabricRun {
       }
     }
     const st = this.state(ns.name);
+    const quoted = r.skb.quoted;
+    if (h.proto === IPPROTO.ICMP && h.icmpType !== undefined && isIcmpErrorType(h.icmpType) && quoted) {
+      // icmp_rcv → icmp_unreach → the protocol's err_handler (tcp_v4_err, __udp4_lib_err, ping_err)
+      // finds the socket by the quoted header, as the socket sent it
+      const to = st.connected.get(replyKey(quoted));
+      if (to) {
+        const effect = h.icmpType === ICMP_TYPE.DEST_UNREACH && h.icmpCode === ICMP_UNREACH.FRAG_NEEDED ? 'the path MTU is lowered (ip_rt_update_pmtu) and the segment resent smaller' : 'the socket reports the error (sk_err)';
+        rec.add({ kind: 'deliver', to: `${to} (ICMP error)`, text: `icmp_rcv: ${formatFlow(h)} for the socket of ${to} (quoted ${formatFlow(quoted)}): ${effect}` });
+        return this.visit(ns, inDev, packetIn, null, null, { kind: 'delivered', owner: to, hdr: h, socket: 'icmp-error', quoted }, r.masqueraded);
+      }
+      const reason = `icmp_rcv: no socket of ${ns.name} sent ${formatFlow(quoted)}: the error is ignored`;
+      rec.add({ kind: 'drop', reason: 'no-listener', text: reason });
+      return this.visit(ns, inDev, packetIn, null, null, { kind: 'failed', disposition: 'no-listener', reason, hdr: h }, r.masqueraded);
+    }
     const owner = st.connected.get(flowKeyOf(h));
     if (owner) {
       rec.add({ kind: 'deliver', to: `${owner} (connected socket)`, text: `${protoText(h.proto)} socket of ${owner} receives ${formatFlow(h)}` });
@@ -363,7 +408,11 @@ export class FabricRun {
     const answer = h.proto === IPPROTO.TCP ? 'tcp_v4_rcv: no socket, answers RST' : h.proto === IPPROTO.UDP ? '__udp4_lib_rcv: no socket, answers ICMP port unreachable' : 'no handler';
     const reason = `nothing listens on ${protoText(h.proto)} ${h.dst}${hasPorts(h.proto) ? `:${h.dport}` : ''} in ${ns.name} (${answer})`;
     rec.add({ kind: 'drop', reason: 'no-listener', text: reason });
-    return this.visit(ns, inDev, packetIn, null, null, { kind: 'failed', disposition: 'no-listener', reason, hdr: h }, r.masqueraded);
+    // tcp_v4_send_reset (no RST answers a RST) / icmp_send(ICMP_DEST_UNREACH, ICMP_PORT_UNREACH)
+    const sent =
+      h.proto === IPPROTO.TCP ? (((h.tcpFlags ?? 0) & TCP_FLAG.RST) === 0 ? tcpReset(r.skb, 'tcp_v4_send_reset', { attach: false }) : null) : h.proto === IPPROTO.UDP ? icmpSend(ctx, r.skb, true, ICMP_TYPE.DEST_UNREACH, ICMP_UNREACH.PORT) : null;
+    const error = sent ? { error: buildError(ns.name, sent, writeSkbFrame(ipFrame, h, r.skb.quoted)) } : {};
+    return this.visit(ns, inDev, packetIn, null, null, { kind: 'failed', disposition: 'no-listener', reason, hdr: h, ...error }, r.masqueraded);
   }
 
   /** ip_finish_output2 → neighbour output → dev_queue_xmit on the route's device. */
@@ -502,6 +551,19 @@ export class FabricRun {
     }
     return null;
   }
+}
+
+/** The datagram of an error: icmp_send builds IPv4 + ICMP + as much of the refused packet as fits in 576 bytes; a reset is a bare TCP segment. */
+function buildError(netns: string, e: SentError, about: Packet): ErrorToSend {
+  if (e.kind === 'tcp-reset') return { netns, error: e, frame: packetOfHeaders(e.packet) };
+  const frame = icmpError(about, { type: e.packet.icmpType ?? 3, code: e.packet.icmpCode ?? 0, src: e.packet.src, ...(e.mtu !== undefined ? { mtu: e.mtu } : {}) });
+  return { netns, error: { ...e, packet: { ...e.packet, length: 28 + Math.min(e.about.length, 548) } }, frame };
+}
+
+function withQuote(skb: NetnsSkb, frame: Packet): NetnsSkb {
+  const q = quotedOf(frame);
+  if (q) skb.quoted = q;
+  return skb;
 }
 
 function learn(st: NsState, bridge: string, mac: string, port: string): void {

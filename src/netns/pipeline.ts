@@ -12,13 +12,33 @@
 import { assertNever, type Chooser } from '../base/index.js';
 import type { ConntrackEntryView, CtResult, Manip, NatRange as CtNatRange } from '../conntrack/types.js';
 import { walkTable, type NatRequest, type NfConntrack, type NfEnv, type NfPacket, type RejectRequest, type Rule, type TableName } from '../netfilter/index.js';
+import { ICMP_TIME_EXCEEDED, ICMP_TYPE, ICMP_UNREACH, isIcmpErrorType } from '../packet/icmp.js';
 import { IPPROTO, TCP_FLAG, DEFAULT_TTL, cloneHeaders, formatFlow, hasPorts, type FlowHeaders, type Skb } from '../packet/skb.js';
 import type { HookName, NatStep, TraceRecorder } from '../trace/index.js';
 import { applyTuple, formatCtTuple, hasStatus, nfConntrackOf, tcpFlagsInfo, tupleOfHeaders } from './ct.js';
 import { HOOK_ORDER, hookManip, tableOf, type HookFn } from './hooks.js';
 import { addrTypeOf, primaryAddress, selectAddress, type NetfilterHost, type RouteResult } from './host.js';
 
-export type NetnsSkb = Skb<CtResult>;
+/** The skb of a namespace; an ICMP error also carries the header it quotes (what icmp_error_message and nf_nat_icmp_reply_translation read). */
+export type NetnsSkb = Skb<CtResult> & { quoted?: FlowHeaders };
+
+/**
+ * An ICMP error or a TCP reset a host sends about a packet it refuses (icmp_send, nf_send_reset,
+ * tcp_v4_send_reset), as generated — before its own OUTPUT/POSTROUTING hooks, where conntrack
+ * rewrites it like a reply of the connection.
+ */
+export interface SentError {
+  readonly kind: 'icmp' | 'tcp-reset';
+  readonly packet: FlowHeaders;
+  /** The refused packet as the host had it when it gave up (ICMP quotes it). */
+  readonly about: FlowHeaders;
+  /** nf_ct_attach: the refused packet's conntrack, turned round (RELATED_REPLY for an original-direction packet); null when none is attached. */
+  readonly ct: CtResult | null;
+  /** ICMP fragmentation needed: the next-hop MTU. */
+  readonly mtu?: number;
+  /** e.g. "ICMP fragmentation needed (mtu 1450)". */
+  readonly text: string;
+}
 
 export interface PipelineCtx {
   readonly host: NetfilterHost;
@@ -58,6 +78,8 @@ export interface PassResult {
   readonly bridged: boolean;
   /** `mtu-exceeded`, or fragmented: the device whose MTU the packet exceeded. */
   readonly mtu: { readonly dev: string; readonly mtu: number; readonly fragments: number } | null;
+  /** What the host sends back about a refused packet (ICMP error or TCP reset), or null. */
+  readonly error: SentError | null;
 }
 
 /** Mutable bookkeeping of one pass. */
@@ -68,10 +90,11 @@ interface Pass {
   masqueraded: boolean;
   bridged: boolean;
   mtu: { dev: string; mtu: number; fragments: number } | null;
+  error: SentError | null;
 }
 
 function newPass(): Pass {
-  return { hooks: [], route: null, nat: [], masqueraded: false, bridged: false, mtu: null };
+  return { hooks: [], route: null, nat: [], masqueraded: false, bridged: false, mtu: null, error: null };
 }
 
 /**
@@ -123,7 +146,13 @@ function checkMtu(ctx: PipelineCtx, skb: NetnsSkb, pass: Pass, dev: string | nul
   const fragments = Math.ceil((skb.hdr.length - 20) / (Math.floor((mtu - 20) / 8) * 8));
   pass.mtu = { dev, mtu, fragments };
   if (skb.hdr.df !== false || skb.hdr.family === 6) {
-    ctx.rec.add({ kind: 'drop', reason: 'mtu-exceeded', text: `${fn}: ${skb.hdr.length} bytes with DF set exceed the MTU ${mtu} of ${dev}; ICMP fragmentation needed (mtu ${mtu}) sent to ${skb.hdr.src}` });
+    if (skb.inDev === null) {
+      // a local socket never sends it: ip_append_data refuses with EMSGSIZE under IP_PMTUDISC_DO
+      ctx.rec.add({ kind: 'drop', reason: 'mtu-exceeded', text: `${fn}: ${skb.hdr.length} bytes with DF set exceed the MTU ${mtu} of ${dev}; the socket gets EMSGSIZE` });
+      return false;
+    }
+    pass.error = icmpSend(ctx, skb, pass.route?.kind === 'local', ICMP_TYPE.DEST_UNREACH, ICMP_UNREACH.FRAG_NEEDED, mtu);
+    ctx.rec.add({ kind: 'drop', reason: 'mtu-exceeded', text: `${fn}: ${skb.hdr.length} bytes with DF set exceed the MTU ${mtu} of ${dev}; ${pass.error ? `ICMP fragmentation needed (mtu ${mtu}) sent to ${skb.hdr.src}` : 'no ICMP error sent'}` });
     return false;
   }
   ctx.rec.add({ kind: 'note', text: `ip_fragment: ${skb.hdr.length} bytes exceed the MTU ${mtu} of ${dev}; sent as ${fragments} fragments` });
@@ -229,7 +258,8 @@ function localDeliver(ctx: PipelineCtx, skb: NetnsSkb, pass: Pass): PassResult {
 /** ip_forward (net/ipv4/ip_forward.c): TTL check and decrement, NF_INET_FORWARD, then ip_output. */
 function forward(ctx: PipelineCtx, skb: NetnsSkb, pass: Pass, route: Extract<RouteResult, { kind: 'unicast' }>): PassResult {
   if (skb.hdr.ttl <= 1) {
-    ctx.rec.add({ kind: 'drop', reason: 'ttl-exceeded', text: `ip_forward: TTL ${skb.hdr.ttl} would expire (ICMP time exceeded sent back)` });
+    pass.error = icmpSend(ctx, skb, pass.route?.kind === 'local', ICMP_TYPE.TIME_EXCEEDED, ICMP_TIME_EXCEEDED.TTL);
+    ctx.rec.add({ kind: 'drop', reason: 'ttl-exceeded', text: `ip_forward: TTL ${skb.hdr.ttl} would expire${pass.error ? ` (ICMP time exceeded sent to ${skb.hdr.src})` : ''}` });
     return finish(skb, pass, 'ttl-exceeded', 'DROP', null, null, null, `TTL exceeded at ${ctx.host.config.name}`);
   }
   skb.outDev = route.dev;
@@ -388,7 +418,7 @@ function addrType(ctx: PipelineCtx, ip: string) {
 function conntrackIn(ctx: PipelineCtx, skb: NetnsSkb): HookOutcome {
   if (!ctx.host.config.conntrack) return { kind: 'accept' };
   if (skb.ct) {
-    ctx.rec.add({ kind: 'conntrack', state: 'seen', text: 'nf_conntrack_in: already attached (loopback), not looked up again' });
+    ctx.rec.add({ kind: 'conntrack', state: 'seen', text: 'nf_conntrack_in: a conntrack entry is already attached (looped back, or nf_ct_attach to an error or reset), not looked up again' });
     return { kind: 'accept' };
   }
   if (skb.untracked) {
@@ -397,7 +427,9 @@ function conntrackIn(ctx: PipelineCtx, skb: NetnsSkb): HookOutcome {
   }
   const tuple = tupleOfHeaders(skb.hdr);
   const info = tcpFlagsInfo(skb.hdr);
-  const r = ctx.host.state.ct.packetIn(tuple, info ? { tcpFlags: info } : {});
+  // an ICMP error is looked up by the header it quotes (icmp_error → nf_conntrack_inet_error)
+  const quoted = isIcmpError(skb.hdr) && skb.quoted ? { quoted: tupleOfHeaders(skb.quoted) } : {};
+  const r = ctx.host.state.ct.packetIn(tuple, { ...(info ? { tcpFlags: info } : {}), ...quoted });
   skb.ct = r;
   const state = r.entry === null ? 'invalid' : r.isNew ? 'new' : r.dir === 'REPLY' ? (r.ctinfo === 'RELATED_REPLY' ? 'related' : 'reply') : r.ctstate.toLowerCase();
   const entry = r.entry ? `${formatCtTuple(r.entry.original)} ${formatCtTuple(r.entry.reply)}` : undefined;
@@ -414,6 +446,8 @@ function conntrackIn(ctx: PipelineCtx, skb: NetnsSkb): HookOutcome {
 function conntrackConfirm(ctx: PipelineCtx, skb: NetnsSkb): HookOutcome {
   const r = skb.ct;
   if (!r || !r.entry || r.entry.confirmed) return { kind: 'accept' };
+  // a packet attached in the other direction (nf_ct_attach: REJECT's reset, icmp_send) never confirms
+  if (r.dir !== 'ORIGINAL') return { kind: 'accept' };
   const c = ctx.host.state.ct.confirm(r.entry);
   if (c.ok) {
     skb.ct = { ...r, entry: c.entry, isNew: false };
@@ -447,6 +481,10 @@ function natHook(ctx: PipelineCtx, hook: HookName, skb: NetnsSkb, pass: Pass): H
   const entry = r.entry;
   const ct = ctx.host.state.ct;
   const opts = ctx.host.state.rng ? { rng: ctx.host.state.rng } : {};
+  if ((r.ctinfo === 'RELATED' || r.ctinfo === 'RELATED_REPLY') && skb.hdr.proto === IPPROTO.ICMP) {
+    // nf_nat_ipv4_fn: a RELATED ICMP packet is only translated (nf_nat_icmp_reply_translation), never NATed by rules
+    return icmpReplyTranslation(ctx, r, manip, skb, pass);
+  }
   if (r.ctinfo === 'NEW' || r.ctinfo === 'RELATED' || r.ctinfo === 'RELATED_REPLY') {
     if (!ct.natInitialized(entry, manip)) {
       if (hasBuiltin(ctx, 'nat', hook)) {
@@ -472,11 +510,6 @@ function natHook(ctx: PipelineCtx, hook: HookName, skb: NetnsSkb, pass: Pass): H
     }
   }
   // nf_nat_packet: rewrite when the entry's status says this manip applies in this direction
-  if (r.ctinfo !== null && r.ctinfo.startsWith('RELATED') && (skb.hdr.proto === IPPROTO.ICMP || skb.hdr.proto === IPPROTO.ICMPV6)) {
-    // nf_nat_icmp_reply_translation rewrites the outer and quoted headers; the skb model carries no quoted header yet
-    ctx.rec.add({ kind: 'note', text: 'nf_nat_icmp_reply_translation: ICMP error related to a connection (quoted header not modelled here)' });
-    return { kind: 'accept' };
-  }
   const before = cloneHeaders(skb.hdr);
   const translated = ct.translate(entry, r.dir, manip, tupleOfHeaders(skb.hdr));
   if (translated) {
@@ -489,6 +522,48 @@ function natHook(ctx: PipelineCtx, hook: HookName, skb: NetnsSkb, pass: Pass): H
       pass.nat.push(step);
       ctx.rec.add(step);
     }
+  }
+  return { kind: 'accept' };
+}
+
+/**
+ * nf_nat_icmp_reply_translation (net/netfilter/nf_nat_proto.c): an ICMP error RELATED to a NATed
+ * connection gets the quoted header rewritten with the opposite manip (it travelled the other way)
+ * and the outer header rewritten like a reply; a redirect about a NATed connection is dropped.
+ */
+function icmpReplyTranslation(ctx: PipelineCtx, r: CtResult, manip: Manip, skb: NetnsSkb, pass: Pass): HookOutcome {
+  const q = skb.quoted;
+  if (!q || !isIcmpError(skb.hdr) || !r.entry) return { kind: 'accept' };
+  const t = ctx.host.state.ct.translateIcmpError(r.entry, r.dir, manip, tupleOfHeaders(skb.hdr), tupleOfHeaders(q));
+  if (t === 'drop') {
+    ctx.rec.add({ kind: 'drop', reason: 'icmp redirect about a NATed connection', text: 'nf_nat_icmp_reply_translation: a redirect about a NATed connection is dropped' });
+    return { kind: 'drop', table: null, rule: null, reason: 'ICMP redirect about a NATed connection (nf_nat_icmp_reply_translation)' };
+  }
+  if (!t) return { kind: 'accept' };
+  const before = cloneHeaders(skb.hdr);
+  const quotedBefore = cloneHeaders(q);
+  applyTuple(q, t.quoted, manip === 'SRC' ? 'DST' : 'SRC');
+  applyTuple(skb.hdr, t.outer, manip);
+  skb.quoted = q;
+  // the quote travelled the other way: it gets the opposite manip, named after the NAT it undoes
+  const qManip: Manip = manip === 'SRC' ? 'DST' : 'SRC';
+  const reply = r.dir === 'REPLY';
+  const qNat: NatStep['nat'] = qManip === 'DST' ? (reply ? 'un-DNAT' : 'DNAT') : reply ? 'un-SNAT' : 'SNAT';
+  const ports = hasPorts(q.proto);
+  const ep = (ip: string, port: number | undefined) => (ports && port !== undefined ? { ip, port } : { ip });
+  const qb = qManip === 'DST' ? ep(quotedBefore.dst, quotedBefore.dport) : ep(quotedBefore.src, quotedBefore.sport);
+  const qa = qManip === 'DST' ? ep(q.dst, q.dport) : ep(q.src, q.sport);
+  const show = (e: { ip: string; port?: number }) => (e.port !== undefined ? `${e.ip}:${e.port}` : e.ip);
+  if (qb.ip !== qa.ip || qb.port !== qa.port) {
+    const step: NatStep = { kind: 'nat', nat: qNat, before: qb, after: qa, text: `nf_nat_icmp_reply_translation: ${qNat} of the quoted header's ${qManip === 'DST' ? 'destination' : 'source'} ${show(qb)} → ${show(qa)}` };
+    pass.nat.push(step);
+    ctx.rec.add(step);
+  }
+  const outer = natStep(r, manip, before, skb.hdr);
+  if (outer.before.ip !== outer.after.ip) {
+    const step: NatStep = { ...outer, text: `nf_nat_icmp_reply_translation: ${outer.nat} of the outer ${manip === 'SRC' ? 'source' : 'destination'} ${show(outer.before)} → ${show(outer.after)}` };
+    pass.nat.push(step);
+    ctx.rec.add(step);
   }
   return { kind: 'accept' };
 }
@@ -560,66 +635,113 @@ function failed(ctx: PipelineCtx, skb: NetnsSkb, pass: Pass, hook: HookName, o: 
     ctx.rec.add({ kind: 'drop', reason: o.reason, text: `${hook}: NF_DROP${o.rule ? ` by ${o.rule.text}` : ''}` });
     return finish(skb, pass, 'dropped', 'DROP', hook, o.table, o.rule, o.reason);
   }
-  const reply = rejectReply(ctx, skb, hook, o.reject);
+  const sent = rejectSend(ctx, skb, pass, o.reject);
+  pass.error = sent;
+  const reply: RejectReply | null = sent ? { with: o.reject.with, packet: sent.packet, ...(sent.kind === 'icmp' ? { quoted: sent.about } : {}) } : null;
   ctx.rec.add({ kind: 'note', text: reply ? `REJECT sends ${formatFlow(reply.packet)}${reply.quoted ? ` quoting ${formatFlow(reply.quoted)}` : ''}` : `REJECT ${o.reject.with}: nothing sent back` });
   ctx.rec.add({ kind: 'drop', reason: `rejected with ${o.reject.with}`, text: `${hook}: REJECT --reject-with ${o.reject.with} by ${o.rule.text}` });
   return finish(skb, pass, 'rejected', 'REJECT', hook, o.table, o.rule, `rejected with ${o.reject.with} by ${o.rule.text}`, reply);
 }
 
 /**
- * What REJECT sends back, as the sender receives it. tcp-reset: nf_send_reset
- * (net/ipv4/netfilter/nf_reject_ipv4.c) answers from the rejected packet's destination with RST
- * (RST+ACK when the packet had no ACK). ICMP: nf_send_unreach → icmp_send, whose source is the
- * packet's destination when it was addressed to this host, else the address of the device towards
- * the sender. Conntrack then rewrites the error like a reply of the connection (nf_nat_icmp_reply_translation):
- * after a DNAT the sender sees it come from the address it sent to.
+ * What REJECT sends, as generated. tcp-reset: nf_send_reset (net/ipv4/netfilter/nf_reject_ipv4.c)
+ * answers from the rejected packet's (current) destination with RST (RST+ACK when the packet had no
+ * ACK), mark 0, and nf_ct_attach. ICMP: nf_send_unreach → icmp_send. The host's conntrack then
+ * rewrites either like a reply of the connection on its way out (after a DNAT the sender sees it
+ * come from the address it sent to).
  */
-function rejectReply(ctx: PipelineCtx, skb: NetnsSkb, hook: HookName, req: RejectRequest): RejectReply | null {
+function rejectSend(ctx: PipelineCtx, skb: NetnsSkb, pass: Pass, req: RejectRequest): SentError | null {
   const h = skb.hdr;
-  const entry = skb.ct?.entry ?? null;
-  const origDst = entry && hasStatus(entry, 'DST_NAT') && skb.ct?.dir === 'ORIGINAL' ? entry.original : null;
   if (req.with === 'tcp-reset') {
     if (h.proto !== IPPROTO.TCP || ((h.tcpFlags ?? 0) & TCP_FLAG.RST) !== 0) return null;
-    const flags = (h.tcpFlags ?? 0) & TCP_FLAG.ACK ? TCP_FLAG.RST : TCP_FLAG.RST | TCP_FLAG.ACK;
-    const packet: FlowHeaders = {
-      family: h.family,
-      src: origDst ? origDst.dst : h.dst,
-      dst: h.src,
-      proto: IPPROTO.TCP,
-      sport: origDst ? origDst.dport : h.dport,
-      dport: h.sport,
-      tcpFlags: flags,
-      ttl: DEFAULT_TTL,
-      length: 40,
-    };
-    return { with: req.with, packet };
+    return tcpReset(skb, 'nf_send_reset', { attach: true });
   }
   const icmp = req.icmp;
   if (!icmp) return null;
-  const local = hook === 'INPUT' || (hook === 'OUTPUT' && ctx.host.config.addresses.some((a) => a.ip === h.dst));
+  return icmpSend(ctx, skb, pass.route?.kind === 'local', icmp.type, icmp.code);
+}
+
+/**
+ * The RST answering `skb`'s segment (nf_send_reset; tcp_v4_send_reset for a segment no socket
+ * wants): from its destination to its source, ports swapped, RST with the acked sequence when the
+ * segment had ACK, else RST+ACK. nf_send_reset attaches the segment's conntrack (nf_ct_attach);
+ * tcp_v4_send_reset does not (conntrack finds the connection by its tuple).
+ */
+export function tcpReset(skb: NetnsSkb, fn: 'nf_send_reset' | 'tcp_v4_send_reset', opts: { attach: boolean }): SentError {
+  const h = skb.hdr;
+  const flags = (h.tcpFlags ?? 0) & TCP_FLAG.ACK ? TCP_FLAG.RST : TCP_FLAG.RST | TCP_FLAG.ACK;
+  const packet: FlowHeaders = { family: h.family, src: h.dst, dst: h.src, proto: IPPROTO.TCP, sport: h.dport, dport: h.sport, tcpFlags: flags, ttl: DEFAULT_TTL, length: 40, df: true, id: 0 };
+  return { kind: 'tcp-reset', packet, about: cloneHeaders(h), ct: opts.attach ? attachedCt(skb) : null, text: `${fn}: TCP RST${flags & TCP_FLAG.ACK ? '+ACK' : ''} ${h.dst}:${h.dport} > ${h.src}:${h.sport}` };
+}
+
+/** nf_conntrack_attach (nf_conntrack_core.c): the new packet gets the connection in the other direction, RELATED. */
+function attachedCt(skb: NetnsSkb): CtResult | null {
+  const r = skb.ct;
+  if (!r || !r.entry || skb.untracked) return null;
+  const original = r.dir === 'ORIGINAL';
+  return { entry: r.entry, dir: original ? 'REPLY' : 'ORIGINAL', ctinfo: original ? 'RELATED_REPLY' : 'RELATED', ctstate: 'RELATED', isNew: false };
+}
+
+/** ICMP error names for the trace (include/uapi/linux/icmp.h). */
+function icmpText(type: number, code: number, mtu?: number): string {
+  if (type === ICMP_TYPE.DEST_UNREACH) {
+    switch (code) {
+      case ICMP_UNREACH.FRAG_NEEDED:
+        return `ICMP fragmentation needed (mtu ${mtu ?? 0})`;
+      case ICMP_UNREACH.PORT:
+        return 'ICMP port unreachable';
+      case ICMP_UNREACH.HOST:
+        return 'ICMP host unreachable';
+      case ICMP_UNREACH.NET:
+        return 'ICMP net unreachable';
+      case ICMP_UNREACH.PROTOCOL:
+        return 'ICMP protocol unreachable';
+      default:
+        return `ICMP destination unreachable (code ${code})`;
+    }
+  }
+  if (type === ICMP_TYPE.TIME_EXCEEDED) return 'ICMP time exceeded in transit';
+  return `ICMP type ${type} code ${code}`;
+}
+
+function isIcmpError(h: FlowHeaders): boolean {
+  if (h.icmpType === undefined) return false;
+  // ICMPv6 errors are types 0-127 (RFC 4443 §2.1)
+  return h.proto === IPPROTO.ICMP ? isIcmpErrorType(h.icmpType) : h.proto === IPPROTO.ICMPV6 && h.icmpType < 128;
+}
+
+/**
+ * Models __icmp_send (net/ipv4/icmp.c) deciding to send an error about `skb` and from which address:
+ * never about an ICMP error; the source is the refused packet's destination when it was addressed
+ * to this host (RTCF_LOCAL), else the one ip_route_output_key picks towards the packet's source
+ * (icmp_errors_use_inbound_ifaddr=0); the offending packet's conntrack is attached in
+ * icmp_glue_bits (nf_ct_attach). Rate limits (icmp_global_allow, icmp_ratelimit) are not modelled.
+ */
+export function icmpSend(ctx: PipelineCtx, skb: NetnsSkb, local: boolean, type: number, code: number, mtu?: number): SentError | null {
+  const h = skb.hdr;
+  if (isIcmpError(h)) return null;
   let src: string | null = local ? h.dst : null;
   if (!src) {
     const back = ctx.host.config.route({ family: h.family, dst: h.src, mark: 0, inDev: null });
     src = back.kind === 'unicast' ? (back.prefsrc ?? selectAddress(ctx.host.config.addresses, h.family, back.dev, h.src)) : back.kind === 'local' ? h.src : null;
   }
   if (!src) return null;
-  const quoted = cloneHeaders(h);
-  if (origDst) {
-    quoted.dst = origDst.dst;
-    if (hasPorts(quoted.proto)) quoted.dport = origDst.dport;
-    src = origDst.dst;
-  }
-  const packet: FlowHeaders = {
-    family: h.family,
-    src,
-    dst: h.src,
-    proto: h.family === 4 ? IPPROTO.ICMP : IPPROTO.ICMPV6,
-    icmpType: icmp.type,
-    icmpCode: icmp.code,
-    ttl: DEFAULT_TTL,
-    length: 56,
-  };
-  return { with: req.with, packet, quoted };
+  // IP + ICMP header + the quote: as much of the packet as fits in 576 bytes (icmp_send), in the
+  // IPv6 minimum MTU of 1280 (icmp6_send)
+  const packet: FlowHeaders =
+    h.family === 4
+      ? { family: 4, src, dst: h.src, proto: IPPROTO.ICMP, icmpType: type, icmpCode: code, ttl: DEFAULT_TTL, length: 28 + Math.min(h.length, 576 - 28), df: false, id: 0 }
+      : { family: 6, src, dst: h.src, proto: IPPROTO.ICMPV6, icmpType: type, icmpCode: code, ttl: DEFAULT_TTL, length: 48 + Math.min(h.length, 1280 - 48) };
+  const text = h.family === 4 ? icmpText(type, code, mtu) : icmp6Text(type, code);
+  return { kind: 'icmp', packet, about: cloneHeaders(h), ct: attachedCt(skb), ...(mtu !== undefined ? { mtu } : {}), text: `${h.family === 4 ? 'icmp_send' : 'icmp6_send'}: ${text} ${src} > ${h.src}` };
+}
+
+/** ICMPv6 error names (include/uapi/linux/icmpv6.h; RFC 4443). */
+function icmp6Text(type: number, code: number): string {
+  if (type === 1) return code === 4 ? 'ICMPv6 port unreachable' : code === 1 ? 'ICMPv6 administratively prohibited' : `ICMPv6 destination unreachable (code ${code})`;
+  if (type === 2) return 'ICMPv6 packet too big';
+  if (type === 3) return 'ICMPv6 time exceeded';
+  return `ICMPv6 type ${type} code ${code}`;
 }
 
 function finish(
@@ -633,7 +755,7 @@ function finish(
   reason: string | null,
   reject: RejectReply | null = null,
 ): PassResult {
-  return { disposition, verdict, hook, table, rule, reason, skb, hooks: pass.hooks, route: pass.route, reject, masqueraded: pass.masqueraded, nat: pass.nat, bridged: pass.bridged, mtu: pass.mtu };
+  return { disposition, verdict, hook, table, rule, reason, skb, hooks: pass.hooks, route: pass.route, reject, masqueraded: pass.masqueraded, nat: pass.nat, bridged: pass.bridged, mtu: pass.mtu, error: pass.error };
 }
 
 function proto(h: FlowHeaders): string {

@@ -9,7 +9,7 @@
 import { InputError, Rng, SeededChooser, closestName, enumerateBranches, formatIp, isIp, parseIp, type Chooser } from '../base/index.js';
 import type { Service } from '../cluster/objects.js';
 import { missingRouteReason, type World } from '../cluster/world.js';
-import { replyHeaders, type FabricRun, type Visit } from '../netns/index.js';
+import { replyHeaders, type ErrorToSend, type FabricRun, type Visit } from '../netns/index.js';
 import { formatPacket, type Packet } from '../packet/index.js';
 import { DEFAULT_TTL, IPPROTO, TCP_FLAG, hasPorts, protoName, type FlowHeaders } from '../packet/skb.js';
 import { StepRecorder, type Disposition, type FiveTuple, type Hop, type Outcome, type PacketSnapshot, type Reply, type Step, type Trace } from '../trace/index.js';
@@ -289,6 +289,10 @@ function runOnce(world: World, p: Prepared, req: TraceRequest, chooser: Chooser,
   const w = walk(world, run, first, rec, p.dst.steps);
   const out: Outcome & { run: FabricRun } = { probability: 1, disposition: w.disposition, reason: w.reason, endpoint: null, received: null, masqueraded: w.masqueraded, hops: w.hops, run };
   const end = w.last.end;
+  if (end.kind === 'failed' && end.error && req.reply !== false) {
+    out.reply = errorReply(world, run, p, end.error, rec);
+    return out;
+  }
   if (end.kind !== 'delivered') return out;
   out.received = fiveTupleOf(end.hdr);
   const pod = end.owner.startsWith('pod/') ? end.owner.slice(4) : null;
@@ -323,8 +327,78 @@ function runOnce(world: World, p: Prepared, req: TraceRequest, chooser: Chooser,
   return out;
 }
 
+/**
+ * The error a refusing namespace sends back (ICMP fragmentation needed, time exceeded, port
+ * unreachable, REJECT's ICMP or RST, a closed port's RST), walked hop by hop to the sender like a
+ * reply: conntrack on the way rewrites it (RELATED, nf_nat_icmp_reply_translation for the ICMP
+ * quote). `matchesRequest`: the sender's socket recognises it — the RST comes from the address and
+ * port it sent to, or the ICMP error quotes the packet exactly as the socket sent it.
+ */
+function errorReply(world: World, run: FabricRun, p: Prepared, e: ErrorToSend, rec: StepRecorder): ErrorReply {
+  const v = run.sendError(e, rec);
+  const w = walk(world, run, v, rec, []);
+  const reply: ErrorReply = {
+    disposition: w.disposition,
+    reason: w.reason,
+    received: null,
+    hops: w.hops,
+    error: {
+      kind: e.error.kind === 'icmp' ? 'icmp' : 'tcp-reset',
+      from: { node: world.fabric.get(e.netns).spec.node, netns: e.netns },
+      sent: fiveTupleOf(e.error.packet),
+      ...(e.error.kind === 'icmp' ? { type: e.error.packet.icmpType ?? 0, code: e.error.packet.icmpCode ?? 0, quoted: fiveTupleOf(e.error.about) } : {}),
+      ...(e.error.mtu !== undefined ? { mtu: e.error.mtu } : {}),
+      text: e.error.text,
+    },
+  };
+  const end = w.last.end;
+  const sent = p.hdr;
+  const samePorts = (h: FlowHeaders) => !hasPorts(h.proto) || (h.sport === sent.sport && h.dport === sent.dport);
+  if (end.kind === 'delivered') {
+    reply.received = fiveTupleOf(end.hdr);
+    if (end.quoted) {
+      reply.quoted = fiveTupleOf(end.quoted);
+      reply.matchesRequest = end.quoted.src === sent.src && end.quoted.dst === sent.dst && samePorts(end.quoted);
+    } else {
+      reply.matchesRequest = end.hdr.src === sent.dst && end.hdr.dst === sent.src && (!hasPorts(end.hdr.proto) || (end.hdr.sport === sent.dport && end.hdr.dport === sent.sport));
+    }
+    if (w.last.netns !== p.src.netns) {
+      reply.matchesRequest = false;
+      reply.disposition = 'no-listener';
+      reply.reason = `the ${reply.error.kind === 'icmp' ? 'ICMP error' : 'reset'} reached ${w.last.netns}, not the client ${p.src.label}`;
+    } else {
+      reply.reason = `${e.error.text.replace(/^\w+: /, '')} from ${e.netns}, received by ${p.src.label}`;
+    }
+  } else if (end.kind === 'failed') {
+    reply.received = w.last.netns === p.src.netns ? fiveTupleOf(end.hdr) : null;
+    if (w.last.netns === p.src.netns) reply.matchesRequest = false;
+  }
+  return reply;
+}
+
 /** IP total length of Linux's bare ACK: 20 (IPv4) + 20 (TCP) + 12 (nop, nop, timestamps). */
 const ACK_LENGTH = 52;
+
+/**
+ * The error path of an outcome whose request was refused (INTERFACES.md §3 `reply`, extended):
+ * `error` says what the refusing namespace sent; `quoted` is the header the ICMP error quotes as
+ * the sender received it.
+ */
+export interface ErrorReply extends Reply {
+  error: {
+    kind: 'icmp' | 'tcp-reset';
+    from: { node: string; netns: string };
+    /** The error as generated, before the sender's own conntrack rewrote it. */
+    sent: FiveTuple;
+    type?: number;
+    code?: number;
+    mtu?: number;
+    /** The refused packet as the refusing namespace had it (what it quotes before any un-NAT). */
+    quoted?: FiveTuple;
+    text: string;
+  };
+  quoted?: FiveTuple;
+}
 
 export interface TraceResult {
   readonly trace: Trace;
