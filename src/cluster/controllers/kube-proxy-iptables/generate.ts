@@ -409,14 +409,30 @@ function writePortRules(w: FragmentWriter, sp: SvcPort, allEndpoints: readonly E
     w.chain(sp.svlChain);
     writeServiceToEndpointRules(w, sp, sp.svlChain, local, largeClusterMode);
   }
-  const comment = largeClusterMode ? '' : ` -m comment --comment ${name}`;
+  // per-fragment constant parts as flat strings (join makes one; template literals make ropes)
+  const comment = largeClusterMode ? '' : [' -m comment --comment ', name].join('');
+  const masq = [comment, ' -s '].join('');
+  const dnat = [' -m ', proto, ' -p ', proto, ' -j DNAT --to-destination '].join('');
   const recent = sp.affinityTimeout !== null;
   for (const ep of reachable) {
     const sep = w.sep(ep);
     w.chain(sep);
-    w.nat(sep, `-A ${sep}${comment} -s ${ep.ip} -j ${KUBE_MARK_MASQ}`, ep);
-    w.nat(sep, `-A ${sep}${comment}${recent ? ` -m recent --name ${sep} --set` : ''} -m ${proto} -p ${proto} -j DNAT --to-destination ${ep.str}`, ep);
+    w.nat(sep, `-A ${sep}${masq}${ep.ip}${JUMP_MARK_MASQ}`, ep);
+    w.nat(sep, `-A ${sep}${comment}${recent ? ` -m recent --name ${sep} --set` : ''}${dnat}${ep.str}`, ep);
   }
+}
+
+const JUMP_MARK_MASQ = ` -j ${KUBE_MARK_MASQ}`;
+const statCache: string[] = [];
+
+/** " -m statistic --mode random --probability P" for 1/n, one flat string per n. */
+function statisticMatch(n: number): string {
+  let s = statCache[n];
+  if (s === undefined) {
+    s = [' -m statistic --mode random --probability ', probability(n)].join('');
+    if (n < 100_000) statCache[n] = s;
+  }
+  return s;
 }
 
 /** Models Proxier.writeServiceToEndpointRules. */
@@ -432,7 +448,7 @@ function writeServiceToEndpointRules(w: FragmentWriter, sp: SvcPort, chain: stri
     const ep = eps[i]!;
     const sep = w.sep(ep);
     const c = large ? '' : ` -m comment --comment "${sp.name} -> ${ep.str}"`;
-    const stat = i < n - 1 ? ` -m statistic --mode random --probability ${probability(n - i)}` : '';
+    const stat = i < n - 1 ? statisticMatch(n - i) : '';
     w.nat(chain, `-A ${chain}${c}${stat} -j ${sep}`, ep);
   }
 }
