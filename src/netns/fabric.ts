@@ -20,6 +20,7 @@ import { udpFlowSrcPort, VXLAN_OVERHEAD, type Device, type FdbEntry, type VxlanD
 import { conntrackNeeded, type NetfilterHost, type NetfilterHostConfig, type NetfilterHostState } from './host.js';
 import { bridgeReceive, icmpSend, localOut, receive, tcpReset, type NetnsSkb, type PassResult, type PipelineCtx, type SentError } from './pipeline.js';
 import { quotedOf, writeSkbFrame } from './icmp-frame.js';
+import { fragmentDatagram } from './fragment.js';
 import { ribAddresses, ribRoute } from './rib-route.js';
 import { applySysctlsToRib, conntrackTimeouts } from './sysctls.js';
 
@@ -145,7 +146,8 @@ export class Fabric {
 
 /** What a namespace did with a packet. */
 export type VisitEnd =
-  | { readonly kind: 'next'; readonly netns: string; readonly dev: string; readonly frame: Packet }
+  /** `fragments`: the frames that really crossed the link when the datagram `frame` was fragmented (ip_do_fragment). */
+  | { readonly kind: 'next'; readonly netns: string; readonly dev: string; readonly frame: Packet; readonly fragments?: readonly Packet[] }
   | { readonly kind: 'delivered'; readonly owner: string; readonly hdr: FlowHeaders; readonly socket: 'listener' | 'connected' | 'kernel' | 'icmp-error'; readonly quoted?: FlowHeaders }
   | { readonly kind: 'failed'; readonly disposition: Exclude<Disposition, 'delivered' | 'exits-cluster'>; readonly reason: string; readonly hdr: FlowHeaders; readonly error?: ErrorToSend }
   | { readonly kind: 'ignored'; readonly reason: string };
@@ -167,6 +169,10 @@ export interface Visit {
   readonly packetOut: Packet | null;
   readonly end: VisitEnd;
   readonly masqueraded: boolean;
+  /** The datagram arrived as these fragments (the frames on `in`); the visit followed the reassembled datagram. */
+  readonly fragmentsIn?: readonly Packet[];
+  /** The datagram left as these fragments (the frames on `out`). */
+  readonly fragmentsOut?: readonly Packet[];
 }
 
 interface NsState extends NetfilterHostState {
@@ -252,16 +258,18 @@ export class FabricRun {
   }
 
   /** A frame arrives on `dev` of `netns` (netif_receive_skb). */
-  input(netns: string, dev: string, frame: Packet, rec: TraceRecorder): Visit {
+  input(netns: string, dev: string, frame: Packet, rec: TraceRecorder, fragments?: readonly Packet[]): Visit {
     const ns = this.fabric.get(netns);
-    return this.rx(ns, dev, frame, rec, frame, 0);
+    const frags = fragments && fragments.length > 1 ? fragments : null;
+    const v = this.rx(ns, dev, frame, rec, frame, 0, frags);
+    return frags ? { ...v, fragmentsIn: frags } : v;
   }
 
   private visit(ns: Netns, inDev: string | null, packetIn: Packet, out: string | null, packetOut: Packet | null, end: VisitEnd, masq = false): Visit {
     return { netns: ns.name, node: ns.spec.node, in: inDev, out, packetIn, packetOut, end, masqueraded: masq };
   }
 
-  private rx(ns: Netns, dev: string, frame: Packet, rec: TraceRecorder, packetIn: Packet, depth: number): Visit {
+  private rx(ns: Netns, dev: string, frame: Packet, rec: TraceRecorder, packetIn: Packet, depth: number, frags: readonly Packet[] | null = null): Visit {
     const d = ns.device(dev);
     const eth = frame.layers[0]?.kind === 'ethernet' ? (frame.layers[0] as EthernetHeader) : null;
     if (!d || !eth) return this.visit(ns, dev, packetIn, null, null, { kind: 'ignored', reason: `no device ${dev}` });
@@ -276,7 +284,7 @@ export class FabricRun {
       learn(st, bridge.name, eth.src, dev);
       const toBridge = eth.dst === bridge.mac;
       rec.add({ kind: 'bridge', bridge: bridge.name, port: dev, text: `br_handle_frame: ${bridge.name} learns ${eth.src} on ${dev}; ${toBridge ? `destination ${eth.dst} is ${bridge.name} itself: up to the IP stack` : `destination ${eth.dst}`}` });
-      const skb = withQuote(createSkb<never>(h, { inDev: bridge.name }) as NetnsSkb, frame);
+      const skb = withFrags(withQuote(createSkb<never>(h, { inDev: bridge.name }) as NetnsSkb, frame), frags);
       const sel: { b: { mac: string; port: string } | null } = { b: null };
       const portCheck = (s: NetnsSkb): string | null => {
         const mac = toBridge || s.hdr.dst !== h.dst ? this.resolve(ns, bridge.name, s.hdr.dst, ctx.rec) : eth.dst;
@@ -294,52 +302,60 @@ export class FabricRun {
         }
         const refused = portCheck(skb);
         if (refused) return this.visit(ns, dev, packetIn, null, null, { kind: 'failed', disposition: 'dropped', reason: refused, hdr: h });
-        return this.bridgeOut(ns, dev, packetIn, frame, sel.b!, rec);
+        return this.bridgeOut(ns, dev, packetIn, frame, sel.b!, rec, false, frags);
       }
       const r = bridgeReceive(ctx, skb, { bridge: bridge.name, toBridge, port: portCheck });
       if (r.disposition === 'transmitted' && r.bridged && sel.b) {
         const b = sel.b;
         const out = writeSkbFrame(frame, r.skb.hdr, r.skb.quoted);
         out.layers[0] = { ...eth, dst: b.mac };
-        return this.bridgeOut(ns, dev, packetIn, out, b, rec, r.masqueraded);
+        // br_nf_dev_queue_xmit: a datagram br_netfilter reassembled leaves as fragments of frag_max_size again
+        const outFrags = frags ? frags.map((f) => ({ ...f, layers: [{ ...(f.layers[0] as EthernetHeader), dst: b.mac }, ...f.layers.slice(1)] })) : null;
+        return this.bridgeOut(ns, dev, packetIn, out, b, rec, r.masqueraded, outFrags);
       }
       return this.after(ns, ctx, r, ipFrame, dev, packetIn, depth);
     }
     // eth_type_trans: a unicast frame for another MAC is PACKET_OTHERHOST, dropped by ip_rcv.
     if (eth.dst !== d.mac && eth.dst !== 'ff:ff:ff:ff:ff:ff') return this.visit(ns, dev, packetIn, null, null, { kind: 'ignored', reason: `frame for ${eth.dst}, not ${d.mac}` });
-    const skb = withQuote(createSkb<never>(h, { inDev: dev }) as NetnsSkb, frame);
+    const skb = withFrags(withQuote(createSkb<never>(h, { inDev: dev }) as NetnsSkb, frame), frags);
     const r = receive(ctx, skb);
     return this.after(ns, ctx, r, ipFrame, dev, packetIn, depth);
   }
 
-  private bridgeOut(ns: Netns, inDev: string, packetIn: Packet, frame: Packet, b: { mac: string; port: string }, rec: TraceRecorder, masq = false): Visit {
+  private bridgeOut(ns: Netns, inDev: string, packetIn: Packet, frame: Packet, b: { mac: string; port: string }, rec: TraceRecorder, masq = false, frags: readonly Packet[] | null = null): Visit {
     rec.add({ kind: 'bridge', bridge: ns.device(inDev)?.master ?? '?', port: b.port, text: `br_forward: ${b.mac} → port ${b.port}` });
-    return this.xmitFrame(ns, inDev, packetIn, b.port, frame, rec, masq);
+    return this.xmitFrame(ns, inDev, packetIn, b.port, frame, rec, masq, frags);
   }
 
   /** A frame leaves by a veth or a NIC: it arrives in the peer namespace, or at the segment's owner of its MAC. */
-  private xmitFrame(ns: Netns, inDev: string | null, packetIn: Packet, dev: string, frame: Packet, rec: TraceRecorder, masq = false): Visit {
+  private xmitFrame(ns: Netns, inDev: string | null, packetIn: Packet, dev: string, frame: Packet, rec: TraceRecorder, masq = false, frags: readonly Packet[] | null = null): Visit {
+    const v = this.xmitOne(ns, inDev, packetIn, dev, frame, masq, frags);
+    return frags ? { ...v, fragmentsOut: frags } : v;
+  }
+
+  private xmitOne(ns: Netns, inDev: string | null, packetIn: Packet, dev: string, frame: Packet, masq: boolean, frags: readonly Packet[] | null): Visit {
     const d = ns.device(dev)!;
     const eth = frame.layers[0] as EthernetHeader;
-    if (d.kind === 'veth') return this.visit(ns, inDev, packetIn, dev, frame, { kind: 'next', netns: d.peer.netns, dev: d.peer.dev, frame }, masq);
+    const fragments = frags ? { fragments: frags } : {};
+    if (d.kind === 'veth') return this.visit(ns, inDev, packetIn, dev, frame, { kind: 'next', netns: d.peer.netns, dev: d.peer.dev, frame, ...fragments }, masq);
     if (d.kind === 'eth') {
       const seg = this.fabric.segments.get(d.segment);
       const to = seg?.attachments.find((a) => !(a.netns === ns.name && a.dev === dev) && this.fabric.get(a.netns).device(a.dev)?.mac === eth.dst);
       if (!to) return this.visit(ns, inDev, packetIn, dev, frame, { kind: 'failed', disposition: 'neighbour-unreachable', reason: `nothing on segment ${d.segment} has MAC ${eth.dst}`, hdr: headersOfPacket(frame)! });
-      return this.visit(ns, inDev, packetIn, dev, frame, { kind: 'next', netns: to.netns, dev: to.dev, frame }, masq);
+      return this.visit(ns, inDev, packetIn, dev, frame, { kind: 'next', netns: to.netns, dev: to.dev, frame, ...fragments }, masq);
     }
     return this.visit(ns, inDev, packetIn, dev, frame, { kind: 'failed', disposition: 'dropped', reason: `${dev} (${d.kind}) does not transmit`, hdr: headersOfPacket(frame)! });
   }
 
   /** After one pass of the IP path: deliver locally, transmit, or fail. */
-  private after(ns: Netns, ctx: PipelineCtx, r: PassResult, ipFrame: Packet, inDev: string | null, packetIn: Packet, depth: number): Visit {
+  private after(ns: Netns, ctx: PipelineCtx, r: PassResult, ipFrame: Packet, inDev: string | null, packetIn: Packet, depth: number, wire: readonly Packet[] | null = null): Visit {
     const rec = ctx.rec;
     const h = r.skb.hdr;
     switch (r.disposition) {
       case 'delivered':
         return this.deliver(ns, ctx, r, ipFrame, inDev, packetIn, depth);
       case 'transmitted':
-        return this.transmit(ns, ctx, r, writeSkbFrame(ipFrame, h, r.skb.quoted), inDev, packetIn, depth);
+        return this.transmit(ns, ctx, r, writeSkbFrame(ipFrame, h, r.skb.quoted), inDev, packetIn, depth, wire);
       case 'mtu-exceeded':
         return this.visit(ns, inDev, packetIn, r.mtu?.dev ?? null, null, { kind: 'failed', disposition: 'mtu-exceeded', reason: r.reason ?? 'MTU exceeded', hdr: h, ...this.errorOf(ns, r, ipFrame) });
       case 'dropped':
@@ -371,7 +387,9 @@ export class FabricRun {
         const inner = decap(framed, 3);
         rec.add({ kind: 'decap', dev: vx.name, outer: `${h.src}:${h.sport} > ${h.dst}:${h.dport} vni ${vxl.vni}`, text: `vxlan_rcv: VNI ${vxl.vni} on UDP ${h.dport} → ${vx.name}, inner ${innerSummary(inner)}` });
         if (depth >= MAX_NESTING) return this.visit(ns, inDev, packetIn, null, null, { kind: 'failed', disposition: 'loop', reason: 'too many nested encapsulations', hdr: h });
-        const v = this.rx(ns, vx.name, inner, rec, packetIn, depth + 1);
+        // the packets that carried the inner datagram's fragments, each decapsulated on its own
+        const innerFrags = r.skb.frames?.map((f) => decap(f, 4)) ?? null;
+        const v = this.rx(ns, vx.name, inner, rec, packetIn, depth + 1, innerFrags && innerFrags.length > 1 ? innerFrags : null);
         return { ...v, in: inDev };
       }
     }
@@ -416,7 +434,7 @@ export class FabricRun {
   }
 
   /** ip_finish_output2 → neighbour output → dev_queue_xmit on the route's device. */
-  private transmit(ns: Netns, ctx: PipelineCtx, r: PassResult, ipFrame: Packet, inDev: string | null, packetIn: Packet, depth: number): Visit {
+  private transmit(ns: Netns, ctx: PipelineCtx, r: PassResult, ipFrame: Packet, inDev: string | null, packetIn: Packet, depth: number, wire: readonly Packet[] | null = null): Visit {
     const rec = ctx.rec;
     const h = r.skb.hdr;
     const route = r.route;
@@ -431,19 +449,23 @@ export class FabricRun {
     }
     const eth: EthernetHeader = { kind: 'ethernet', dst: mac, src: dev.mac, ethertype: h.family === 4 ? ETHERTYPE.IPV4 : ETHERTYPE.IPV6 };
     const frame: Packet = { layers: [eth, ...ipFrame.layers], payload: ipFrame.payload };
+    // ip_finish_output → ip_fragment → ip_do_fragment: the frames that really leave (or, from a
+    // tunnel, the outer packets that carry the inner fragments)
+    const ipFrames = wire ?? (r.mtu && r.mtu.fragments > 1 && h.family === 4 && h.df === false ? fragmentDatagram(ipFrame, r.mtu.mtu) : null);
+    const frags = ipFrames ? ipFrames.map((f): Packet => ({ layers: [eth, ...f.layers], payload: f.payload })) : null;
     switch (dev.kind) {
       case 'bridge': {
         // br_dev_xmit (net/bridge/br_device.c): FDB lookup of the destination MAC.
         const port = this.state(ns.name).fdb.get(dev.name)?.get(mac);
         if (!port) return this.visit(ns, inDev, packetIn, dev.name, null, { kind: 'failed', disposition: 'neighbour-unreachable', reason: `${dev.name}: no FDB entry for ${mac}`, hdr: h });
         rec.add({ kind: 'bridge', bridge: dev.name, port, text: `br_dev_xmit: ${mac} → port ${port}` });
-        return this.xmitFrame(ns, inDev, packetIn, port, frame, rec, r.masqueraded);
+        return this.xmitFrame(ns, inDev, packetIn, port, frame, rec, r.masqueraded, frags);
       }
       case 'vxlan':
-        return this.vxlanXmit(ns, ctx, dev, frame, r, inDev, packetIn, depth);
+        return this.vxlanXmit(ns, ctx, dev, frame, r, inDev, packetIn, depth, frags);
       case 'veth':
       case 'eth':
-        return this.xmitFrame(ns, inDev, packetIn, dev.name, frame, rec, r.masqueraded);
+        return this.xmitFrame(ns, inDev, packetIn, dev.name, frame, rec, r.masqueraded, frags);
       case 'loopback':
       case 'dummy':
         return this.visit(ns, inDev, packetIn, dev.name, null, { kind: 'failed', disposition: 'dropped', reason: `${dev.name} (${dev.kind}) drops what it is given`, hdr: h });
@@ -458,7 +480,7 @@ export class FabricRun {
    * iptunnel_xmit, whose skb_scrub_packet (same netns) drops the conntrack reference and keeps the
    * mark, and ip_local_out: the outer packet crosses OUTPUT and POSTROUTING like any local packet.
    */
-  private vxlanXmit(ns: Netns, ctx: PipelineCtx, dev: VxlanDevice, frame: Packet, r: PassResult, inDev: string | null, packetIn: Packet, depth: number): Visit {
+  private vxlanXmit(ns: Netns, ctx: PipelineCtx, dev: VxlanDevice, frame: Packet, r: PassResult, inDev: string | null, packetIn: Packet, depth: number, innerFrags: readonly Packet[] | null = null): Visit {
     const rec = ctx.rec;
     const h = r.skb.hdr;
     const eth = frame.layers[0] as EthernetHeader;
@@ -466,16 +488,20 @@ export class FabricRun {
     if (!fdb) return this.visit(ns, inDev, packetIn, dev.name, null, { kind: 'failed', disposition: 'neighbour-unreachable', reason: `${dev.name}: no FDB entry for ${eth.dst} and no default destination: vxlan_xmit drops the frame`, hdr: h });
     const min = dev.srcPortMin || undefined;
     const max = dev.srcPortMax || undefined;
-    const sport = udpFlowSrcPort(h, min, max);
+    // skb_get_hash of a fragment: the flow dissector stops at the IP header (no ports), for every fragment alike
+    const sport = innerFrags ? udpFlowSrcPort({ src: h.src, dst: h.dst, proto: h.proto }, min, max) : udpFlowSrcPort(h, min, max);
     // outer IPv4 20 + UDP 8 + VXLAN 8 + inner Ethernet 14 = VXLAN_OVERHEAD in front of the inner datagram
-    const outer: FlowHeaders = { family: 4, src: dev.local, dst: fdb.dst!, proto: IPPROTO.UDP, sport, dport: dev.dstport, ttl: dev.ttl || DEFAULT_TTL, length: h.length + VXLAN_OVERHEAD, df: false, id: 0 };
+    // (of each inner fragment: every one is encapsulated on its own, so the outer packets fit the underlay)
+    const innerLen = innerFrags ? Math.max(...innerFrags.map((f) => headersOfPacket(f)?.length ?? 0)) : h.length;
+    const outer: FlowHeaders = { family: 4, src: dev.local, dst: fdb.dst!, proto: IPPROTO.UDP, sport, dport: dev.dstport, ttl: dev.ttl || DEFAULT_TTL, length: innerLen + VXLAN_OVERHEAD, df: false, id: 0 };
     rec.add({ kind: 'encap', dev: dev.name, outer: `${outer.src}:${sport} > ${outer.dst}:${dev.dstport} vni ${dev.vni}`, overhead: VXLAN_OVERHEAD, text: `vxlan_xmit_one: FDB ${eth.dst} dst ${fdb.dst}; outer UDP ${outer.src}:${sport} > ${outer.dst}:${dev.dstport} VNI ${dev.vni}, TTL ${outer.ttl}, DF clear, ${dev.udpcsum ? 'UDP checksum computed' : 'UDP checksum 0'}; mark 0x${r.skb.mark.toString(16)} kept, conntrack reference dropped` });
     if (depth >= MAX_NESTING) return this.visit(ns, inDev, packetIn, null, null, { kind: 'failed', disposition: 'loop', reason: 'too many nested encapsulations', hdr: h });
     const skb = createSkb<never>(outer, { mark: r.skb.mark }) as NetnsSkb;
     const out = localOut({ ...ctx }, skb);
-    const encapped = vxlanEncap(frame, { srcMac: '00:00:00:00:00:00', dstMac: '00:00:00:00:00:00', srcIp: outer.src, dstIp: outer.dst, sport, dport: dev.dstport, vni: dev.vni, df: false, ...(dev.udpcsum ? {} : { zeroChecksum: true }) });
-    const outerIp = decap(encapped, 1);
-    const v = this.after(ns, ctx, out, outerIp, inDev, packetIn, depth + 1);
+    const encap = (f: Packet) => decap(vxlanEncap(f, { srcMac: '00:00:00:00:00:00', dstMac: '00:00:00:00:00:00', srcIp: outer.src, dstIp: outer.dst, sport, dport: dev.dstport, vni: dev.vni, df: false, ...(dev.udpcsum ? {} : { zeroChecksum: true }) }), 1);
+    const outerIp = encap(frame);
+    const wire = innerFrags ? innerFrags.map((f) => writeHeaders(encap(f), out.skb.hdr)) : null;
+    const v = this.after(ns, ctx, out, outerIp, inDev, packetIn, depth + 1, wire);
     return { ...v, masqueraded: v.masqueraded || r.masqueraded };
   }
 
@@ -558,6 +584,22 @@ function buildError(netns: string, e: SentError, about: Packet): ErrorToSend {
   if (e.kind === 'tcp-reset') return { netns, error: e, frame: packetOfHeaders(e.packet) };
   const frame = icmpError(about, { type: e.packet.icmpType ?? 3, code: e.packet.icmpCode ?? 0, src: e.packet.src, ...(e.mtu !== undefined ? { mtu: e.mtu } : {}) });
   return { netns, error: { ...e, packet: { ...e.packet, length: 28 + Math.min(e.about.length, 548) } }, frame };
+}
+
+/**
+ * A datagram that arrived as fragments (ip_defrag / nf_defrag_ipv4 reassemble it): how many, and
+ * the largest one's IP length (frag_max_size). Frames that are whole packets (VXLAN packets each
+ * carrying an inner fragment) are only kept, for the decapsulation to find the inner fragments.
+ */
+function withFrags(skb: NetnsSkb, frags: readonly Packet[] | null): NetnsSkb {
+  if (!frags) return skb;
+  skb.frames = frags;
+  const ips = frags.map((f) => f.layers.find((l) => l.kind === 'ipv4'));
+  if (ips.every((ip) => ip?.kind === 'ipv4' && (ip.mf || ip.fragOffset !== 0))) {
+    skb.fragCount = frags.length;
+    skb.fragMax = Math.max(...frags.map((f) => headersOfPacket(f)?.length ?? 0));
+  }
+  return skb;
 }
 
 function withQuote(skb: NetnsSkb, frame: Packet): NetnsSkb {

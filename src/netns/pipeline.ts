@@ -13,14 +13,27 @@ import { assertNever, type Chooser } from '../base/index.js';
 import type { ConntrackEntryView, CtResult, Manip, NatRange as CtNatRange } from '../conntrack/types.js';
 import { walkTable, type NatRequest, type NfConntrack, type NfEnv, type NfPacket, type RejectRequest, type Rule, type TableName } from '../netfilter/index.js';
 import { ICMP_TIME_EXCEEDED, ICMP_TYPE, ICMP_UNREACH, isIcmpErrorType } from '../packet/icmp.js';
+import type { Packet } from '../packet/packet.js';
 import { IPPROTO, TCP_FLAG, DEFAULT_TTL, cloneHeaders, formatFlow, hasPorts, type FlowHeaders, type Skb } from '../packet/skb.js';
 import type { HookName, NatStep, TraceRecorder } from '../trace/index.js';
 import { applyTuple, formatCtTuple, hasStatus, nfConntrackOf, tcpFlagsInfo, tupleOfHeaders } from './ct.js';
+import { fragmentCount } from './fragment.js';
 import { HOOK_ORDER, hookManip, tableOf, type HookFn } from './hooks.js';
 import { addrTypeOf, primaryAddress, selectAddress, type NetfilterHost, type RouteResult } from './host.js';
 
 /** The skb of a namespace; an ICMP error also carries the header it quotes (what icmp_error_message and nf_nat_icmp_reply_translation read). */
-export type NetnsSkb = Skb<CtResult> & { quoted?: FlowHeaders };
+export type NetnsSkb = Skb<CtResult> & {
+  quoted?: FlowHeaders;
+  /**
+   * A datagram that arrived as fragments: the largest fragment's IP length (IPCB(skb)->frag_max_size,
+   * set by ip_defrag / nf_defrag_ipv4); ip_do_fragment cuts it again to at most that size.
+   */
+  fragMax?: number;
+  /** How many fragments it arrived as (skb_shinfo(skb)->frag_list after reassembly). */
+  fragCount?: number;
+  /** The frames this skb stands for on the wire: its fragments, or the VXLAN packets that carried its fragments. */
+  frames?: readonly Packet[];
+};
 
 /**
  * An ICMP error or a TCP reset a host sends about a packet it refuses (icmp_send, nf_send_reset,
@@ -141,11 +154,16 @@ export function bridgeReceive(ctx: PipelineCtx, skb: NetnsSkb, opts: { bridge: s
  */
 function checkMtu(ctx: PipelineCtx, skb: NetnsSkb, pass: Pass, dev: string | null, fn: string): boolean {
   if (dev === null || dev === 'lo' || !ctx.host.config.mtu) return true;
-  const mtu = ctx.host.config.mtu(dev);
-  if (mtu === null || skb.hdr.length <= mtu) return true;
-  const fragments = Math.ceil((skb.hdr.length - 20) / (Math.floor((mtu - 20) / 8) * 8));
+  const devMtu = ctx.host.config.mtu(dev);
+  if (devMtu === null) return true;
+  const dfSet = skb.hdr.df !== false || skb.hdr.family === 6;
+  // ip_finish_output: fragment when too long, or when it was reassembled (frag_max_size), to at most that size
+  const refrag = !dfSet && skb.fragMax !== undefined && skb.fragMax < skb.hdr.length;
+  if (skb.hdr.length <= devMtu && !refrag) return true;
+  const mtu = refrag ? Math.min(devMtu, skb.fragMax!) : devMtu;
+  const fragments = fragmentCount(skb.hdr.length, mtu);
   pass.mtu = { dev, mtu, fragments };
-  if (skb.hdr.df !== false || skb.hdr.family === 6) {
+  if (dfSet) {
     if (skb.inDev === null) {
       // a local socket never sends it: ip_append_data refuses with EMSGSIZE under IP_PMTUDISC_DO
       ctx.rec.add({ kind: 'drop', reason: 'mtu-exceeded', text: `${fn}: ${skb.hdr.length} bytes with DF set exceed the MTU ${mtu} of ${dev}; the socket gets EMSGSIZE` });
@@ -155,7 +173,12 @@ function checkMtu(ctx: PipelineCtx, skb: NetnsSkb, pass: Pass, dev: string | nul
     ctx.rec.add({ kind: 'drop', reason: 'mtu-exceeded', text: `${fn}: ${skb.hdr.length} bytes with DF set exceed the MTU ${mtu} of ${dev}; ${pass.error ? `ICMP fragmentation needed (mtu ${mtu}) sent to ${skb.hdr.src}` : 'no ICMP error sent'}` });
     return false;
   }
-  ctx.rec.add({ kind: 'note', text: `ip_fragment: ${skb.hdr.length} bytes exceed the MTU ${mtu} of ${dev}; sent as ${fragments} fragments` });
+  ctx.rec.add({
+    kind: 'note',
+    text: refrag && mtu < devMtu
+      ? `ip_fragment: the datagram was reassembled from fragments of at most ${skb.fragMax} bytes (frag_max_size); ip_do_fragment cuts it again: ${fragments} fragments on ${dev}`
+      : `ip_fragment: ${skb.hdr.length} bytes exceed the MTU ${mtu} of ${dev}; ip_do_fragment sends ${fragments} fragments (MF, offsets in 8-byte units, one header each)`,
+  });
   return true;
 }
 
@@ -248,6 +271,9 @@ function afterPrerouting(ctx: PipelineCtx, skb: NetnsSkb, pass: Pass, kept: Rout
 /** ip_local_deliver (net/ipv4/ip_input.c): NF_INET_LOCAL_IN, then the socket. */
 function localDeliver(ctx: PipelineCtx, skb: NetnsSkb, pass: Pass): PassResult {
   skb.outDev = null;
+  if (skb.fragCount !== undefined && skb.fragCount > 1 && !ctx.host.config.conntrack) {
+    ctx.rec.add({ kind: 'note', text: `ip_local_deliver → ip_defrag: ${skb.fragCount} fragments reassembled` });
+  }
   const input = runHook(ctx, 'INPUT', skb, pass);
   if (input.kind !== 'accept') return failed(ctx, skb, pass, 'INPUT', input);
   const h = skb.hdr;
@@ -424,6 +450,9 @@ function conntrackIn(ctx: PipelineCtx, skb: NetnsSkb): HookOutcome {
   if (skb.untracked) {
     ctx.rec.add({ kind: 'conntrack', state: 'untracked', text: 'nf_conntrack_in: untracked (CT --notrack in raw)' });
     return { kind: 'accept' };
+  }
+  if (skb.fragCount !== undefined && skb.fragCount > 1) {
+    ctx.rec.add({ kind: 'note', text: `nf_defrag_ipv4: ${skb.fragCount} fragments reassembled (ip_defrag) before conntrack sees the datagram (frag_max_size ${skb.fragMax})` });
   }
   const tuple = tupleOfHeaders(skb.hdr);
   const info = tcpFlagsInfo(skb.hdr);

@@ -119,3 +119,32 @@ describe('errors traced back to the sender', () => {
     expect(trace.outcomes[0]!.reply).toBeUndefined();
   });
 });
+
+describe('fragmentation (DF clear): the trace follows the datagram, the hops show the fragments', () => {
+  it('3000 bytes from the laptop: 3 fragments on its eth0; node-1 reassembles (nf_defrag_ipv4), fragments again for flannel.1 (1450) and sends each in its own VXLAN packet; the pod reassembles', () => {
+    const { trace } = traceRequest(world, { from: 'client/laptop', to: '192.168.56.11:30080', size: 3000, df: false, seed: 3 });
+    expect(validateTrace(trace)).toEqual([]);
+    const o = trace.outcomes[0]!;
+    expect(o.disposition).toBe('delivered');
+    type FragHop = { netns: string; fragmentsIn?: { layers: Record<string, unknown>[] }[]; fragmentsOut?: { layers: Record<string, unknown>[] }[]; steps: Step[] };
+    const hops = o.hops as unknown as FragHop[];
+    const ipOf = (f: { layers: Record<string, unknown>[] }, nth = 0) => f.layers.filter((l) => l.kind === 'ipv4')[nth]!;
+    const laptop = hops[0]!;
+    // 1500 MTU: 1480 data bytes per fragment: offsets 0, 1480, 2960 (in 8-byte units 0, 185, 370), lengths 1500, 1500, 60
+    expect(laptop.fragmentsOut!.map((f) => [ipOf(f).fragOffset, ipOf(f).mf])).toEqual([[0, true], [185, true], [370, false]]);
+    const node1 = hops.find((h) => h.netns === 'node-1')!;
+    expect(node1.fragmentsIn).toHaveLength(3);
+    expect(flat(node1.steps).some((s) => s.kind === 'note' && /nf_defrag_ipv4: 3 fragments/.test(s.text))).toBe(true);
+    // flannel.1 MTU 1450: 1424 data bytes per inner fragment; each inner fragment in its own VXLAN packet, none over 1500
+    expect(node1.fragmentsOut!.map((f) => ipOf(f, 1).fragOffset)).toEqual([0, 178, 356]);
+    for (const f of node1.fragmentsOut!) {
+      expect(ipOf(f, 0)).toMatchObject({ mf: false, fragOffset: 0, df: false });
+      expect(f.layers.map((l) => l.kind).slice(0, 5)).toEqual(['ethernet', 'ipv4', 'udp', 'vxlan', 'ethernet']);
+    }
+    // the same outer UDP source port for every fragment (the flow hash of a fragment has no ports)
+    expect(new Set(node1.fragmentsOut!.map((f) => f.layers[2]!.sport)).size).toBe(1);
+    const pod = hops[hops.length - 1]!;
+    expect(pod.fragmentsIn).toHaveLength(3);
+    expect(o.received).toMatchObject({ dst: expect.stringMatching(/^10\.244\./), dport: 8080 });
+  });
+});

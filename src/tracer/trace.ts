@@ -228,7 +228,11 @@ function walk(world: World, run: FabricRun, first: Visit, rec: StepRecorder, lea
   for (;;) {
     crossed.push(v.netns);
     masq ||= v.masqueraded;
-    hops.push({ node: v.node, netns: v.netns, in: v.in, out: v.out, steps, packetIn: packetSnapshot(v.packetIn), packetOut: v.packetOut ? packetSnapshot(v.packetOut) : {} });
+    const hop: Hop & { fragmentsIn?: PacketSnapshot[]; fragmentsOut?: PacketSnapshot[] } = { node: v.node, netns: v.netns, in: v.in, out: v.out, steps, packetIn: packetSnapshot(v.packetIn), packetOut: v.packetOut ? packetSnapshot(v.packetOut) : {} };
+    // a fragmented datagram: packetIn/packetOut are the datagram the namespace handled, these the frames on the wire
+    if (v.fragmentsIn) hop.fragmentsIn = v.fragmentsIn.map(packetSnapshot);
+    if (v.fragmentsOut) hop.fragmentsOut = v.fragmentsOut.map(packetSnapshot);
+    hops.push(hop);
     const end = v.end;
     switch (end.kind) {
       case 'delivered':
@@ -248,7 +252,7 @@ function walk(world: World, run: FabricRun, first: Visit, rec: StepRecorder, lea
         if (seen.has(key)) return { hops, last: v, disposition: 'loop', reason: `the same packet arrives again on ${end.dev} of ${end.netns}: a forwarding loop`, masqueraded: masq, crossed };
         seen.add(key);
         if (hops.length >= MAX_HOPS) return { hops, last: v, disposition: 'loop', reason: `more than ${MAX_HOPS} hops`, masqueraded: masq, crossed };
-        v = run.input(end.netns, end.dev, end.frame, rec);
+        v = run.input(end.netns, end.dev, end.frame, rec, end.fragments);
         steps = rec.take();
         break;
       }
