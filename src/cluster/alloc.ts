@@ -34,6 +34,7 @@ import {
   type ReplicaSet,
   type Service,
 } from './objects.js';
+import { cloneObject } from './store.js';
 import { locate, type Origin } from './spec/source.js';
 import type { Path } from './spec/schema.js';
 
@@ -59,8 +60,8 @@ function familyOf(f: Family): IPFamily {
 }
 
 /** FNV-1a, 32 bit: the hash Kubernetes uses for pod-template-hash (hash/fnv New32a). */
-export function fnv32a(text: string): number {
-  let h = 0x811c9dc5;
+export function fnv32a(text: string, from = 0x811c9dc5): number {
+  let h = from;
   for (let i = 0; i < text.length; i++) {
     h ^= text.charCodeAt(i);
     h = Math.imul(h, 0x01000193) >>> 0;
@@ -92,9 +93,20 @@ export function nameSuffix(seed: string): string {
 
 /** A stable UID (UUID-shaped) for an object that was given none. */
 export function stableUid(kind: string, key: string): string {
-  const parts: string[] = [];
-  for (let i = 0; i < 4; i++) parts.push(fnv32a(`${i}:${kind}/${key}`).toString(16).padStart(8, '0'));
-  const hex = parts.join('');
+  // fnv32a(`${i}:${kind}/${key}`) for i = 0..3, in one pass over the common suffix
+  const rest = `${kind}/${key}`;
+  let h0 = fnv32a('0:');
+  let h1 = fnv32a('1:');
+  let h2 = fnv32a('2:');
+  let h3 = fnv32a('3:');
+  for (let i = 0; i < rest.length; i++) {
+    const c = rest.charCodeAt(i);
+    h0 = Math.imul(h0 ^ c, 0x01000193) >>> 0;
+    h1 = Math.imul(h1 ^ c, 0x01000193) >>> 0;
+    h2 = Math.imul(h2 ^ c, 0x01000193) >>> 0;
+    h3 = Math.imul(h3 ^ c, 0x01000193) >>> 0;
+  }
+  const hex = [h0, h1, h2, h3].map((h) => h.toString(16).padStart(8, '0')).join('');
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-8${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }
 
@@ -175,6 +187,7 @@ function where(origin: Origin | undefined, path: Path): string {
  */
 export function allocateNodeCIDRs(clusterCIDRs: readonly Cidr[], nodes: readonly AllocNode[], problems: Problem[]): Map<string, string[]> {
   const out = new Map<string, string[]>();
+  // Only the given podCIDRs can be in the way: allocated ones are distinct indexes of one mask.
   const taken: Cidr[] = [];
   for (const n of nodes) for (const c of n.podCIDRs) taken.push(parseCidr(c));
   const next = new Map<Family, number>();
@@ -202,7 +215,6 @@ export function allocateNodeCIDRs(clusterCIDRs: readonly Cidr[], nodes: readonly
         err(problems, n.origin, n.podCIDRPath ?? [], `no free /${mask} left in cluster CIDR ${formatCidr(cc)} for node ${n.name}`);
         continue;
       }
-      taken.push(got);
       mine.push(formatCidr(got));
     }
     out.set(n.name, mine);
@@ -227,34 +239,38 @@ function makePodsFor(owner: ReplicaSet, replicas: number): Pod[] {
     for (let k = 0; used.has(suffix); k++) suffix = nameSuffix(`${ns}/${owner.metadata.name}#${i}#${k}`);
     used.add(suffix);
     const name = `${owner.metadata.name}-${suffix}`;
-    const meta = structuredClone(tmpl.metadata ?? {});
-    pods.push({
-      apiVersion: 'v1',
-      kind: 'Pod',
-      metadata: {
-        ...meta,
-        name,
-        namespace: ns,
-        labels: { ...(meta.labels ?? {}) },
-        ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: owner.metadata.name, ...(owner.metadata.uid ? { uid: owner.metadata.uid } : {}), controller: true }],
-      },
-      spec: structuredClone(tmpl.spec),
-    });
+    // A copy of the template's metadata with the pod's own fields set (keys in the order a spread
+    // `{ ...meta, name, namespace, labels, ownerReferences }` gives, without its cost per pod).
+    const meta: Pod['metadata'] = cloneObject(tmpl.metadata ?? {}) as Pod['metadata'];
+    meta.name = name;
+    meta.namespace = ns;
+    meta.labels = meta.labels ?? {};
+    meta.ownerReferences = [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: owner.metadata.name, ...(owner.metadata.uid ? { uid: owner.metadata.uid } : {}), controller: true }];
+    pods.push({ apiVersion: 'v1', kind: 'Pod', metadata: meta, spec: cloneObject(tmpl.spec) });
   }
   return pods;
 }
 
 function expandWorkloads(objects: readonly Located[]): Located[] {
-  const pods = objects.filter((l): l is Located<Pod> => l.obj.kind === 'Pod');
-  const rss = objects.filter((l): l is Located<ReplicaSet> => l.obj.kind === 'ReplicaSet');
-  const hasPods = (ns: string, sel: LabelSelector) => pods.some((p) => (p.obj.metadata.namespace ?? 'default') === ns && selectorMatches(sel, p.obj.metadata.labels));
+  // Given Pods and ReplicaSets by namespace, so each workload looks at its own namespace only.
+  const podsByNs = new Map<string, Located<Pod>[]>();
+  const rssByNs = new Map<string, Located<ReplicaSet>[]>();
+  for (const l of objects) {
+    if (l.obj.kind !== 'Pod' && l.obj.kind !== 'ReplicaSet') continue;
+    const by = (l.obj.kind === 'Pod' ? podsByNs : rssByNs) as Map<string, Located[]>;
+    const ns = l.obj.metadata.namespace ?? 'default';
+    let list = by.get(ns);
+    if (!list) by.set(ns, (list = []));
+    list.push(l);
+  }
+  const hasPods = (ns: string, sel: LabelSelector) => (podsByNs.get(ns) ?? []).some((p) => selectorMatches(sel, p.obj.metadata.labels));
   const out: Located[] = [];
   for (const l of objects) {
     out.push(l);
     if (l.obj.kind === 'Deployment') {
       const d = l.obj as Deployment;
       const ns = d.metadata.namespace ?? 'default';
-      const owned = rss.some((r) => (r.obj.metadata.namespace ?? 'default') === ns && (r.obj.metadata.ownerReferences ?? []).some((o) => o.kind === 'Deployment' && o.name === d.metadata.name));
+      const owned = (rssByNs.get(ns) ?? []).some((r) => (r.obj.metadata.ownerReferences ?? []).some((o) => o.kind === 'Deployment' && o.name === d.metadata.name));
       if (owned) continue;
       const hash = podTemplateHash(d.spec.template);
       const rs: ReplicaSet = {
@@ -268,10 +284,10 @@ function expandWorkloads(objects: readonly Located[]): Located[] {
         },
         spec: {
           replicas: d.spec.replicas ?? 1,
-          selector: { ...d.spec.selector, matchLabels: { ...(d.spec.selector.matchLabels ?? {}), [POD_TEMPLATE_HASH_LABEL]: hash } },
+          selector: { ...cloneObject(d.spec.selector), matchLabels: { ...(d.spec.selector.matchLabels ?? {}), [POD_TEMPLATE_HASH_LABEL]: hash } },
           template: {
-            metadata: { ...(d.spec.template.metadata ?? {}), labels: { ...(d.spec.template.metadata?.labels ?? {}), [POD_TEMPLATE_HASH_LABEL]: hash } },
-            spec: structuredClone(d.spec.template.spec),
+            metadata: { ...cloneObject(d.spec.template.metadata ?? {}), labels: { ...(d.spec.template.metadata?.labels ?? {}), [POD_TEMPLATE_HASH_LABEL]: hash } },
+            spec: cloneObject(d.spec.template.spec),
           },
         },
       };
@@ -301,17 +317,34 @@ function schedule(objects: readonly Located[], nodes: readonly AllocNode[], prob
     if (!load.has(nn)) err(problems, p.origin, ['spec', 'nodeName'], `pod ${objectKey(p.obj)} is on node "${nn}", which is not a node of the topology (${nodes.map((n) => n.name).join(', ') || 'none'})`);
     else load.set(nn, load.get(nn)! + 1);
   }
-  const schedulable = nodes.filter((n) => n.schedulable);
+  // A binary min-heap of schedulable nodes by (pods so far, node order): the same choice as
+  // scanning every node for the least loaded, in O(log nodes) per pod.
+  const heap = nodes.flatMap((n, order) => (n.schedulable ? [{ name: n.name, order, load: load.get(n.name)! }] : []));
+  type Entry = (typeof heap)[number];
+  const less = (a: Entry, b: Entry) => a.load < b.load || (a.load === b.load && a.order < b.order);
+  const down = (i: number) => {
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < heap.length && less(heap[l]!, heap[m]!)) m = l;
+      if (r < heap.length && less(heap[r]!, heap[m]!)) m = r;
+      if (m === i) return;
+      [heap[i], heap[m]] = [heap[m]!, heap[i]!];
+      i = m;
+    }
+  };
+  for (let i = (heap.length >> 1) - 1; i >= 0; i--) down(i);
   for (const p of pods) {
     if (p.obj.spec.nodeName !== undefined) continue;
-    if (schedulable.length === 0) {
+    const best = heap[0];
+    if (!best) {
       err(problems, p.origin, ['spec'], `pod ${objectKey(p.obj)} cannot be scheduled: no schedulable node`);
       continue;
     }
-    let best = schedulable[0]!;
-    for (const n of schedulable) if (load.get(n.name)! < load.get(best.name)!) best = n;
     p.obj.spec.nodeName = best.name;
-    load.set(best.name, load.get(best.name)! + 1);
+    best.load++;
+    down(0);
   }
 }
 
@@ -385,6 +418,12 @@ function allocatePodIPs(objects: readonly Located[], nodes: readonly AllocNode[]
   }
   // 2. Running pods without an address get the next free one of their node's podCIDR(s).
   const cursor = new Map<string, bigint>();
+  const parsed = new Map<string, Cidr>();
+  const cidrOf = (text: string): Cidr => {
+    let c = parsed.get(text);
+    if (!c) parsed.set(text, (c = parseCidr(text)));
+    return c;
+  };
   for (const l of pods) {
     const p = l.obj;
     const st = p.status!;
@@ -393,7 +432,7 @@ function allocatePodIPs(objects: readonly Located[], nodes: readonly AllocNode[]
     if (!node) continue;
     const ips: string[] = [];
     for (const ctext of nodeCIDRs.get(node.name) ?? []) {
-      const c = parseCidr(ctext);
+      const c = cidrOf(ctext);
       const size = cidrSize(c);
       // IPv4: the broadcast address is not handed out (host-local's default RangeEnd).
       const last = c.family === 4 ? size - 2n : size - 1n;

@@ -26,7 +26,7 @@ import {
   type Pod,
   type Service,
 } from '../objects.js';
-import type { ClusterStore, WatchEvent } from '../store.js';
+import { cloneObject, type ClusterStore, type WatchEvent } from '../store.js';
 
 /** kube-controller-manager --max-endpoints-per-slice default. */
 export const DEFAULT_MAX_ENDPOINTS_PER_SLICE = 100;
@@ -109,7 +109,8 @@ export function podToEndpoint(pod: Pod, node: Node | undefined, svc: Service, ad
   const ips = (pod.status?.podIPs ?? []).map((p) => p.ip);
   if (ips.length === 0 && pod.status?.podIP) ips.push(pod.status.podIP);
   const ep: Endpoint = {
-    addresses: ips.filter((ip) => (ipFamily(ip) === 6) === (addressType === 'IPv6')),
+    // Pod IPs are validated addresses: a colon makes one IPv6.
+    addresses: ips.filter((ip) => ip.includes(':') === (addressType === 'IPv6')),
     conditions: { ready, serving, terminating },
   };
   const zone = node?.metadata.labels?.[ZONE_LABEL];
@@ -362,10 +363,15 @@ class Controller implements EndpointSliceController {
     if (toCreate.length + toUpdate.length + toDelete.length === 0) return;
     for (const s of [...toCreate, ...toUpdate]) this.remember(objectKey(s), key);
     for (const s of toDelete) this.forget(objectKey(s));
-    this.store.transaction((tx) => {
-      for (const s of toDelete) tx.delete('EndpointSlice', objectKey(s));
-      for (const s of [...toUpdate, ...toCreate]) tx.apply(s);
-    });
+    // Every slice written here was built (or copied) for this write, from validated Services and
+    // Pods: the store keeps it as is, without validating it again.
+    this.store.transaction(
+      (tx) => {
+        for (const s of toDelete) tx.delete('EndpointSlice', objectKey(s));
+        for (const s of [...toUpdate, ...toCreate]) tx.apply(s);
+      },
+      { adopt: true, trusted: true },
+    );
   }
 
   private newSlice(svc: Service, t: AddressType, ports: EndpointPort[]): EndpointSlice {
@@ -381,7 +387,7 @@ class Controller implements EndpointSliceController {
       },
       addressType: t,
       endpoints: [],
-      ports: structuredClone(ports),
+      ports: cloneObject(ports),
     };
   }
 
@@ -426,14 +432,14 @@ class Controller implements EndpointSliceController {
         if (changed || kept.length !== s.endpoints.length) {
           if (kept.length === 0) toDelete.add(s.metadata.name);
           else {
-            const c = structuredClone(s);
+            const c = cloneObject(s);
             c.endpoints = kept;
             c.metadata.labels = { ...labels };
             byName.set(c.metadata.name, c);
             toUpdate.add(c.metadata.name);
           }
         } else if (labelsChanged) {
-          const c = structuredClone(s);
+          const c = cloneObject(s);
           c.metadata.labels = { ...labels };
           byName.set(c.metadata.name, c);
           toUpdate.add(c.metadata.name);
@@ -465,7 +471,7 @@ class Controller implements EndpointSliceController {
         }
         if (!fill) fill = this.newSlice(svc, t, want.ports);
         else {
-          fill = structuredClone(fill);
+          fill = cloneObject(fill);
           byName.set(fill.metadata.name, fill);
         }
         while (set.size > 0 && fill.endpoints.length < this.max) fill.endpoints.push(pop());

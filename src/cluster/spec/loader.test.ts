@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { cidrContains, InputError, parseCidr, parseIp, type Problem } from '../../base/index.js';
-import { loadTopology, loadTopologyText } from './loader.js';
+import { loadTopology, loadTopologyObject, loadTopologyText } from './loader.js';
 
 const dir = mkdtempSync(join(tmpdir(), `pp${process.pid}-topo-`));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -415,5 +415,80 @@ describe('manifest formats', () => {
     const p = find(ps, 'manifests[0]');
     expect(p.line).toBe(12);
     expect(p.message).toMatch(/cannot read manifest .*nope\.yaml: ENOENT/);
+  });
+});
+
+describe('JSON topologies (fast path) and loadTopologyObject', () => {
+  const topo = (objects: unknown[]) => ({
+    name: 'j',
+    cluster: { podCIDR: '10.244.0.0/16', serviceCIDR: '10.96.0.0/12' },
+    underlay: { networks: [{ name: 'lan', cidr: '192.168.56.0/24' }] },
+    nodes: [
+      { name: 'node-1', ip: '192.168.56.11', network: 'lan' },
+      { name: 'node-2', ip: '192.168.56.12', network: 'lan', podCIDR: '10.244.9.0/24' },
+    ],
+    objects,
+  });
+  const svc = (name: string, spec: Record<string, unknown>) => ({ apiVersion: 'v1', kind: 'Service', metadata: { name }, spec: { ports: [{ port: 80 }], ...spec } });
+  /** 1-based line of the n-th (0-based) line of `text` containing `needle`: found independently of the loader. */
+  const lineOf = (text: string, needle: string, n = 0) => text.split('\n').map((l, i) => (l.includes(needle) ? i + 1 : 0)).filter(Boolean)[n];
+
+  it('names file, line and field of schema, topology and allocation problems in pretty-printed JSON', async () => {
+    const value = topo([
+      svc('a', { clusterIP: '10.96.5.5' }),
+      { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p' }, spec: { nodeName: 'node-1', containers: [{ name: 'c', ports: [{ containerPort: 99999 }] }] } },
+      svc('b', { clusterIP: '10.96.5.6' }),
+    ]);
+    (value.nodes[1] as Record<string, unknown>).podCIDR = '10.0.0.0/24';
+    const text = JSON.stringify(value, null, 2);
+    const file = join(dir, 'bad.json');
+    const ps = await problemsOf(loadTopologyText(text, file));
+    const port = find(ps, 'objects[1].spec.containers[0].ports[0].containerPort');
+    expect(port.file).toBe(file);
+    expect(port.line).toBe(lineOf(text, '99999'));
+    expect(find(ps, 'nodes[1].podCIDR').line).toBe(lineOf(text, '"podCIDR": "10.0.0.0/24"'));
+    // nothing else is wrong
+    expect(ps.filter((p) => p.severity === 'error').map((p) => p.field).sort()).toEqual(['nodes[1].podCIDR', 'objects[1].spec.containers[0].ports[0].containerPort']);
+
+    const text2 = JSON.stringify(topo([svc('a', { clusterIP: '10.96.5.5' }), svc('b', { clusterIP: '10.96.5.5' })]), null, 4);
+    const ps2 = await problemsOf(loadTopologyText(text2, file));
+    const cip = find(ps2, 'objects[1].spec.clusterIP');
+    expect(cip.line).toBe(lineOf(text2, '"clusterIP": "10.96.5.5"', 1));
+    expect(cip.message).toContain(`${file}:${lineOf(text2, '"clusterIP": "10.96.5.5"', 0)} (objects[0].spec.clusterIP)`);
+  });
+
+  it('gives line 1 for everything in one-line JSON, and still the field', async () => {
+    const ps = await problemsOf(loadTopologyText(JSON.stringify(topo([svc('a', { clusterIP: '10.0.0.1' })])), 'one.json'));
+    expect(find(ps, 'objects[0].spec.clusterIP')).toMatchObject({ file: 'one.json', line: 1 });
+  });
+
+  it('reports a key repeated in JSON with its line (through the YAML parser)', async () => {
+    const text = '{\n  "name": "j",\n  "name": "k"\n}\n';
+    const ps = await problemsOf(loadTopologyText(text, 'dup.json'));
+    expect(ps[0]).toMatchObject({ file: 'dup.json', line: 3 });
+    expect(ps[0]!.message).toMatch(/duplicate key/);
+  });
+
+  it('loads the same cluster from JSON text, YAML text and a plain object', async () => {
+    const value = topo([svc('web', { selector: { app: 'web' } }), { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web' }, spec: { replicas: 3, selector: { matchLabels: { app: 'web' } }, template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'c' }] } } } }]);
+    const before = JSON.stringify(value);
+    const fromJson = await loadTopologyText(JSON.stringify(value), 'x');
+    const fromObject = await loadTopologyObject(value, 'x');
+    // YAML: the same document written as YAML flow (not JSON: keys unquoted)
+    const fromYaml = await loadTopologyText(JSON.stringify(value).replace(/"([A-Za-z]+)":/g, '$1: '), 'x');
+    expect(JSON.stringify(value)).toBe(before); // the object is not changed
+    const dump = (t: Awaited<ReturnType<typeof loadTopologyText>>) => JSON.stringify(['Pod', 'Service', 'EndpointSlice', 'ReplicaSet', 'Node'].map((k) => t.store.list(k as 'Pod')));
+    expect(dump(fromObject)).toBe(dump(fromJson));
+    expect(dump(fromYaml)).toBe(dump(fromJson));
+    expect(fromJson.store.count('Pod')).toBe(3);
+    expect(fromJson.nodes.map((n) => n.podCIDRs[0])).toEqual(['10.244.0.0/24', '10.244.9.0/24']);
+  });
+
+  it('loadTopologyObject names file and field, without a line', async () => {
+    const ps = await problemsOf(loadTopologyObject(topo([svc('a', { clusterIP: '10.0.0.1' })]), 'gen'));
+    const p = find(ps, 'objects[0].spec.clusterIP');
+    expect(p.file).toBe('gen');
+    expect(p.line).toBeUndefined();
+    await expect(loadTopologyObject([1, 2], 'gen')).rejects.toThrow(/a topology file is a map/);
   });
 });

@@ -27,7 +27,7 @@ import { ClusterStore } from '../store.js';
 import { applyDefaults, stripNulls } from './defaults.js';
 import { IGNORED_KINDS, isKubeKind, validateObject } from './object-schema.js';
 import { dnsSubdomainProblem, validate, type Path } from './schema.js';
-import { childOrigin, hasErrors, locate, parseDocuments, sinkFor, type Origin } from './source.js';
+import { childOrigin, hasErrors, locate, NO_SOURCE_MAP, parseDocuments, sinkFor, type Origin } from './source.js';
 import { splitList, TOPOLOGY_SCHEMA } from './topology-schema.js';
 import type {
   CalicoConfig,
@@ -84,7 +84,10 @@ export async function loadTopology(path: string): Promise<Topology> {
   return loadTopologyText(text, file);
 }
 
-/** Loads a topology from text; `file` names it in problems and anchors relative manifest paths. */
+/**
+ * Loads a topology from text; `file` names it in problems and anchors relative manifest paths.
+ * JSON text takes a fast path (JSON.parse; lines are found in the text only for problems).
+ */
 export async function loadTopologyText(text: string, file = '<input>'): Promise<Topology> {
   const problems: Problem[] = [];
   const docs = parseDocuments(text, file, problems);
@@ -94,8 +97,21 @@ export async function loadTopologyText(text: string, file = '<input>'): Promise<
     if (!hasErrors(problems)) problems.push({ file, line: 1, message: 'empty topology file', severity: 'error' });
     throw new InputError(problems);
   }
-  const origin = doc.origin;
-  const raw = doc.value;
+  return loadParsed(doc.value, doc.origin, problems);
+}
+
+/**
+ * Loads a topology given as a plain value (what JSON.parse or a YAML parser returns), for programs
+ * that build topologies: the same checks, defaults and allocation as a file. Problems name `file`
+ * and the field (`nodes[3].ip`) but no line. The value is read, never changed or kept: objects are
+ * copied. Manifest paths are relative to the working directory.
+ */
+export async function loadTopologyObject(value: unknown, file = '<object>'): Promise<Topology> {
+  return loadParsed(value, { file, map: NO_SOURCE_MAP, base: [] }, []);
+}
+
+async function loadParsed(raw: unknown, origin: Origin, problems: Problem[]): Promise<Topology> {
+  const file = origin.file;
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) {
     throw new InputError([...problems, { ...locate(origin), message: 'a topology file is a map (name, cluster, underlay, nodes, …)', severity: 'error' }]);
   }
@@ -266,7 +282,7 @@ export async function loadTopologyText(text: string, file = '<input>'): Promise<
   // ---- objects: inline and from manifests
   const located: Located[] = [];
   arr(top.objects).forEach((o, i) => collectObject(o, childOrigin(origin, ['objects', i]), located, problems));
-  const baseDir = file === '<input>' ? process.cwd() : dirname(file);
+  const baseDir = file.startsWith('<') ? process.cwd() : dirname(file);
   const manifests = arr(top.manifests);
   for (let i = 0; i < manifests.length; i++) {
     const m = manifests[i];
@@ -303,7 +319,8 @@ export async function loadTopologyText(text: string, file = '<input>'): Promise<
           (tx) => {
             for (const o of objs) tx.apply(o);
           },
-          { trusted: true },
+          // validated above with file and line; every object is a fresh copy (stripNulls) or generated
+          { trusted: true, adopt: true },
         );
       } catch (e) {
         if (e instanceof InputError) problems.push(...e.problems);
@@ -504,10 +521,17 @@ function collectObject(value: unknown, origin: Origin, out: Located[], problems:
     else sink.error(['kind'], `unknown kind "${o.kind}" (podpath reads ${KINDS.join(', ')}, and List)`);
     return;
   }
-  const before = problems.filter((p) => p.severity !== 'warning').length;
-  validateObject(o, o.kind, sink);
-  if (problems.filter((p) => p.severity !== 'warning').length > before) return;
-  const obj = stripNulls(structuredClone(o)) as unknown as KubeObject;
+  let invalid = false;
+  validateObject(o, o.kind, {
+    error: (path, message) => {
+      invalid = true;
+      sink.error(path, message);
+    },
+    warn: (path, message) => sink.warn(path, message),
+  });
+  if (invalid) return;
+  // stripNulls copies every map and list: the stored object shares nothing with the parsed value.
+  const obj = stripNulls(o) as unknown as KubeObject;
   applyDefaults(obj);
   out.push({ obj, origin });
 }
