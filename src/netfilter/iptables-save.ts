@@ -3,12 +3,12 @@
  * (kube-proxy's payload). Models iptables-nft 1.8.9: xtables-restore.c line handling,
  * xshared.c option parsing, nft-ipv4.c / nft-ipv6.c save order.
  */
-import type { Family } from '../base/index.js';
-import { MATCH_MODULES, finishMatch, formatMatch, matchOption, newMatch } from './matches.js';
+import type { Cidr, Family } from '../base/index.js';
+import { MATCH_MODULES, Seen, finishMatch, formatMatch, matchOption, needsSeen, newMatch } from './matches.js';
 import { NFT_SAVE_TABLE_ORDER, PROTO, PROTO_NAMES, PROTO_NUMBERS } from './names.js';
 import { TARGET_NAMES, formatTarget, newTarget, targetOption } from './targets.js';
 import { BUILTIN_CHAINS, TABLE_NAMES } from './types.js';
-import type { Chain, Counters, Match, Rule, Ruleset, Table, TableName, Target } from './types.js';
+import type { Chain, Counters, Match, NatFlags, Negatable, Rule, Ruleset, Table, TableName, Target } from './types.js';
 import { Cursor, RulesetParseError, TokenError, formatAddrMask, parseAddrMask, tokenize } from './util.js';
 
 export interface ParseOptions {
@@ -60,11 +60,24 @@ export function parseIptablesSave(text: string, opts: ParseOptions = {}): Rulese
  * Tables take effect at their COMMIT; a table without COMMIT is an error.
  */
 export function applyIptablesRestore(base: Ruleset, text: string, opts: RestoreOptions = {}): Ruleset {
+  return restore(base, text, opts, true);
+}
+
+/**
+ * The same as `parseIptablesSave`, through the general tokenizer only (every line split into an
+ * array by `tokenize`, no shared values): the reference the fast path is tested against.
+ */
+export function parseIptablesSaveGeneral(text: string, opts: ParseOptions = {}): Ruleset {
+  return restore(emptyRuleset(opts.family ?? 4), text, { ...opts, noflush: false }, false);
+}
+
+function restore(base: Ruleset, text: string, opts: RestoreOptions, fast: boolean): Ruleset {
   const family = base.family;
   if (opts.family !== undefined && opts.family !== family) throw new RulesetParseError(`ruleset is IPv${family}, input is IPv${opts.family}`, { file: opts.file });
   const out: Ruleset = { family, tables: new Map() };
   for (const [n, t] of base.tables) out.tables.set(n, cloneTable(t));
   const file = opts.file;
+  const shared = fast ? new SharedValues() : undefined;
   let table: Table | undefined;
   let tableLine = 0;
   let lineNo = 0;
@@ -73,16 +86,24 @@ export function applyIptablesRestore(base: Ruleset, text: string, opts: RestoreO
     throw new RulesetParseError(msg, { file, line: lineNo, token });
   };
   while (pos < text.length) {
+    const start = pos;
     let nl = text.indexOf('\n', pos);
     if (nl < 0) nl = text.length;
-    let line = text.slice(pos, nl);
     pos = nl + 1;
     lineNo++;
-    if (line.endsWith('\r')) line = line.slice(0, -1);
-    if (line === '' || line.charCodeAt(0) === 35 /* # */) continue;
-    const c0 = line[0]!;
+    const end = nl > start && text.charCodeAt(nl - 1) === 13 /* \r */ ? nl - 1 : nl;
+    if (end === start) continue;
+    const c0 = text.charCodeAt(start);
+    if (c0 === 35 /* # */) continue;
     try {
-      if (c0 === '*') {
+      // Fast path: a command line ("-A CHAIN …") read by position, without slicing the line.
+      const fastCur = fast && c0 === 45 /* - */ && table ? Cursor.onLine(text, start, end) : undefined;
+      if (fastCur) {
+        command(table!, fastCur, undefined, family, lineNo, file, !!opts.noflush, shared);
+        continue;
+      }
+      const line = text.slice(start, end);
+      if (c0 === 42 /* * */) {
         if (table) fail(`table "${table.name}" was not committed before "${line}"`, line);
         const name = line.slice(1).trim();
         if (!(TABLE_NAMES as readonly string[]).includes(name)) fail(`unknown table "${name}"`, name);
@@ -101,92 +122,21 @@ export function applyIptablesRestore(base: Ruleset, text: string, opts: RestoreO
       }
       if (!table) fail(`"${line.split(' ')[0]}" outside a table (expected *raw, *mangle, *nat, *filter or *security)`, line.split(' ')[0]);
       const t = table!;
-      if (c0 === ':') {
+      if (c0 === 58 /* : */) {
         declareChain(t, line, !!opts.noflush);
         continue;
       }
       let counters: Counters | undefined;
       let rest = line;
-      if (c0 === '[') {
+      if (c0 === 91 /* [ */) {
         const close = line.indexOf(']');
         const m = close > 0 ? /^\[(\d+):(\d+)\]$/.exec(line.slice(0, close + 1)) : null;
         if (!m) fail('bad counters', line.slice(0, close + 1 || 12));
         counters = { packets: Number(m![1]), bytes: Number(m![2]) };
         rest = line.slice(close + 1).trimStart();
       }
-      const tokens = tokenize(rest);
-      const cmd = tokens[0];
-      switch (cmd) {
-        case '-A':
-        case '--append':
-        case '-I':
-        case '--insert': {
-          const chainName = tokens[1];
-          if (chainName === undefined) fail(`${cmd} needs a chain`, cmd);
-          const chain = t.chains.get(chainName!);
-          if (!chain) fail(`chain "${chainName}" does not exist in table ${t.name}`, chainName);
-          let from = 2;
-          let at = chain!.rules.length;
-          if (cmd === '-I' || cmd === '--insert') {
-            at = 0;
-            if (tokens[2] !== undefined && /^\d+$/.test(tokens[2])) {
-              at = Number(tokens[2]) - 1;
-              from = 3;
-              if (at < 0 || at > chain!.rules.length) fail(`index of insertion too big`, tokens[2]);
-            }
-          }
-          const rule = parseRule(t, chain!, tokens, from, family, lineNo, file);
-          if (counters) rule.counters = counters;
-          if (at === chain!.rules.length) chain!.rules.push(rule);
-          else chain!.rules.splice(at, 0, rule);
-          break;
-        }
-        case '-N':
-        case '--new-chain': {
-          const n = tokens[1];
-          if (n === undefined) fail('-N needs a chain name', cmd);
-          if (t.chains.has(n!)) fail(`chain "${n}" already exists`, n);
-          checkChainName(n!);
-          t.chains.set(n!, { name: n!, builtin: false, rules: [], counters: { packets: 0, bytes: 0 } });
-          t.order.push(n!);
-          break;
-        }
-        case '-X':
-        case '--delete-chain': {
-          const n = tokens[1];
-          if (n === undefined) {
-            for (const c of [...t.chains.values()]) if (!c.builtin) deleteChain(t, c.name);
-          } else {
-            const ch = t.chains.get(n);
-            if (!ch) fail(`chain "${n}" does not exist`, n);
-            if (ch!.builtin) fail(`cannot delete built-in chain "${n}"`, n);
-            deleteChain(t, n);
-          }
-          break;
-        }
-        case '-F':
-        case '--flush': {
-          const n = tokens[1];
-          if (n === undefined) for (const c of t.chains.values()) c.rules = [];
-          else {
-            const ch = t.chains.get(n);
-            if (!ch) fail(`chain "${n}" does not exist`, n);
-            ch!.rules = [];
-          }
-          break;
-        }
-        case '-P':
-        case '--policy': {
-          const ch = tokens[1] === undefined ? undefined : t.chains.get(tokens[1]);
-          if (!ch || !ch.builtin) fail(`-P needs a built-in chain`, tokens[1] ?? cmd);
-          const p = tokens[2];
-          if (p !== 'ACCEPT' && p !== 'DROP') fail(`bad policy "${p}"`, p ?? cmd);
-          ch!.policy = p as 'ACCEPT' | 'DROP';
-          break;
-        }
-        default:
-          fail(`unknown command "${cmd}"`, cmd);
-      }
+      const cur = (fast ? Cursor.onLine(rest, 0, rest.length) : undefined) ?? new Cursor(tokenize(rest));
+      command(t, cur, counters, family, lineNo, file, !!opts.noflush, shared);
     } catch (e) {
       if (e instanceof TokenError) throw new RulesetParseError(e.message, { file, line: lineNo, token: e.token });
       throw e;
@@ -194,6 +144,85 @@ export function applyIptablesRestore(base: Ruleset, text: string, opts: RestoreO
   }
   if (table) throw new RulesetParseError(`table "${table.name}" (line ${tableLine}) has no COMMIT`, { file, line: lineNo });
   return out;
+}
+
+/** One command line of iptables-restore input inside a table: -A/-I/-N/-X/-F/-P. */
+function command(t: Table, cur: Cursor, counters: Counters | undefined, family: Family, lineNo: number, file: string | undefined, noflush: boolean, shared: SharedValues | undefined): void {
+  void noflush;
+  const cmd = cur.take();
+  switch (cmd) {
+    case '-A':
+    case '--append':
+    case '-I':
+    case '--insert': {
+      const chainName = cur.take();
+      if (chainName === undefined) throw new TokenError(`${cmd} needs a chain`, cmd);
+      const chain = shared ? shared.chain(t, chainName)?.chain : t.chains.get(chainName);
+      if (!chain) throw new TokenError(`chain "${chainName}" does not exist in table ${t.name}`, chainName);
+      let at = chain.rules.length;
+      if (cmd === '-I' || cmd === '--insert') {
+        at = 0;
+        const n = cur.peek();
+        if (n !== undefined && /^\d+$/.test(n)) {
+          cur.take();
+          at = Number(n) - 1;
+          if (at < 0 || at > chain.rules.length) throw new TokenError(`index of insertion too big`, n);
+        }
+      }
+      const rule = parseRuleArgs(t, chain, cur, family, lineNo, file, shared);
+      if (counters) rule.counters = counters;
+      if (at === chain.rules.length) chain.rules.push(rule);
+      else chain.rules.splice(at, 0, rule);
+      return;
+    }
+    case '-N':
+    case '--new-chain': {
+      const n = cur.take();
+      if (n === undefined) throw new TokenError('-N needs a chain name', cmd);
+      if (t.chains.has(n)) throw new TokenError(`chain "${n}" already exists`, n);
+      checkChainName(n);
+      t.chains.set(n, { name: n, builtin: false, rules: [], counters: { packets: 0, bytes: 0 } });
+      t.order.push(n);
+      return;
+    }
+    case '-X':
+    case '--delete-chain': {
+      shared?.chainsChanged();
+      const n = cur.take();
+      if (n === undefined) {
+        for (const c of [...t.chains.values()]) if (!c.builtin) deleteChain(t, c.name);
+      } else {
+        const ch = t.chains.get(n);
+        if (!ch) throw new TokenError(`chain "${n}" does not exist`, n);
+        if (ch.builtin) throw new TokenError(`cannot delete built-in chain "${n}"`, n);
+        deleteChain(t, n);
+      }
+      return;
+    }
+    case '-F':
+    case '--flush': {
+      const n = cur.take();
+      if (n === undefined) for (const c of t.chains.values()) c.rules = [];
+      else {
+        const ch = t.chains.get(n);
+        if (!ch) throw new TokenError(`chain "${n}" does not exist`, n);
+        ch.rules = [];
+      }
+      return;
+    }
+    case '-P':
+    case '--policy': {
+      const cn = cur.take();
+      const ch = cn === undefined ? undefined : t.chains.get(cn);
+      if (!ch || !ch.builtin) throw new TokenError(`-P needs a built-in chain`, cn ?? cmd);
+      const p = cur.take();
+      if (p !== 'ACCEPT' && p !== 'DROP') throw new TokenError(`bad policy "${p}"`, p ?? cmd);
+      ch.policy = p;
+      return;
+    }
+    default:
+      throw new TokenError(`unknown command "${cmd}"`, cmd);
+  }
 }
 
 function cloneTable(t: Table): Table {
@@ -220,11 +249,23 @@ function deleteChain(t: Table, name: string): void {
 
 /** `:NAME POLICY [packets:bytes]` */
 function declareChain(t: Table, line: string, noflush: boolean): void {
-  const parts = line.slice(1).split(' ').filter((s) => s !== '');
-  const [name, policy, cnt] = parts;
+  // The first three space-separated words after ':' (as line.slice(1).split(' ') without empty words).
+  let p = 1;
+  const word = (): string | undefined => {
+    while (p < line.length && line.charCodeAt(p) === 32) p++;
+    if (p >= line.length) return undefined;
+    let e = line.indexOf(' ', p);
+    if (e < 0) e = line.length;
+    const w = line.slice(p, e);
+    p = e;
+    return w;
+  };
+  const name = word();
+  const policy = word();
+  const cnt = word();
   if (name === undefined || policy === undefined) throw new TokenError('bad chain line: expected ":NAME POLICY [packets:bytes]"', line);
   let counters: Counters = { packets: 0, bytes: 0 };
-  if (cnt !== undefined) {
+  if (cnt !== undefined && cnt !== '[0:0]') {
     const m = /^\[(\d+):(\d+)\]$/.exec(cnt);
     if (!m) throw new TokenError('bad chain counters', cnt);
     counters = { packets: Number(m[1]), bytes: Number(m[2]) };
@@ -253,8 +294,135 @@ function declareChain(t: Table, line: string, noflush: boolean): void {
 export function parseRule(t: Table, chain: Chain, tokens: readonly string[], from: number, family: Family, line: number, file?: string): Rule {
   const cur = new Cursor(tokens);
   cur.i = from;
+  return parseRuleArgs(t, chain, cur, family, line, file, undefined);
+}
+
+/**
+ * A small direct-mapped cache from text to a value: the slot is a hash of the text, a hit is a
+ * slot holding an equal text, a miss replaces the slot. Used where a Map of every distinct text
+ * would cost more (hashing, a large table's cache misses) than it saves.
+ */
+class SlotCache<V> {
+  private readonly keys: (string | undefined)[];
+  private readonly vals: (V | undefined)[];
+  constructor(private readonly mask: number) {
+    this.keys = new Array<string | undefined>(mask + 1).fill(undefined);
+    this.vals = new Array<V | undefined>(mask + 1).fill(undefined);
+  }
+  private slot(k: string): number {
+    let h = k.length;
+    for (let i = 0; i < k.length; i++) h = Math.imul(h ^ k.charCodeAt(i), 16777619);
+    return (h >>> 0) & this.mask;
+  }
+  get(k: string): V | undefined {
+    const i = this.slot(k);
+    return this.keys[i] === k ? this.vals[i] : undefined;
+  }
+  set(k: string, v: V): void {
+    const i = this.slot(k);
+    this.keys[i] = k;
+    this.vals[i] = v;
+  }
+  clear(): void {
+    this.keys.fill(undefined);
+    this.vals.fill(undefined);
+  }
+}
+
+/** A chain found by name, with the jump/goto targets to it that rules share. */
+interface ChainRef {
+  table: Table;
+  chain: Chain;
+  jump?: Target;
+  goto?: Target;
+}
+
+/**
+ * The fast path's per-parse state: a cache of chain lookups (rules of one chain come together;
+ * many rules jump to the same few chains), and values many rules hold alike, shared by those
+ * rules instead of allocated per rule: `-s`/`-d` specs by their text, `-p` specs, jump/goto
+ * targets, comment matches, option-less or single-port tcp/udp/sctp matches, NAT flags when none
+ * is set. Rules are not changed after parsing, so sharing changes no value; it keeps a 320k-rule
+ * model small. Matches with per-rule state (statistic nth counters) are never shared.
+ */
+class SharedValues {
+  private readonly chains = new SlotCache<ChainRef>(1023);
+  private readonly addrs = new SlotCache<Negatable<Cidr>>(4095);
+  private readonly negAddrs = new SlotCache<Negatable<Cidr>>(255);
+  private readonly comments = new SlotCache<Match>(4095);
+  private readonly ports = new Map<number, Match>();
+
+  /** t.chains.get(name), through the cache. */
+  chain(t: Table, name: string): ChainRef | undefined {
+    const hit = this.chains.get(name);
+    if (hit && hit.table === t) return hit;
+    const chain = t.chains.get(name);
+    if (!chain) return undefined;
+    const ref: ChainRef = { table: t, chain };
+    this.chains.set(chain.name, ref);
+    return ref;
+  }
+
+  /** Chains were deleted or replaced: forget every cached lookup. */
+  chainsChanged(): void {
+    this.chains.clear();
+  }
+
+  chainTarget(ref: ChainRef, kind: 'JUMP' | 'GOTO'): Target {
+    if (kind === 'JUMP') return (ref.jump ??= { kind, chain: ref.chain.name });
+    return (ref.goto ??= { kind, chain: ref.chain.name });
+  }
+
+  addr(text: string, family: Family, tok: string, neg: boolean): Negatable<Cidr> {
+    const c = neg ? this.negAddrs : this.addrs;
+    let v = c.get(text);
+    if (!v) c.set(text, (v = { value: parseAddrMask(text, family, tok), neg }));
+    return v;
+  }
+
+  /** The shared equal of `m` when it is one of the kinds shared, else `m`. */
+  match(m: Match): Match {
+    switch (m.kind) {
+      case 'comment': {
+        const v = this.comments.get(m.comment);
+        if (v) return v;
+        this.comments.set(m.comment, m);
+        return m;
+      }
+      case 'tcp':
+      case 'udp':
+      case 'sctp': {
+        if (m.sport || (m.kind === 'tcp' && (m.flags || m.option))) return m;
+        if (m.dport && (m.dport.neg || m.dport.value.lo !== m.dport.value.hi)) return m;
+        const key = (m.kind === 'tcp' ? 0 : m.kind === 'udp' ? 1 : 2) * 65537 + (m.dport ? m.dport.value.lo + 1 : 0);
+        const v = this.ports.get(key);
+        if (v) return v;
+        this.ports.set(key, m);
+        return m;
+      }
+      default:
+        return m;
+    }
+  }
+}
+
+/** `-p` specs, one frozen object per (protocol, negation). */
+const PROTO_SPECS = new Map<number, Readonly<{ num: number; neg: boolean }>>();
+function protoSpec(num: number, neg: boolean): { num: number; neg: boolean } {
+  const key = num * 2 + (neg ? 1 : 0);
+  let v = PROTO_SPECS.get(key);
+  if (!v) PROTO_SPECS.set(key, (v = Object.freeze({ num, neg })));
+  return v as { num: number; neg: boolean };
+}
+
+const NO_NAT_FLAGS: NatFlags = Object.freeze({ random: false, randomFully: false, persistent: false });
+
+/** Parses the arguments of one rule from `cur` (after `-A CHAIN`). */
+function parseRuleArgs(t: Table, chain: Chain, cur: Cursor, family: Family, line: number, file: string | undefined, shared: SharedValues | undefined): Rule {
   const rule = new ParsedRule(t.name, chain.name, line, file, family);
-  const seen = new Map<Match, Set<string>>();
+
+  /** Options seen per match, by position in rule.matches (only the kinds whose final check needs them). */
+  const seen: Seen[] = [];
   let targetSet = false;
   let neg = false;
   while (!cur.done) {
@@ -268,12 +436,12 @@ export function parseRule(t: Table, chain: Chain, tokens: readonly string[], fro
       case '-s':
       case '--source':
       case '--src':
-        rule.src = { value: parseAddrMask(cur.arg(tok), family, tok), neg };
+        rule.src = shared ? shared.addr(cur.arg(tok), family, tok, neg) : { value: parseAddrMask(cur.arg(tok), family, tok), neg };
         break;
       case '-d':
       case '--destination':
       case '--dst':
-        rule.dst = { value: parseAddrMask(cur.arg(tok), family, tok), neg };
+        rule.dst = shared ? shared.addr(cur.arg(tok), family, tok, neg) : { value: parseAddrMask(cur.arg(tok), family, tok), neg };
         break;
       case '-i':
       case '--in-interface':
@@ -289,7 +457,7 @@ export function parseRule(t: Table, chain: Chain, tokens: readonly string[], fro
         const n = PROTO_NUMBERS.get(p) ?? PROTO_NUMBERS.get(p.toLowerCase()) ?? (/^\d{1,3}$/.test(p) && Number(p) <= 255 ? Number(p) : undefined);
         if (n === undefined) throw new TokenError(`unknown protocol "${p}" specified`, tok);
         if (n === 0 && neg) throw new TokenError('rule would never match protocol', tok);
-        rule.proto = n !== 0 ? { num: n, neg } : undefined;
+        rule.proto = n === 0 ? undefined : shared ? protoSpec(n, neg) : { num: n, neg };
         break;
       }
       case '-f':
@@ -306,7 +474,7 @@ export function parseRule(t: Table, chain: Chain, tokens: readonly string[], fro
         if ((kind === 'icmp' && family === 6) || (kind === 'icmp6' && family === 4)) throw new TokenError(`match "${name}" is not for IPv${family}`, name);
         const m = newMatch(kind);
         rule.matches.push(m);
-        seen.set(m, NEEDS_SEEN.has(kind) ? new Set() : NO_SEEN);
+        seen.push(needsSeen(kind) ? new Seen() : NO_SEEN);
         break;
       }
       case '-j':
@@ -318,9 +486,12 @@ export function parseRule(t: Table, chain: Chain, tokens: readonly string[], fro
         targetSet = true;
         const name = cur.arg(tok);
         const isGoto = tok === '-g' || tok === '--goto';
-        if (t.chains.has(name)) {
-          if (t.chains.get(name)!.builtin) throw new TokenError(`cannot jump to built-in chain "${name}"`, name);
-          rule.target = isGoto ? { kind: 'GOTO', chain: name } : { kind: 'JUMP', chain: name };
+        const ref = shared ? shared.chain(t, name) : undefined;
+        const to = ref ? ref.chain : t.chains.get(name);
+        if (to) {
+          if (to.builtin) throw new TokenError(`cannot jump to built-in chain "${name}"`, name);
+          const kind = isGoto ? 'GOTO' : 'JUMP';
+          rule.target = ref ? shared!.chainTarget(ref, kind) : { kind, chain: name };
         } else if (isGoto) throw new TokenError(`goto "${name}": no such chain`, name);
         else rule.target = newTarget(name, family);
         break;
@@ -339,18 +510,18 @@ export function parseRule(t: Table, chain: Chain, tokens: readonly string[], fro
         let taken = false;
         for (let k = rule.matches.length - 1; k >= 0 && !taken; k--) {
           const m = rule.matches[k]!;
-          taken = matchOption(m, tok, cur, neg, family, seen.get(m)!);
+          taken = matchOption(m, tok, cur, neg, family, seen[k]!);
         }
         if (!taken) {
           // xtables: an unknown option loads the protocol's match implicitly (-p tcp --dport 80 ⇒ -m tcp).
           const kind = implicitKind(rule, family);
           if (kind && !rule.matches.some((m) => m.kind === kind)) {
             const m = newMatch(kind);
-            const s = new Set<string>();
+            const s = new Seen();
             taken = matchOption(m, tok, cur, neg, family, s);
             if (taken) {
               rule.matches.push(m);
-              seen.set(m, s);
+              seen.push(s);
             }
           }
         }
@@ -360,14 +531,20 @@ export function parseRule(t: Table, chain: Chain, tokens: readonly string[], fro
     neg = false;
   }
   if (neg) throw new TokenError('"!" at the end of the rule', '!');
-  for (const m of rule.matches) finishMatch(m, seen.get(m)!, family);
+  // An exact-size copy: the array grown by push keeps room for 17 matches.
+  const ms = (rule.matches = rule.matches.slice());
+  for (let k = 0; k < ms.length; k++) finishMatch(ms[k]!, seen[k]!, family);
   checkTarget(rule);
+  if (shared) {
+    for (let k = 0; k < ms.length; k++) ms[k] = shared.match(ms[k]!);
+    const tg = rule.target;
+    if ((tg.kind === 'DNAT' || tg.kind === 'SNAT' || tg.kind === 'MASQUERADE' || tg.kind === 'REDIRECT') && !tg.flags.random && !tg.flags.randomFully && !tg.flags.persistent) tg.flags = NO_NAT_FLAGS;
+  }
   return rule;
 }
 
-/** Matches whose final check needs to know which options were given. */
-const NEEDS_SEEN: ReadonlySet<Match['kind']> = new Set(['multiport', 'statistic', 'set', 'recent']);
-const NO_SEEN = new Set<string>();
+/** Shared by the matches whose final check asks nothing (they never add to it). */
+const NO_SEEN = new Seen();
 
 /**
  * A parsed rule. Its `text` (the iptables-save line) is rendered on first use and cached, so
@@ -429,14 +606,15 @@ function implicitKind(rule: Rule, family: Family): Match['kind'] | undefined {
   }
 }
 
+function needPorts(t: Target): never {
+  throw new TokenError('Need TCP, UDP, SCTP or DCCP with port specification', `-j ${t.kind}`);
+}
+
 /** Checks the extensions do at load (libxt_*.c final checks, ipt_REJECT/xt_nat checkentry). */
 function checkTarget(rule: Rule): void {
   const t = rule.target;
   const proto = rule.proto && !rule.proto.neg ? rule.proto.num : 0;
   const portsOk = proto === PROTO.TCP || proto === PROTO.UDP || proto === PROTO.SCTP || proto === 33; /* dccp */
-  const needPorts = (): never => {
-    throw new TokenError('Need TCP, UDP, SCTP or DCCP with port specification', `-j ${t.kind}`);
-  };
   switch (t.kind) {
     case 'REJECT':
       if (t.with === 'tcp-reset' && proto !== PROTO.TCP) throw new TokenError('REJECT --reject-with tcp-reset is only valid with -p tcp', '--reject-with');
@@ -445,11 +623,11 @@ function checkTarget(rule: Rule): void {
     case 'SNAT':
       if (t.ranges.length === 0 && t.kind === 'SNAT') throw new TokenError('SNAT needs --to-source', '-j SNAT');
       if (t.ranges.length === 0 && t.kind === 'DNAT') throw new TokenError('DNAT needs --to-destination', '-j DNAT');
-      if (t.ranges.some((r) => r.minPort !== undefined) && !portsOk) needPorts();
+      if (t.ranges.some((r) => r.minPort !== undefined) && !portsOk) needPorts(t);
       break;
     case 'MASQUERADE':
     case 'REDIRECT':
-      if (t.ports && !portsOk) needPorts();
+      if (t.ports && !portsOk) needPorts(t);
       break;
     case 'MARK':
     case 'CONNMARK':
@@ -462,30 +640,35 @@ function checkTarget(rule: Rule): void {
 /** Validates a committed table: jump targets exist, no loops, nesting within NFT_JUMP_STACK_SIZE. */
 function checkTable(t: Table, family: Family, file?: string): void {
   void family;
+  /** Nesting height of each chain visited; ON_PATH while its own rules are being visited. */
   const height = new Map<string, number>();
-  const onPath = new Set<string>();
+  const ON_PATH = -1;
   const visit = (name: string, via: Rule | undefined): number => {
     const h = height.get(name);
-    if (h !== undefined) return h;
-    if (onPath.has(name)) {
+    if (h !== undefined && h !== ON_PATH) return h;
+    if (h === ON_PATH) {
       throw new RulesetParseError(`loop in table ${t.name}: chain ${name} reaches itself (iptables-restore fails with ELOOP)`, { file, line: via?.line, token: name });
     }
     const ch = t.chains.get(name);
     if (!ch) throw new RulesetParseError(`jump to missing chain "${name}"`, { file, line: via?.line, token: name });
-    onPath.add(name);
+    height.set(name, ON_PATH);
     let max = 0;
-    for (const r of ch.rules) {
-      if (r.target.kind === 'JUMP' || r.target.kind === 'GOTO') max = Math.max(max, 1 + visit(r.target.chain, r));
+    const rules = ch.rules;
+    for (let i = 0; i < rules.length; i++) {
+      const r = rules[i]!;
+      const tg = r.target;
+      if (tg.kind === 'JUMP' || tg.kind === 'GOTO') {
+        const d = 1 + visit(tg.chain, r);
+        if (d > max) max = d;
+      }
     }
-    onPath.delete(name);
     height.set(name, max);
     return max;
   };
   for (const name of t.order) {
     const h = visit(name, undefined);
-    const ch = t.chains.get(name)!;
     // nft_chain_validate: a chain validated at level NFT_JUMP_STACK_SIZE (16) fails with EMLINK.
-    if (ch.builtin && h >= NFT_JUMP_STACK_SIZE) {
+    if (h >= NFT_JUMP_STACK_SIZE && t.chains.get(name)!.builtin) {
       throw new RulesetParseError(`chain ${name} of table ${t.name} nests jumps ${h} deep; the kernel allows ${NFT_JUMP_STACK_SIZE - 1} (EMLINK)`, { file, token: name });
     }
   }

@@ -100,20 +100,37 @@ export function newMatch(kind: MatchKind): Match {
   }
 }
 
-/** Which options were given, to check required ones at the end (x6_fcheck). */
-type Seen = Set<string>;
+/** Option groups a match's final check asks about (x6_fcheck). */
+const SEEN_BITS = { multiport: 1, mode: 2, probability: 4, every: 8, packet: 16, 'recent-mode': 32, 'match-set': 64 } as const;
+
+/** Which options of one match were given, to check required ones at the end (x6_fcheck). */
+export class Seen {
+  private bits = 0;
+  has(n: keyof typeof SEEN_BITS): boolean {
+    return (this.bits & SEEN_BITS[n]) !== 0;
+  }
+  add(n: keyof typeof SEEN_BITS): void {
+    this.bits |= SEEN_BITS[n];
+  }
+}
+
+/** Matches whose final check needs to know which options were given. */
+export function needsSeen(kind: MatchKind): boolean {
+  return kind === 'multiport' || kind === 'statistic' || kind === 'set' || kind === 'recent';
+}
+
+function bad(m: Match, opt: string, why: string): never {
+  throw new TokenError(`${m.kind}: ${why}`, opt);
+}
+function noNeg(m: Match, opt: string, neg: boolean): void {
+  if (neg) bad(m, opt, `option "${opt}" cannot be inverted`);
+}
 
 /**
  * Offers option `opt` to match `m`. Returns false when the option is not the module's; reads
  * its arguments from `cur` otherwise. `neg` is a preceding `!`.
  */
 export function matchOption(m: Match, opt: string, cur: Cursor, neg: boolean, family: Family, seen: Seen): boolean {
-  const bad = (why: string): never => {
-    throw new TokenError(`${m.kind}: ${why}`, opt);
-  };
-  const noNeg = () => {
-    if (neg) bad(`option "${opt}" cannot be inverted`);
-  };
   switch (m.kind) {
     case 'tcp':
     case 'udp':
@@ -141,19 +158,19 @@ export function matchOption(m: Match, opt: string, cur: Cursor, neg: boolean, fa
     case 'multiport': {
       const dir = opt === '--sports' || opt === '--source-ports' ? 'sports' : opt === '--dports' || opt === '--destination-ports' ? 'dports' : opt === '--ports' ? 'ports' : undefined;
       if (!dir) return false;
-      if (seen.has('multiport')) bad('only one of --sports, --dports, --ports may be given');
+      if (seen.has('multiport')) bad(m, opt, 'only one of --sports, --dports, --ports may be given');
       seen.add('multiport');
       m.dir = dir;
       m.neg = neg;
       m.ports = cur.arg(opt).split(',').map((p) => parsePortRange(p, opt));
-      if (m.ports.length > 15) bad('too many ports specified (at most 15)');
+      if (m.ports.length > 15) bad(m, opt, 'too many ports specified (at most 15)');
       return true;
     }
     case 'comment':
       if (opt !== '--comment') return false;
-      noNeg();
+      noNeg(m, opt, neg);
       m.comment = cur.arg(opt);
-      if (m.comment.length > 255) bad('comment is longer than 255 characters (XT_MAX_COMMENT_LEN 256)');
+      if (m.comment.length > 255) bad(m, opt, 'comment is longer than 255 characters (XT_MAX_COMMENT_LEN 256)');
       return true;
     case 'mark':
     case 'connmark': {
@@ -174,25 +191,25 @@ export function matchOption(m: Match, opt: string, cur: Cursor, neg: boolean, fa
     case 'addrtype': {
       if (opt === '--src-type') m.srcType = { value: parseAddrTypes(cur.arg(opt), opt), neg };
       else if (opt === '--dst-type') m.dstType = { value: parseAddrTypes(cur.arg(opt), opt), neg };
-      else if (opt === '--limit-iface-in') (noNeg(), (m.limitIfaceIn = true));
-      else if (opt === '--limit-iface-out') (noNeg(), (m.limitIfaceOut = true));
+      else if (opt === '--limit-iface-in') (noNeg(m, opt, neg), (m.limitIfaceIn = true));
+      else if (opt === '--limit-iface-out') (noNeg(m, opt, neg), (m.limitIfaceOut = true));
       else return false;
-      if (m.limitIfaceIn && m.limitIfaceOut) bad('you can\'t specify both --limit-iface-in and --limit-iface-out');
+      if (m.limitIfaceIn && m.limitIfaceOut) bad(m, opt, 'you can\'t specify both --limit-iface-in and --limit-iface-out');
       return true;
     }
     case 'statistic':
       switch (opt) {
         case '--mode': {
-          noNeg();
+          noNeg(m, opt, neg);
           const v = cur.arg(opt);
-          if (v !== 'random' && v !== 'nth') bad(`bad mode "${v}"`);
+          if (v !== 'random' && v !== 'nth') bad(m, opt, `bad mode "${v}"`);
           m.mode = v as 'random' | 'nth';
           seen.add('mode');
           return true;
         }
         case '--probability': {
           const p = Number(cur.arg(opt));
-          if (!(p >= 0 && p <= 1)) bad('--probability must be between 0 and 1');
+          if (!(p >= 0 && p <= 1)) bad(m, opt, '--probability must be between 0 and 1');
           // libxt_statistic.c: info->u.random.probability = lround(0x80000000 * prob)
           m.probability = Math.round(0x80000000 * p);
           m.neg = neg;
@@ -201,14 +218,14 @@ export function matchOption(m: Match, opt: string, cur: Cursor, neg: boolean, fa
         }
         case '--every': {
           const e = parseU32(cur.arg(opt), opt);
-          if (e === 0) bad('--every cannot be 0');
+          if (e === 0) bad(m, opt, '--every cannot be 0');
           m.every = e;
           m.neg = neg;
           seen.add('every');
           return true;
         }
         case '--packet':
-          noNeg();
+          noNeg(m, opt, neg);
           m.packet = parseU32(cur.arg(opt), opt);
           seen.add('packet');
           return true;
@@ -221,38 +238,38 @@ export function matchOption(m: Match, opt: string, cur: Cursor, neg: boolean, fa
         case '--rcheck':
         case '--update':
         case '--remove':
-          if (seen.has('recent-mode')) bad('only one of --set, --rcheck, --update or --remove may be given');
+          if (seen.has('recent-mode')) bad(m, opt, 'only one of --set, --rcheck, --update or --remove may be given');
           seen.add('recent-mode');
           m.mode = opt.slice(2) as 'set' | 'rcheck' | 'update' | 'remove';
           m.neg = neg;
           return true;
         case '--seconds':
-          noNeg();
+          noNeg(m, opt, neg);
           m.seconds = parseU32(cur.arg(opt), opt);
           return true;
         case '--reap':
-          noNeg();
+          noNeg(m, opt, neg);
           m.reap = true;
           return true;
         case '--hitcount':
-          noNeg();
+          noNeg(m, opt, neg);
           m.hitcount = parseU32(cur.arg(opt), opt);
           return true;
         case '--rttl':
-          noNeg();
+          noNeg(m, opt, neg);
           m.rttl = true;
           return true;
         case '--name':
-          noNeg();
+          noNeg(m, opt, neg);
           m.name = cur.arg(opt);
           return true;
         case '--rsource':
         case '--rdest':
-          noNeg();
+          noNeg(m, opt, neg);
           m.side = opt.slice(2) as 'rsource' | 'rdest';
           return true;
         case '--mask': {
-          noNeg();
+          noNeg(m, opt, neg);
           const t = cur.arg(opt);
           m.mask = formatIp(parseAddr(t, family, opt));
           return true;
@@ -266,22 +283,22 @@ export function matchOption(m: Match, opt: string, cur: Cursor, neg: boolean, fa
         case '--set': {
           m.name = cur.arg(opt);
           const dims = cur.arg(opt).split(',');
-          if (dims.length > 6 || dims.some((d) => d !== 'src' && d !== 'dst')) bad(`invalid set flags "${dims.join(',')}": expected src|dst[,src|dst…]`);
+          if (dims.length > 6 || dims.some((d) => d !== 'src' && d !== 'dst')) bad(m, opt, `invalid set flags "${dims.join(',')}": expected src|dst[,src|dst…]`);
           m.dims = dims as IpsetDim[];
           m.neg = neg;
           seen.add('match-set');
           return true;
         }
         case '--return-nomatch':
-          noNeg();
+          noNeg(m, opt, neg);
           m.returnNomatch = true;
           return true;
         case '--update-counters':
-          if (!neg) bad('--update-counters is the default; only "! --update-counters" is meaningful');
+          if (!neg) bad(m, opt, '--update-counters is the default; only "! --update-counters" is meaningful');
           m.noUpdateCounters = true;
           return true;
         case '--update-subcounters':
-          if (!neg) bad('--update-subcounters is the default; only "! --update-subcounters" is meaningful');
+          if (!neg) bad(m, opt, '--update-subcounters is the default; only "! --update-subcounters" is meaningful');
           m.noUpdateSubcounters = true;
           return true;
         default:
@@ -309,15 +326,15 @@ export function matchOption(m: Match, opt: string, cur: Cursor, neg: boolean, fa
       }
     case 'nfacct':
       if (opt !== '--nfacct-name') return false;
-      noNeg();
+      noNeg(m, opt, neg);
       m.name = cur.arg(opt);
       return true;
     case 'limit':
       if (opt === '--limit') {
-        noNeg();
+        noNeg(m, opt, neg);
         m.avg = formatRate(parseRate(cur.arg(opt), opt));
       } else if (opt === '--limit-burst') {
-        noNeg();
+        noNeg(m, opt, neg);
         m.burst = parseU32(cur.arg(opt), opt);
       } else return false;
       return true;
@@ -326,36 +343,37 @@ export function matchOption(m: Match, opt: string, cur: Cursor, neg: boolean, fa
   }
 }
 
+function failCheck(m: Match, why: string): never {
+  throw new TokenError(`${m.kind}: ${why}`, `-m ${m.kind}`);
+}
+
 /** Checks a match once all its options are read (the extension's x6_fcheck). */
 export function finishMatch(m: Match, seen: Seen, family: Family): void {
-  const fail = (why: string): never => {
-    throw new TokenError(`${m.kind}: ${why}`, `-m ${m.kind}`);
-  };
   switch (m.kind) {
     case 'multiport':
-      if (!seen.has('multiport')) fail('one of --sports, --dports or --ports is required');
+      if (!seen.has('multiport')) failCheck(m, 'one of --sports, --dports or --ports is required');
       break;
     case 'comment':
       break;
     case 'statistic':
-      if (!seen.has('mode')) fail('no --mode given');
-      if (m.mode === 'random' && !seen.has('probability')) fail('--mode random requires --probability');
+      if (!seen.has('mode')) failCheck(m, 'no --mode given');
+      if (m.mode === 'random' && !seen.has('probability')) failCheck(m, '--mode random requires --probability');
       if (m.mode === 'nth') {
-        if (!seen.has('every') || !seen.has('packet')) fail('option "--every" also requires "--packet"');
-        if (m.packet > m.every - 1) fail('--packet must be between 0 and --every - 1');
+        if (!seen.has('every') || !seen.has('packet')) failCheck(m, 'option "--every" also requires "--packet"');
+        if (m.packet > m.every - 1) failCheck(m, '--packet must be between 0 and --every - 1');
       }
       break;
     case 'set':
-      if (!seen.has('match-set')) fail('you must specify --match-set');
+      if (!seen.has('match-set')) failCheck(m, 'you must specify --match-set');
       break;
     case 'recent':
       // libxt_recent.c: the mask defaults to all ones for the family.
       if (m.mask === '') m.mask = family === 4 ? '255.255.255.255' : 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff';
-      if (m.reap && m.mode !== 'rcheck' && m.mode !== 'update') fail('--reap is only valid with --rcheck or --update');
-      if (m.reap && !m.seconds) fail('--reap requires --seconds');
+      if (m.reap && m.mode !== 'rcheck' && m.mode !== 'update') failCheck(m, '--reap is only valid with --rcheck or --update');
+      if (m.reap && !m.seconds) failCheck(m, '--reap requires --seconds');
       break;
     case 'state':
-      if (m.states.length === 0) fail('--state is required');
+      if (m.states.length === 0) failCheck(m, '--state is required');
       break;
     default:
       break;

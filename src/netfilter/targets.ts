@@ -73,10 +73,12 @@ export function parseNatRange(text: string, family: Family, opt: string): NfNatR
   const r: NfNatRange = {};
   if (addrPart !== '') {
     const dash = addrPart.indexOf('-');
-    const lo = parseAddr(dash < 0 ? addrPart : addrPart.slice(0, dash), family, opt);
+    const loText = dash < 0 ? addrPart : addrPart.slice(0, dash);
+    const lo = parseAddr(loText, family, opt);
     const hi = dash < 0 ? lo : parseAddr(addrPart.slice(dash + 1), family, opt);
-    r.minIp = formatIp(lo);
-    r.maxIp = formatIp(hi);
+    // The text itself when it is already the canonical form (one string, not a new one per rule).
+    r.minIp = family === 4 && canonicalV4(loText) ? loText : formatIp(lo);
+    r.maxIp = dash < 0 ? r.minIp : formatIp(hi);
   }
   if (portPart !== undefined) {
     const p = parsePortRange(portPart, opt, '-');
@@ -85,6 +87,14 @@ export function parseNatRange(text: string, family: Family, opt: string): NfNatR
   }
   if (r.minIp === undefined && r.minPort === undefined) throw new TokenError(`invalid NAT range "${text}"`, opt);
   return r;
+}
+
+/** True when a dotted quad that parsed is already printed as inet_ntoa would print it (no leading zeros). */
+function canonicalV4(s: string): boolean {
+  for (let k = 0; k < s.length - 1; k++) {
+    if (s.charCodeAt(k) === 48 /* 0 */ && (k === 0 || s.charCodeAt(k - 1) === 46) && s.charCodeAt(k + 1) !== 46) return false;
+  }
+  return true;
 }
 
 /** print_range of libxt_NAT: `a[-b][:p[-q]]`, IPv6 bracketed when a port is given. */
@@ -98,12 +108,14 @@ export function formatNatRange(r: NfNatRange, family: Family): string {
   return s;
 }
 
+/** The option was the target's; it cannot be negated. */
+function own(t: Target, opt: string, neg: boolean): true {
+  if (neg) throw new TokenError(`${t.kind}: option "${opt}" cannot be inverted`, opt);
+  return true;
+}
+
 /** Offers an option to the target. Returns false when it is not the target's. */
 export function targetOption(t: Target, opt: string, cur: Cursor, neg: boolean, family: Family): boolean {
-  const own = (): true => {
-    if (neg) throw new TokenError(`${t.kind}: option "${opt}" cannot be inverted`, opt);
-    return true;
-  };
   switch (t.kind) {
     case 'none':
     case 'ACCEPT':
@@ -121,23 +133,23 @@ export function targetOption(t: Target, opt: string, cur: Cursor, neg: boolean, 
       const w = (family === 4 ? REJECT4 : REJECT6).get(v);
       if (!w) throw new TokenError(`unknown reject type "${v}"`, opt);
       t.with = w;
-      return own();
+      return own(t, opt, neg);
     }
     case 'DNAT':
     case 'SNAT':
       if (opt === (t.kind === 'DNAT' ? '--to-destination' : '--to-source')) {
         if (t.ranges.length > 0) throw new TokenError(`${t.kind}: multiple ${opt} are not supported`, opt);
-        t.ranges.push(parseNatRange(cur.arg(opt), family, opt));
-        return own();
+        t.ranges = [parseNatRange(cur.arg(opt), family, opt)];
+        return own(t, opt, neg);
       }
-      return natFlag(t.flags, opt, t.kind === 'SNAT') && own();
+      return natFlag(t.flags, opt, t.kind === 'SNAT') && own(t, opt, neg);
     case 'MASQUERADE':
     case 'REDIRECT':
       if (opt === '--to-ports') {
         t.ports = parsePortRange(cur.arg(opt), opt, '-');
-        return own();
+        return own(t, opt, neg);
       }
-      return (opt === '--random' || (t.kind === 'MASQUERADE' && opt === '--random-fully')) && natFlag(t.flags, opt, true) && own();
+      return (opt === '--random' || (t.kind === 'MASQUERADE' && opt === '--random-fully')) && natFlag(t.flags, opt, true) && own(t, opt, neg);
     case 'MARK': {
       // libxt_MARK.c mark_tg_parse (revision 2)
       if (opt === '--set-xmark' || opt === '--set-mark') {
@@ -153,40 +165,40 @@ export function targetOption(t: Target, opt: string, cur: Cursor, neg: boolean, 
         t.value = parseU32(cur.arg(opt), opt);
         t.mask = 0;
       } else return false;
-      return own();
+      return own(t, opt, neg);
     }
     case 'CONNMARK':
-      return connmarkOption(t, opt, cur) && own();
+      return connmarkOption(t, opt, cur) && own(t, opt, neg);
     case 'LOG':
       switch (opt) {
         case '--log-prefix': {
           const p = cur.arg(opt);
           if (p.length > 29) throw new TokenError('LOG: maximum prefix length is 29 characters', opt);
           t.prefix = p;
-          return own();
+          return own(t, opt, neg);
         }
         case '--log-level': {
           const v = cur.arg(opt);
           const n = LOG_LEVELS.get(v) ?? (/^[0-7]$/.test(v) ? Number(v) : undefined);
           if (n === undefined) throw new TokenError(`LOG: invalid log level "${v}"`, opt);
           t.level = n;
-          return own();
+          return own(t, opt, neg);
         }
         case '--log-tcp-sequence':
           t.tcpSequence = true;
-          return own();
+          return own(t, opt, neg);
         case '--log-tcp-options':
           t.tcpOptions = true;
-          return own();
+          return own(t, opt, neg);
         case '--log-ip-options':
           t.ipOptions = true;
-          return own();
+          return own(t, opt, neg);
         case '--log-uid':
           t.uid = true;
-          return own();
+          return own(t, opt, neg);
         case '--log-macdecode':
           t.macDecode = true;
-          return own();
+          return own(t, opt, neg);
         default:
           return false;
       }
@@ -194,19 +206,19 @@ export function targetOption(t: Target, opt: string, cur: Cursor, neg: boolean, 
       switch (opt) {
         case '--nflog-group':
           t.group = parseU32(cur.arg(opt), opt);
-          return own();
+          return own(t, opt, neg);
         case '--nflog-prefix':
           t.prefix = cur.arg(opt);
-          return own();
+          return own(t, opt, neg);
         case '--nflog-range':
           t.range = parseU32(cur.arg(opt), opt);
-          return own();
+          return own(t, opt, neg);
         case '--nflog-size':
           t.size = parseU32(cur.arg(opt), opt);
-          return own();
+          return own(t, opt, neg);
         case '--nflog-threshold':
           t.threshold = parseU32(cur.arg(opt), opt);
-          return own();
+          return own(t, opt, neg);
         default:
           return false;
       }
@@ -214,13 +226,13 @@ export function targetOption(t: Target, opt: string, cur: Cursor, neg: boolean, 
       switch (opt) {
         case '--notrack':
           t.notrack = true;
-          return own();
+          return own(t, opt, neg);
         case '--zone':
           t.zone = parseU32(cur.arg(opt), opt);
-          return own();
+          return own(t, opt, neg);
         case '--helper':
           t.helper = cur.arg(opt);
-          return own();
+          return own(t, opt, neg);
         default:
           if (opt.startsWith('--')) throw new TokenError(`CT: option "${opt}" is not supported by podpath`, opt);
           return false;

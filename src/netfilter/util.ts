@@ -19,29 +19,176 @@ export class TokenError extends Error {
   }
 }
 
-/** Walks the arguments of one rule line, as iptables' getopt loop does. */
+/**
+ * Option words of iptables-restore input (every option the rule, match and target parsers know).
+ * The fast cursor returns these very strings for a token spelled the same, instead of a new
+ * string per token: no allocation, and comparisons with them are identity checks. A word missing
+ * here, or sharing its slot with another, is only read the ordinary way.
+ */
+const OPTION_WORDS: readonly string[] = [
+  '--and-mark', '--append', '--comment', '--ctdir', '--ctexpire', '--ctmask', '--ctorigdst', '--ctorigdstport',
+  '--ctorigsrc', '--ctorigsrcport', '--ctproto', '--ctrepldst', '--ctrepldstport', '--ctreplsrc',
+  '--ctreplsrcport', '--ctstate', '--ctstatus', '--delete-chain', '--destination', '--destination-port',
+  '--destination-ports', '--dport', '--dports', '--dst', '--dst-type', '--every', '--flush', '--fragment',
+  '--goto', '--helper', '--hitcount', '--icmp-type', '--icmpv6-type', '--in-interface', '--insert', '--jump',
+  '--limit', '--limit-burst', '--limit-iface-in', '--limit-iface-out', '--log-ip-options', '--log-level',
+  '--log-macdecode', '--log-prefix', '--log-tcp-options', '--log-tcp-sequence', '--log-uid', '--mark', '--mask',
+  '--match', '--match-set', '--mode', '--name', '--new-chain', '--nfacct-name', '--nflog-group',
+  '--nflog-prefix', '--nflog-range', '--nflog-size', '--nflog-threshold', '--nfmask', '--notrack', '--or-mark',
+  '--out-interface', '--packet', '--persistent', '--physdev-in', '--physdev-is-bridged', '--physdev-is-in',
+  '--physdev-is-out', '--physdev-out', '--policy', '--ports', '--probability', '--protocol', '--random',
+  '--random-fully', '--rcheck', '--rdest', '--reap', '--reject-with', '--remove', '--restore-mark',
+  '--return-nomatch', '--rsource', '--rttl', '--save-mark', '--seconds', '--set', '--set-counters',
+  '--set-mark', '--set-xmark', '--source', '--source-port', '--source-ports', '--sport', '--sports', '--src',
+  '--src-type', '--state', '--syn', '--tcp-flags', '--tcp-option', '--to-destination', '--to-ports',
+  '--to-source', '--update', '--update-counters', '--update-subcounters', '--xor-mark', '--zone', '-A', '-F',
+  '-I', '-N', '-P', '-X', '-c', '-d', '-f', '-g', '-i', '-j', '-m', '-o', '-p', '-s',
+];
+const ATOM_MASK = 1023;
+const ATOMS: (string | undefined)[] = new Array<string | undefined>(ATOM_MASK + 1).fill(undefined);
+function atomSlot(s: string, a: number, b: number): number {
+  let h = 0;
+  for (let k = a; k < b; k++) h = Math.imul(h ^ s.charCodeAt(k), 16777619);
+  return (h >>> 0) & ATOM_MASK;
+}
+for (const w of OPTION_WORDS) {
+  const i = atomSlot(w, 0, w.length);
+  if (ATOMS[i] === undefined) ATOMS[i] = w;
+}
+
+/**
+ * Walks the arguments of one rule line, as iptables' getopt loop does. Made either from tokens
+ * (`new Cursor(tokenize(line))`) or, on the parser's fast path, over a range of a larger text
+ * (`Cursor.onLine`): it then reads each argument by position when asked, splitting exactly as
+ * `tokenize` would, so a 320k-rule dump needs no per-line token arrays.
+ */
 export class Cursor {
   i = 0;
-  constructor(readonly tokens: readonly string[]) {}
+  private pos = 0;
+  private end = 0;
+  private text = '';
+  constructor(private readonly tokens: readonly string[] | undefined) {}
+
+  /**
+   * A cursor over `text[start, end)`, or undefined when that line needs the general tokenizer:
+   * it contains a backslash or an odd number of double quotes (an unterminated quote is an
+   * error `tokenize` reports before any argument is read).
+   */
+  static onLine(text: string, start: number, end: number): Cursor | undefined {
+    let quotes = 0;
+    for (let k = start; k < end; k++) {
+      const c = text.charCodeAt(k);
+      if (c === 34) quotes++;
+      else if (c === 92) return undefined;
+    }
+    if (quotes & 1) return undefined;
+    const cur = new Cursor(undefined);
+    cur.text = text;
+    cur.pos = start;
+    cur.end = end;
+    return cur;
+  }
+
   get done(): boolean {
-    return this.i >= this.tokens.length;
+    if (this.tokens) return this.i >= this.tokens.length;
+    this.skipSpace();
+    return this.pos >= this.end;
   }
+
+  /** The next argument without taking it. */
   peek(): string | undefined {
-    return this.tokens[this.i];
+    if (this.tokens) return this.tokens[this.i];
+    const save = this.pos;
+    const t = this.next();
+    this.pos = save;
+    return t;
   }
+
   /** The argument of option `opt`; an error naming the option when it is missing. */
   arg(opt: string): string {
-    const t = this.tokens[this.i];
+    if (this.tokens) {
+      const t = this.tokens[this.i];
+      if (t === undefined) throw new TokenError(`option "${opt}" requires an argument`, opt);
+      this.i++;
+      return t;
+    }
+    const t = this.next();
     if (t === undefined) throw new TokenError(`option "${opt}" requires an argument`, opt);
-    this.i++;
     return t;
   }
+
+  /** The next argument or undefined at the end of the line. */
+  take(): string | undefined {
+    if (this.tokens) return this.i < this.tokens.length ? this.tokens[this.i++] : undefined;
+    return this.next();
+  }
+
   /** An optional argument: taken when the next token does not start with '-' and is not '!'. */
   optArg(): string | undefined {
-    const t = this.tokens[this.i];
+    const t = this.peek();
     if (t === undefined || t.startsWith('-') || t === '!') return undefined;
-    this.i++;
+    this.take();
     return t;
+  }
+
+  private skipSpace(): void {
+    const s = this.text;
+    let p = this.pos;
+    while (p < this.end) {
+      const c = s.charCodeAt(p);
+      if (c !== 32 && c !== 9) break;
+      p++;
+    }
+    this.pos = p;
+  }
+
+  /**
+   * One argument by position, with tokenizeSlow's rules for a line without backslashes and with
+   * balanced quotes: unquoted characters up to a space or tab; a double quote opens a quoted part
+   * that the next double quote closes, which also ends the argument.
+   */
+  private next(): string | undefined {
+    this.skipSpace();
+    const s = this.text;
+    const start = this.pos;
+    const end = this.end;
+    if (start >= end) return undefined;
+    let p = start;
+    const c0 = s.charCodeAt(start);
+    if (c0 === 45 /* - */) {
+      // An option: read it with its slot in the option words.
+      let h = 0;
+      while (p < end) {
+        const c = s.charCodeAt(p);
+        if (c === 32 || c === 9 || c === 34) break;
+        h = Math.imul(h ^ c, 16777619);
+        p++;
+      }
+      if (p >= end || s.charCodeAt(p) !== 34) {
+        this.pos = p;
+        const len = p - start;
+        const w = ATOMS[(h >>> 0) & ATOM_MASK];
+        if (w !== undefined && w.length === len && s.startsWith(w, start)) return w;
+        return s.slice(start, p);
+      }
+    } else {
+      if (c0 === 33 /* ! */ && (start + 1 >= end || s.charCodeAt(start + 1) === 32 || s.charCodeAt(start + 1) === 9)) {
+        this.pos = start + 1;
+        return '!';
+      }
+      while (p < end) {
+        const c = s.charCodeAt(p);
+        if (c === 32 || c === 9 || c === 34) break;
+        p++;
+      }
+      if (p >= end || s.charCodeAt(p) !== 34) {
+        this.pos = p;
+        return s.slice(start, p);
+      }
+    }
+    const close = s.indexOf('"', p + 1);
+    this.pos = close + 1;
+    return p === start ? s.slice(p + 1, close) : s.slice(start, p) + s.slice(p + 1, close);
   }
 }
 
