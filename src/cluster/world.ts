@@ -14,6 +14,7 @@ import { Rib } from '../routing/index.js';
 import { refusalFor, type FlannelNodeState } from './controllers/flannel/index.js';
 import { CNI_BRIDGE, NODE_UPLINK } from './controllers/flannel/names.js';
 import { nodeIptables, nodeRouting, nodeSysctls } from './node.js';
+import { applyPortmapOps, podAddress, portMappings, portmapOps } from './controllers/portmap/index.js';
 import type { Pod, Service } from './objects.js';
 import type { Client, Router, Topology, TopologyNode } from './spec/types.js';
 
@@ -154,6 +155,14 @@ function buildNode(topo: Topology, fabric: Fabric, node: TopologyNode, ip: strin
   const kubeProxy = nodeIptables(topo, node.name, 4);
   let rs = kubeProxy.ruleset;
   if (flannel) rs = applyIptablesRestore(rs, flannel.iptables, { noflush: true, family: 4, file: `flanneld on ${node.name}` });
+  // the CNI chain's portmap plugin, at each pod's ADD (after flanneld, whose subnet.env the CNI needs)
+  for (const p of podNs) {
+    const mappings = portMappings(p);
+    if (mappings.length === 0) continue;
+    const key = podKey(p);
+    const ops = portmapOps({ key, address: podAddress(p.status!.podIP!, v4(node.podCIDRs)), mappings });
+    rs = applyPortmapOps(rs, ops, { kind: 'portmap', name: node.name, detail: `hostPort of pod ${key}` });
+  }
   const announce = lbAnnouncements(topo).filter((a) => a.node === node.name).map((a) => a.ip);
   const spec: NetnsSpec = { name: node.name, node: node.name, role: 'node', devices, rib, fdb, sysctls: nodeSysctls(kubeProxy.generated), ruleset: compileRuleset(rs), ipsets: new IpsetStore(), listeners, ...(announce.length ? { announce } : {}) };
   fabric.add(spec);

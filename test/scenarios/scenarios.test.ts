@@ -44,6 +44,9 @@ const SCENARIOS: Scenario[] = [
   { name: 'host-gw-external-nodeport', topo: 'flannel-host-gw', req: { from: 'client/laptop', to: '192.168.56.11:30080', all: true } },
   { name: 'host-gw-routed-pod-to-pod-behind-router', topo: 'flannel-host-gw-routed', req: { from: 'pod/default/client', to: '10.244.2.2:8080' } },
   { name: 'default-pod-to-clusterip', topo: 'default', req: { from: 'pod/default/client', to: 'svc/default/web:80', all: true } },
+  { name: 'hostport-external', topo: 'flannel-hostport', req: { from: 'client/laptop', to: '192.168.56.12:8081' } },
+  { name: 'hostport-hairpin', topo: 'flannel-hostport', req: { from: 'pod/default/client', to: '192.168.56.12:8081' } },
+  { name: 'hostport-udp-from-other-node', topo: 'flannel-hostport', req: { from: 'pod/default/remote', to: '192.168.56.12:53', proto: 'udp' } },
 ];
 
 describe('scenario goldens (minimal traces)', () => {
@@ -51,7 +54,7 @@ describe('scenario goldens (minimal traces)', () => {
     it(s.name, async () => {
       const { trace } = traceRequest(await world(s.topo), s.req);
       expect(validateTrace(trace)).toEqual([]);
-      const text = `# ${s.topo}: podpath trace --from ${s.req.from} --to ${s.req.to}${s.req.all ? ' --all' : ''}${s.req.size ? ` --size ${s.req.size}` : ''}${s.req.seed ? ` --seed ${s.req.seed}` : ''} --format minimal\n${renderTrace(trace, 'minimal')}`;
+      const text = `# ${s.topo}: podpath trace --from ${s.req.from} --to ${s.req.to}${s.req.all ? ' --all' : ''}${s.req.size ? ` --size ${s.req.size}` : ''}${s.req.seed ? ` --seed ${s.req.seed}` : ''}${s.req.proto ? ` --proto ${s.req.proto}` : ''} --format minimal\n${renderTrace(trace, 'minimal')}`;
       const file = join(GOLDENS, `${s.name}.txt`);
       if (process.env.UPDATE_GOLDENS || !existsSync(file)) writeFileSync(file, text);
       expect(text).toBe(readFileSync(file, 'utf8'));
