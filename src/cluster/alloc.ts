@@ -834,7 +834,12 @@ export function allocate(input: AllocInput, problems: Problem[]): AllocResult {
 
 /** Owner references made before their owner had a UID get it now. */
 function fixOwnerUids(objects: readonly Located[]): void {
-  const uid = new Map(objects.map((l) => [`${l.obj.kind}/${objectKey(l.obj)}`, l.obj.metadata.uid]));
+  // Only kinds that some owner reference names without a UID need looking up.
+  const kinds = new Set<string>();
+  for (const l of objects) for (const o of l.obj.metadata.ownerReferences ?? []) if (!o.uid) kinds.add(o.kind);
+  if (kinds.size === 0) return;
+  const uid = new Map<string, string | undefined>();
+  for (const l of objects) if (kinds.has(l.obj.kind)) uid.set(`${l.obj.kind}/${objectKey(l.obj)}`, l.obj.metadata.uid);
   for (const l of objects) {
     const ns = l.obj.metadata.namespace ?? 'default';
     for (const o of l.obj.metadata.ownerReferences ?? []) {
