@@ -9,7 +9,7 @@
  * Fabric; a `FabricRun` holds what packets change (conntrack, learned FDB and neighbour entries,
  * sockets) so every run — every `--all` branch — starts from the same state.
  */
-import { Rng, VirtualClock, ipEquals, parseIp, type Chooser } from '../base/index.js';
+import { Rng, VirtualClock, formatIp, ipEquals, parseIp, type Chooser } from '../base/index.js';
 import { ConntrackTable, type Timeouts } from '../conntrack/index.js';
 import { IpsetStore, NthState, RecentStore, compileRuleset, emptyRuleset, type CompiledRuleset, type IpsetLookup } from '../netfilter/index.js';
 import { ETHERTYPE, ICMP_TYPE, ICMP_UNREACH, icmpError, isIcmpErrorType, vxlanEncap, decap, type EthernetHeader, type Packet } from '../packet/index.js';
@@ -645,6 +645,27 @@ export function replyHeaders(h: FlowHeaders): FlowHeaders {
   if (hasPorts(h.proto)) return { ...base, sport: h.dport ?? 0, dport: h.sport ?? 0 };
   if (h.proto === IPPROTO.ICMP) return { ...base, icmpType: 0, icmpCode: 0, sport: h.sport ?? 0 };
   return base;
+}
+
+/**
+ * The answer a socket sends to `h`, with the source address the kernel gives it. A TCP
+ * connection (and a connected or ICMP socket) answers from the address the request was sent to.
+ * A UDP server's socket bound to the wildcard address answering with sendto, without
+ * IP_PKTINFO (agnhost netexec, most simple servers), leaves the source to udp_sendmsg →
+ * ip_route_output_flow with saddr 0: the route's preferred source towards the client, which on a
+ * host with several addresses of one subnet is the primary one, not necessarily the one asked.
+ */
+export function socketReply(ns: Netns, h: FlowHeaders, socket: 'listener' | 'connected' | 'kernel' | 'icmp-error'): { hdr: FlowHeaders; note: string | null } {
+  const hdr = replyHeaders(h);
+  if (h.proto !== IPPROTO.UDP || socket !== 'listener') return { hdr, note: null };
+  const r = ns.spec.rib.lookupRoute({ dst: parseIp(h.src) });
+  if (!r.src) return { hdr, note: null };
+  const src = formatIp(r.src);
+  if (sameIp(src, h.dst)) return { hdr, note: null };
+  return {
+    hdr: { ...hdr, src },
+    note: `udp_sendmsg: the server's socket is bound to the wildcard address and answers with sendto (no IP_PKTINFO): ip_route_output_flow picks the source ${src} (the route's preferred source), not ${h.dst} the request was sent to`,
+  };
 }
 
 export function sameIp(a: string, b: string): boolean {

@@ -9,7 +9,7 @@
 import { InputError, Rng, SeededChooser, closestName, enumerateBranches, formatIp, isIp, parseIp, type Chooser } from '../base/index.js';
 import type { Service } from '../cluster/objects.js';
 import { missingRouteReason, type World } from '../cluster/world.js';
-import { replyHeaders, type ErrorToSend, type FabricRun, type Visit } from '../netns/index.js';
+import { socketReply, type ErrorToSend, type FabricRun, type Visit } from '../netns/index.js';
 import { formatPacket, type Packet } from '../packet/index.js';
 import { DEFAULT_TTL, IPPROTO, TCP_FLAG, hasPorts, protoName, type FlowHeaders } from '../packet/skb.js';
 import { StepRecorder, type Disposition, type FiveTuple, type Hop, type Outcome, type PacketSnapshot, type Reply, type Step, type Trace } from '../trace/index.js';
@@ -302,7 +302,9 @@ function runOnce(world: World, p: Prepared, req: TraceRequest, chooser: Chooser,
   const pod = end.owner.startsWith('pod/') ? end.owner.slice(4) : null;
   out.endpoint = { pod, ip: end.hdr.dst, ...(hasPorts(end.hdr.proto) ? { port: end.hdr.dport! } : {}) };
   if (req.reply === false) return out;
-  const rh = replyHeaders(end.hdr);
+  const answer = socketReply(world.fabric.get(w.last.netns), end.hdr, end.socket);
+  if (answer.note) rec.add({ kind: 'note', text: answer.note });
+  const rh = answer.hdr;
   const rv = run.send(w.last.netns, rh, rec);
   const rw = walk(world, run, rv, rec, []);
   const reply: Reply = { disposition: rw.disposition, reason: rw.reason, received: null, hops: rw.hops };
@@ -319,7 +321,7 @@ function runOnce(world: World, p: Prepared, req: TraceRequest, chooser: Chooser,
   } else if (rend.kind === 'failed' && rw.last.netns === p.src.netns && rend.disposition === 'no-listener') {
     reply.received = fiveTupleOf(rend.hdr);
     reply.matchesRequest = expect(rend.hdr);
-    reply.reason = `the client sent to ${p.hdr.dst}${hasPorts(p.hdr.proto) ? `:${p.hdr.dport}` : ''} but the reply comes from ${rend.hdr.src}${hasPorts(rend.hdr.proto) ? `:${rend.hdr.sport}` : ''}: no socket expects it (${rend.reason})`;
+    reply.reason = `the client sent to ${p.hdr.dst}${hasPorts(p.hdr.proto) ? `:${p.hdr.dport}` : ''} but the reply comes from ${rend.hdr.src}${hasPorts(rend.hdr.proto) ? `:${rend.hdr.sport}` : ''}: no socket expects it (${rend.reason})${answer.note ? `; why: ${answer.note}` : ''}`;
   }
   out.reply = reply;
   if (req.establish && p.hdr.proto === IPPROTO.TCP && rend.kind === 'delivered' && reply.matchesRequest) {

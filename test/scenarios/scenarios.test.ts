@@ -47,6 +47,7 @@ const SCENARIOS: Scenario[] = [
   { name: 'hostport-external', topo: 'flannel-hostport', req: { from: 'client/laptop', to: '192.168.56.12:8081' } },
   { name: 'hostport-hairpin', topo: 'flannel-hostport', req: { from: 'pod/default/client', to: '192.168.56.12:8081' } },
   { name: 'hostport-udp-from-other-node', topo: 'flannel-hostport', req: { from: 'pod/default/remote', to: '192.168.56.12:53', proto: 'udp' } },
+  { name: 'udp-reply-from-wrong-address', topo: 'hostnetwork-udp-vip', req: { from: 'client/laptop', to: '192.168.56.99:5353', proto: 'udp' } },
 ];
 
 describe('scenario goldens (minimal traces)', () => {
