@@ -9,7 +9,7 @@ import { NFT_SAVE_TABLE_ORDER, PROTO, PROTO_NAMES, PROTO_NUMBERS } from './names
 import { TARGET_NAMES, formatTarget, newTarget, targetOption } from './targets.js';
 import { BUILTIN_CHAINS, TABLE_NAMES } from './types.js';
 import type { Chain, Counters, Match, NatFlags, Negatable, Rule, Ruleset, Table, TableName, Target } from './types.js';
-import { Cursor, RulesetParseError, TokenError, formatAddrMask, parseAddrMask, tokenize } from './util.js';
+import { Cursor, LineScan, RulesetParseError, TokenError, formatAddrMask, parseAddrMask, tokenize } from './util.js';
 
 export interface ParseOptions {
   file?: string;
@@ -78,6 +78,7 @@ function restore(base: Ruleset, text: string, opts: RestoreOptions, fast: boolea
   for (const [n, t] of base.tables) out.tables.set(n, cloneTable(t));
   const file = opts.file;
   const shared = fast ? new SharedValues() : undefined;
+  const scan = fast ? new LineScan(text) : undefined;
   let table: Table | undefined;
   let tableLine = 0;
   let lineNo = 0;
@@ -97,7 +98,7 @@ function restore(base: Ruleset, text: string, opts: RestoreOptions, fast: boolea
     if (c0 === 35 /* # */) continue;
     try {
       // Fast path: a command line ("-A CHAIN …") read by position, without slicing the line.
-      const fastCur = fast && c0 === 45 /* - */ && table ? Cursor.onLine(text, start, end) : undefined;
+      const fastCur = scan && c0 === 45 /* - */ && table ? Cursor.onLine(scan, start, end) : undefined;
       if (fastCur) {
         command(table!, fastCur, undefined, family, lineNo, file, !!opts.noflush, shared);
         continue;
@@ -135,7 +136,7 @@ function restore(base: Ruleset, text: string, opts: RestoreOptions, fast: boolea
         counters = { packets: Number(m![1]), bytes: Number(m![2]) };
         rest = line.slice(close + 1).trimStart();
       }
-      const cur = (fast ? Cursor.onLine(rest, 0, rest.length) : undefined) ?? new Cursor(tokenize(rest));
+      const cur = (fast ? Cursor.onLine(new LineScan(rest), 0, rest.length) : undefined) ?? new Cursor(tokenize(rest));
       command(t, cur, counters, family, lineNo, file, !!opts.noflush, shared);
     } catch (e) {
       if (e instanceof TokenError) throw new RulesetParseError(e.message, { file, line: lineNo, token: e.token });
@@ -309,9 +310,15 @@ class SlotCache<V> {
     this.keys = new Array<string | undefined>(mask + 1).fill(undefined);
     this.vals = new Array<V | undefined>(mask + 1).fill(undefined);
   }
+  /** A hash of the length and at most 9 characters spread over the text (a collision only costs a miss). */
   private slot(k: string): number {
-    let h = k.length;
-    for (let i = 0; i < k.length; i++) h = Math.imul(h ^ k.charCodeAt(i), 16777619);
+    const n = k.length;
+    let h = n;
+    if (n <= 9) for (let i = 0; i < n; i++) h = Math.imul(h ^ k.charCodeAt(i), 16777619);
+    else {
+      for (let j = 0; j < 8; j++) h = Math.imul(h ^ k.charCodeAt((n * j) >> 3), 16777619);
+      h = Math.imul(h ^ k.charCodeAt(n - 1), 16777619);
+    }
     return (h >>> 0) & this.mask;
   }
   get(k: string): V | undefined {
@@ -417,6 +424,30 @@ function protoSpec(num: number, neg: boolean): { num: number; neg: boolean } {
 
 const NO_NAT_FLAGS: NatFlags = Object.freeze({ random: false, randomFully: false, persistent: false });
 
+const OPT_SRC = 1;
+const OPT_DST = 2;
+const OPT_IN = 3;
+const OPT_OUT = 4;
+const OPT_PROTO = 5;
+const OPT_FRAGMENT = 6;
+const OPT_MATCH = 7;
+const OPT_JUMP = 8;
+const OPT_GOTO = 9;
+const OPT_COUNTERS = 10;
+/** The rule's own options (iptables/xshared.c), short and long, to the case parseRuleArgs takes. */
+const RULE_OPTIONS: ReadonlyMap<string, number> = new Map([
+  ['-s', OPT_SRC], ['--source', OPT_SRC], ['--src', OPT_SRC],
+  ['-d', OPT_DST], ['--destination', OPT_DST], ['--dst', OPT_DST],
+  ['-i', OPT_IN], ['--in-interface', OPT_IN],
+  ['-o', OPT_OUT], ['--out-interface', OPT_OUT],
+  ['-p', OPT_PROTO], ['--protocol', OPT_PROTO],
+  ['-f', OPT_FRAGMENT], ['--fragment', OPT_FRAGMENT],
+  ['-m', OPT_MATCH], ['--match', OPT_MATCH],
+  ['-j', OPT_JUMP], ['--jump', OPT_JUMP],
+  ['-g', OPT_GOTO], ['--goto', OPT_GOTO],
+  ['-c', OPT_COUNTERS], ['--set-counters', OPT_COUNTERS],
+]);
+
 /** Parses the arguments of one rule from `cur` (after `-A CHAIN`). */
 function parseRuleArgs(t: Table, chain: Chain, cur: Cursor, family: Family, line: number, file: string | undefined, shared: SharedValues | undefined): Rule {
   const rule = new ParsedRule(t.name, chain.name, line, file, family);
@@ -425,34 +456,26 @@ function parseRuleArgs(t: Table, chain: Chain, cur: Cursor, family: Family, line
   const seen: Seen[] = [];
   let targetSet = false;
   let neg = false;
-  while (!cur.done) {
-    const tok = cur.arg('');
+  for (let tok = cur.take(); tok !== undefined; tok = cur.take()) {
     if (tok === '!') {
       if (neg) throw new TokenError('multiple "!" flags not allowed', tok);
       neg = true;
       continue;
     }
-    switch (tok) {
-      case '-s':
-      case '--source':
-      case '--src':
+    switch (RULE_OPTIONS.get(tok)) {
+      case OPT_SRC:
         rule.src = shared ? shared.addr(cur.arg(tok), family, tok, neg) : { value: parseAddrMask(cur.arg(tok), family, tok), neg };
         break;
-      case '-d':
-      case '--destination':
-      case '--dst':
+      case OPT_DST:
         rule.dst = shared ? shared.addr(cur.arg(tok), family, tok, neg) : { value: parseAddrMask(cur.arg(tok), family, tok), neg };
         break;
-      case '-i':
-      case '--in-interface':
+      case OPT_IN:
         rule.inIface = { name: checkIface(cur.arg(tok), tok), neg };
         break;
-      case '-o':
-      case '--out-interface':
+      case OPT_OUT:
         rule.outIface = { name: checkIface(cur.arg(tok), tok), neg };
         break;
-      case '-p':
-      case '--protocol': {
+      case OPT_PROTO: {
         const p = cur.arg(tok);
         const n = PROTO_NUMBERS.get(p) ?? PROTO_NUMBERS.get(p.toLowerCase()) ?? (/^\d{1,3}$/.test(p) && Number(p) <= 255 ? Number(p) : undefined);
         if (n === undefined) throw new TokenError(`unknown protocol "${p}" specified`, tok);
@@ -460,13 +483,11 @@ function parseRuleArgs(t: Table, chain: Chain, cur: Cursor, family: Family, line
         rule.proto = n === 0 ? undefined : shared ? protoSpec(n, neg) : { num: n, neg };
         break;
       }
-      case '-f':
-      case '--fragment':
+      case OPT_FRAGMENT:
         if (family === 6) throw new TokenError('-f is not supported by ip6tables', tok);
         rule.fragment = { neg };
         break;
-      case '-m':
-      case '--match': {
+      case OPT_MATCH: {
         if (neg) throw new TokenError('unexpected "!" before -m', tok);
         const name = cur.arg(tok);
         const kind = MATCH_MODULES.get(name);
@@ -477,15 +498,13 @@ function parseRuleArgs(t: Table, chain: Chain, cur: Cursor, family: Family, line
         seen.push(needsSeen(kind) ? new Seen() : NO_SEEN);
         break;
       }
-      case '-j':
-      case '--jump':
-      case '-g':
-      case '--goto': {
+      case OPT_JUMP:
+      case OPT_GOTO: {
         if (neg) throw new TokenError(`unexpected "!" before ${tok}`, tok);
         if (targetSet) throw new TokenError('multiple -j/-g flags not allowed', tok);
         targetSet = true;
         const name = cur.arg(tok);
-        const isGoto = tok === '-g' || tok === '--goto';
+        const isGoto = RULE_OPTIONS.get(tok) === OPT_GOTO;
         const ref = shared ? shared.chain(t, name) : undefined;
         const to = ref ? ref.chain : t.chains.get(name);
         if (to) {
@@ -496,8 +515,7 @@ function parseRuleArgs(t: Table, chain: Chain, cur: Cursor, family: Family, line
         else rule.target = newTarget(name, family);
         break;
       }
-      case '-c':
-      case '--set-counters': {
+      case OPT_COUNTERS: {
         const p = cur.arg(tok);
         const b = cur.arg(tok);
         if (!/^\d+$/.test(p) || !/^\d+$/.test(b)) throw new TokenError('bad counters', tok);

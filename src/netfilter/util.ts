@@ -44,16 +44,56 @@ const OPTION_WORDS: readonly string[] = [
   '--to-source', '--update', '--update-counters', '--update-subcounters', '--xor-mark', '--zone', '-A', '-F',
   '-I', '-N', '-P', '-X', '-c', '-d', '-f', '-g', '-i', '-j', '-m', '-o', '-p', '-s',
 ];
+/** Words that follow options: match module names (-m), target names (-j), --mode values. */
+const VALUE_WORDS: readonly string[] = [
+  'tcp', 'udp', 'sctp', 'icmp', 'icmp6', 'icmpv6', 'multiport', 'comment', 'mark', 'connmark', 'conntrack', 'state',
+  'addrtype', 'statistic', 'recent', 'set', 'physdev', 'nfacct', 'limit', 'ACCEPT', 'DROP', 'RETURN', 'QUEUE',
+  'REJECT', 'DNAT', 'SNAT', 'MASQUERADE', 'REDIRECT', 'MARK', 'CONNMARK', 'LOG', 'NFLOG', 'TRACE', 'CT', 'NOTRACK',
+  'random', 'nth', 'all',
+];
 const ATOM_MASK = 1023;
-const ATOMS: (string | undefined)[] = new Array<string | undefined>(ATOM_MASK + 1).fill(undefined);
-function atomSlot(s: string, a: number, b: number): number {
-  let h = 0;
-  for (let k = a; k < b; k++) h = Math.imul(h ^ s.charCodeAt(k), 16777619);
-  return (h >>> 0) & ATOM_MASK;
+/** A slot from the word's length and three of its characters (options differ there, mostly). */
+function atomSlot(s: string, a: number, len: number): number {
+  return (len * 977 + s.charCodeAt(a + (len >> 1)) * 31 + s.charCodeAt(a + len - 1) * 7 + s.charCodeAt(a + (len > 2 ? 2 : 0))) & ATOM_MASK;
 }
-for (const w of OPTION_WORDS) {
+const ATOMS: (string | undefined)[] = new Array<string | undefined>(ATOM_MASK + 1).fill(undefined);
+for (const w of [...OPTION_WORDS, ...VALUE_WORDS]) {
   const i = atomSlot(w, 0, w.length);
   if (ATOMS[i] === undefined) ATOMS[i] = w;
+}
+
+/**
+ * Where a character next occurs in a text at or after a position, remembered so that asking
+ * line after line costs one forward scan of the whole text (not one per line).
+ */
+export class NextIndex {
+  private at = -1;
+  private from = 0;
+  constructor(
+    private readonly text: string,
+    private readonly ch: string,
+  ) {}
+  /** The first position ≥ pos holding the character, or text.length when none. */
+  next(pos: number): number {
+    if (this.at >= pos && this.from <= pos) return this.at;
+    let i = this.text.indexOf(this.ch, pos);
+    if (i < 0) i = this.text.length;
+    this.at = i;
+    this.from = pos;
+    return i;
+  }
+}
+
+/** The special characters of iptables-restore lines, found through one NextIndex each. */
+export class LineScan {
+  readonly quote: NextIndex;
+  readonly backslash: NextIndex;
+  readonly tab: NextIndex;
+  constructor(readonly text: string) {
+    this.quote = new NextIndex(text, '"');
+    this.backslash = new NextIndex(text, '\\');
+    this.tab = new NextIndex(text, '\t');
+  }
 }
 
 /**
@@ -67,57 +107,62 @@ export class Cursor {
   private pos = 0;
   private end = 0;
   private text = '';
+  /** Position of the next double quote in the line (≥ pos), or end when none is left. */
+  private quote = 0;
+  private quotes: NextIndex | undefined = undefined;
   constructor(private readonly tokens: readonly string[] | undefined) {}
 
   /**
    * A cursor over `text[start, end)`, or undefined when that line needs the general tokenizer:
-   * it contains a backslash or an odd number of double quotes (an unterminated quote is an
-   * error `tokenize` reports before any argument is read).
+   * it contains a backslash or a tab, or an odd number of double quotes (an unterminated quote
+   * is an error `tokenize` reports before any argument is read).
    */
-  static onLine(text: string, start: number, end: number): Cursor | undefined {
+  static onLine(scan: LineScan, start: number, end: number): Cursor | undefined {
+    if (scan.backslash.next(start) < end || scan.tab.next(start) < end) return undefined;
+    const first = scan.quote.next(start);
     let quotes = 0;
-    for (let k = start; k < end; k++) {
-      const c = text.charCodeAt(k);
-      if (c === 34) quotes++;
-      else if (c === 92) return undefined;
-    }
+    for (let q = first; q < end; q = scan.quote.next(q + 1)) quotes++;
     if (quotes & 1) return undefined;
     const cur = new Cursor(undefined);
-    cur.text = text;
+    cur.text = scan.text;
     cur.pos = start;
     cur.end = end;
+    cur.quote = first < end ? first : end;
+    cur.quotes = scan.quote;
     return cur;
   }
 
   get done(): boolean {
     if (this.tokens) return this.i >= this.tokens.length;
-    this.skipSpace();
-    return this.pos >= this.end;
+    const s = this.text;
+    let p = this.pos;
+    while (p < this.end && s.charCodeAt(p) === 32) p++;
+    this.pos = p;
+    return p >= this.end;
   }
 
   /** The next argument without taking it. */
   peek(): string | undefined {
     if (this.tokens) return this.tokens[this.i];
     const save = this.pos;
+    const saveQuote = this.quote;
     const t = this.next();
     this.pos = save;
+    this.quote = saveQuote;
     return t;
   }
 
   /** The argument of option `opt`; an error naming the option when it is missing. */
   arg(opt: string): string {
-    if (this.tokens) {
-      const t = this.tokens[this.i];
-      if (t === undefined) throw new TokenError(`option "${opt}" requires an argument`, opt);
-      this.i++;
-      return t;
+    const t = this.tokens ? this.tokens[this.i++] : this.next();
+    if (t === undefined) {
+      if (this.tokens) this.i--;
+      throw new TokenError(`option "${opt}" requires an argument`, opt);
     }
-    const t = this.next();
-    if (t === undefined) throw new TokenError(`option "${opt}" requires an argument`, opt);
     return t;
   }
 
-  /** The next argument or undefined at the end of the line. */
+  /** The next argument, or undefined at the end of the line. */
   take(): string | undefined {
     if (this.tokens) return this.i < this.tokens.length ? this.tokens[this.i++] : undefined;
     return this.next();
@@ -131,64 +176,40 @@ export class Cursor {
     return t;
   }
 
-  private skipSpace(): void {
-    const s = this.text;
-    let p = this.pos;
-    while (p < this.end) {
-      const c = s.charCodeAt(p);
-      if (c !== 32 && c !== 9) break;
-      p++;
-    }
-    this.pos = p;
-  }
-
   /**
-   * One argument by position, with tokenizeSlow's rules for a line without backslashes and with
-   * balanced quotes: unquoted characters up to a space or tab; a double quote opens a quoted part
-   * that the next double quote closes, which also ends the argument.
+   * One argument by position, with tokenizeSlow's rules for a line without backslashes or tabs
+   * and with balanced quotes: characters up to a space; a double quote opens a quoted part that
+   * the next double quote closes, which also ends the argument.
    */
   private next(): string | undefined {
-    this.skipSpace();
     const s = this.text;
-    const start = this.pos;
     const end = this.end;
-    if (start >= end) return undefined;
-    let p = start;
-    const c0 = s.charCodeAt(start);
-    if (c0 === 45 /* - */) {
-      // An option: read it with its slot in the option words.
-      let h = 0;
-      while (p < end) {
-        const c = s.charCodeAt(p);
-        if (c === 32 || c === 9 || c === 34) break;
-        h = Math.imul(h ^ c, 16777619);
-        p++;
-      }
-      if (p >= end || s.charCodeAt(p) !== 34) {
-        this.pos = p;
-        const len = p - start;
-        const w = ATOMS[(h >>> 0) & ATOM_MASK];
-        if (w !== undefined && w.length === len && s.startsWith(w, start)) return w;
-        return s.slice(start, p);
-      }
-    } else {
-      if (c0 === 33 /* ! */ && (start + 1 >= end || s.charCodeAt(start + 1) === 32 || s.charCodeAt(start + 1) === 9)) {
-        this.pos = start + 1;
-        return '!';
-      }
-      while (p < end) {
-        const c = s.charCodeAt(p);
-        if (c === 32 || c === 9 || c === 34) break;
-        p++;
-      }
-      if (p >= end || s.charCodeAt(p) !== 34) {
-        this.pos = p;
-        return s.slice(start, p);
-      }
+    let p = this.pos;
+    while (p < end && s.charCodeAt(p) === 32) p++;
+    if (p >= end) {
+      this.pos = p;
+      return undefined;
     }
-    const close = s.indexOf('"', p + 1);
-    this.pos = close + 1;
-    return p === start ? s.slice(p + 1, close) : s.slice(start, p) + s.slice(p + 1, close);
+    let e = s.indexOf(' ', p);
+    if (e < 0 || e > end) e = end;
+    const q = this.quote;
+    if (q < e) {
+      // A quoted part starts inside this argument: it ends at the closing quote.
+      const close = s.indexOf('"', q + 1);
+      const nq = this.quotes!.next(close + 1);
+      this.quote = nq < end ? nq : end;
+      this.pos = close + 1;
+      return q === p ? s.slice(q + 1, close) : s.slice(p, q) + s.slice(q + 1, close);
+    }
+    this.pos = e;
+    const len = e - p;
+    const c = s.charCodeAt(p);
+    // Options, and short words starting with a letter (module and target names): the atom if any.
+    if (c === 45 /* - */ || (len <= 10 && c >= 65 /* A */)) {
+      const w = ATOMS[atomSlot(s, p, len)];
+      if (w !== undefined && w.length === len && s.startsWith(w, p)) return w;
+    } else if (len === 1 && c === 33 /* ! */) return '!';
+    return s.slice(p, e);
   }
 }
 
