@@ -56,8 +56,41 @@ export interface VxlanDevice extends DeviceBase {
 export interface DummyDevice extends DeviceBase {
   readonly kind: 'dummy';
 }
+/**
+ * An IP-in-IP tunnel (net/ipv4/ipip.c on net/ipv4/ip_tunnel.c). `tunl0` is the fallback device
+ * ipip_init_net makes in every namespace once the module is loaded: remote and local `any`
+ * (an NBMA tunnel: the outer destination is the route's next hop), TTL inherit, no PMTU
+ * discovery, NOARP, MTU 1500 − 20.
+ */
+export interface IpipDevice extends DeviceBase {
+  readonly kind: 'ipip';
+  /** The outer source (IFLA_IPTUN_LOCAL); null = any: chosen by the route to the outer destination. */
+  readonly local: string | null;
+  /** The outer destination (IFLA_IPTUN_REMOTE); null = any: the inner route's next hop. */
+  readonly remote: string | null;
+  /** Outer TTL; 0 = inherit the inner packet's. */
+  readonly ttl: number;
+  /** Outer TOS; 1 = inherit (the low bit), 0 = 0. */
+  readonly tos: number;
+  /** IFLA_IPTUN_PMTUDISC: DF set on every outer packet (else DF only when the inner packet has it). */
+  readonly pmtudisc: boolean;
+}
 
-export type Device = LoopbackDevice | EthDevice | VethDevice | BridgeDevice | VxlanDevice | DummyDevice;
+export type Device = LoopbackDevice | EthDevice | VethDevice | BridgeDevice | VxlanDevice | DummyDevice | IpipDevice;
+
+/** The IPv4 header the ipip tunnel puts in front (t_hlen of ip_tunnel_bind_dev: no GRE/UDP, no options). */
+export const IPIP_OVERHEAD = 20;
+
+/** The name of ipip's fallback device (ipip_net_init: ip_tunnel_init_net(..., "tunl0")). */
+export const IPIP_FALLBACK_DEV = 'tunl0';
+
+/**
+ * The fallback `tunl0` as the kernel creates it (ip_tunnel_init_net → __ip_tunnel_create with
+ * zeroed parameters; ip_tunnel_bind_dev with no underlay: ETH_DATA_LEN − t_hlen = 1480).
+ */
+export function ipipFallbackDevice(): IpipDevice {
+  return { kind: 'ipip', name: IPIP_FALLBACK_DEV, mac: '00:00:00:00:00:00', mtu: 1500 - IPIP_OVERHEAD, local: null, remote: null, ttl: 0, tos: 0, pmtudisc: false };
+}
 
 /**
  * One forwarding database entry. Bridge entries (`master`) map a MAC to a port; VXLAN entries
@@ -99,13 +132,20 @@ export function udpFlowSrcPort(inner: { src: string; dst: string; proto: number;
 
 /** `ip -d link show` for one device (index = ifindex in the namespace). */
 export function formatLink(d: Device, index: number, peerIndex?: number): string {
-  const flags = d.kind === 'loopback' ? 'LOOPBACK,UP,LOWER_UP' : 'BROADCAST,MULTICAST,UP,LOWER_UP';
+  const flags = d.kind === 'loopback' ? 'LOOPBACK,UP,LOWER_UP' : d.kind === 'ipip' ? 'NOARP,UP,LOWER_UP' : 'BROADCAST,MULTICAST,UP,LOWER_UP';
   const qdisc = d.kind === 'eth' ? 'fq_codel' : 'noqueue';
   const master = d.master ? ` master ${d.master}` : '';
-  const state = d.kind === 'loopback' || d.kind === 'vxlan' || d.kind === 'dummy' ? 'UNKNOWN' : 'UP';
-  const name = d.kind === 'veth' ? `${d.name}@${peerIndex !== undefined ? `if${peerIndex}` : d.peer.dev}` : d.name;
+  const state = d.kind === 'loopback' || d.kind === 'vxlan' || d.kind === 'dummy' || d.kind === 'ipip' ? 'UNKNOWN' : 'UP';
+  // a tunnel with no underlay device prints @NONE (iproute2 print_linkinfo: IFLA_LINK 0)
+  const name = d.kind === 'veth' ? `${d.name}@${peerIndex !== undefined ? `if${peerIndex}` : d.peer.dev}` : d.kind === 'ipip' ? `${d.name}@NONE` : d.name;
   const lines = [`${index}: ${name}: <${flags}> mtu ${d.mtu} qdisc ${qdisc}${master} state ${state} mode DEFAULT group default qlen 1000`];
-  lines.push(d.kind === 'loopback' ? '    link/loopback 00:00:00:00:00:00 brd 00:00:00:00:00:00' : `    link/ether ${d.mac} brd ff:ff:ff:ff:ff:ff${d.kind === 'veth' ? ` link-netns ${d.peer.netns}` : ''}`);
+  lines.push(
+    d.kind === 'loopback'
+      ? '    link/loopback 00:00:00:00:00:00 brd 00:00:00:00:00:00'
+      : d.kind === 'ipip'
+        ? `    link/ipip ${d.local ?? '0.0.0.0'} brd ${d.remote ?? '0.0.0.0'}`
+        : `    link/ether ${d.mac} brd ff:ff:ff:ff:ff:ff${d.kind === 'veth' ? ` link-netns ${d.peer.netns}` : ''}`,
+  );
   switch (d.kind) {
     case 'veth':
       lines.push('    veth');
@@ -120,6 +160,10 @@ export function formatLink(d: Device, index: number, peerIndex?: number): string
       break;
     case 'dummy':
       lines.push('    dummy');
+      break;
+    case 'ipip':
+      // iproute2 ip/link_iptnl.c iptunnel_print_opt
+      lines.push(`    ipip any remote ${d.remote ?? 'any'} local ${d.local ?? 'any'} ttl ${d.ttl === 0 ? 'inherit' : d.ttl}${d.tos === 1 ? ' tos inherit' : ''}${d.pmtudisc ? '' : ' nopmtudisc'}`);
       break;
     case 'loopback':
     case 'eth':

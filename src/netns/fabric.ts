@@ -12,11 +12,11 @@
 import { Rng, VirtualClock, formatIp, ipEquals, parseIp, type Chooser } from '../base/index.js';
 import { ConntrackTable, type Timeouts } from '../conntrack/index.js';
 import { IpsetStore, NthState, RecentStore, compileRuleset, emptyRuleset, type CompiledRuleset, type IpsetLookup } from '../netfilter/index.js';
-import { ETHERTYPE, ICMP_TYPE, ICMP_UNREACH, icmpError, isIcmpErrorType, vxlanEncap, decap, type EthernetHeader, type Packet } from '../packet/index.js';
+import { ETHERTYPE, ICMP_TYPE, ICMP_UNREACH, icmpError, ipipEncap, isIcmpErrorType, vxlanEncap, decap, type EthernetHeader, type Packet } from '../packet/index.js';
 import { DEFAULT_TTL, IPPROTO, TCP_FLAG, createSkb, formatFlow, hasPorts, headersOfPacket, packetOfHeaders, writeHeaders, type FlowHeaders } from '../packet/skb.js';
 import { answerArp, type Rib } from '../routing/index.js';
 import type { Disposition, TraceRecorder } from '../trace/index.js';
-import { udpFlowSrcPort, VXLAN_OVERHEAD, type Device, type FdbEntry, type VxlanDevice } from './devices.js';
+import { IPIP_OVERHEAD, udpFlowSrcPort, VXLAN_OVERHEAD, type Device, type FdbEntry, type IpipDevice, type VxlanDevice } from './devices.js';
 import { conntrackNeeded, type NetfilterHost, type NetfilterHostConfig, type NetfilterHostState } from './host.js';
 import { bridgeReceive, icmpSend, localOut, receive, tcpReset, type NetnsSkb, type PassResult, type PipelineCtx, type SentError } from './pipeline.js';
 import { quotedOf, writeSkbFrame } from './icmp-frame.js';
@@ -271,6 +271,14 @@ export class FabricRun {
 
   private rx(ns: Netns, dev: string, frame: Packet, rec: TraceRecorder, packetIn: Packet, depth: number, frags: readonly Packet[] | null = null): Visit {
     const d = ns.device(dev);
+    if (d?.kind === 'ipip' && frame.layers[0]?.kind === 'ipv4') {
+      // a tunnel device has no link header (ARPHRD_TUNNEL): ip_tunnel_rcv hands the inner packet up as it is
+      const h = headersOfPacket(frame)!;
+      const ctx: PipelineCtx = { host: this.host(ns), chooser: this.chooser, rec };
+      const skb = withFrags(createSkb<never>(h, { inDev: dev }) as NetnsSkb, frags);
+      const r = receive(ctx, skb);
+      return this.after(ns, ctx, r, frame, dev, packetIn, depth);
+    }
     const eth = frame.layers[0]?.kind === 'ethernet' ? (frame.layers[0] as EthernetHeader) : null;
     if (!d || !eth) return this.visit(ns, dev, packetIn, null, null, { kind: 'ignored', reason: `no device ${dev}` });
     const h = headersOfPacket(frame);
@@ -393,6 +401,23 @@ export class FabricRun {
         return { ...v, in: inDev };
       }
     }
+    if (h.proto === IPIP_PROTO) {
+      // tunnel4_rcv → ipip_rcv → ip_tunnel_lookup: a tunnel matching the outer addresses, else the
+      // fallback tunl0; ip_tunnel_rcv receives the inner packet on it (skb_scrub_packet: no conntrack)
+      const tun = ipipLookup(ns, h);
+      if (!tun) {
+        const reason = `tunnel4_rcv: no ipip tunnel takes ${h.src} > ${h.dst} (no tunl0: the ipip module is not loaded); ICMP port unreachable`;
+        rec.add({ kind: 'drop', reason: 'no ipip tunnel', text: reason });
+        const sent = icmpSend(ctx, r.skb, true, ICMP_TYPE.DEST_UNREACH, ICMP_UNREACH.PORT);
+        return this.visit(ns, inDev, packetIn, null, null, { kind: 'failed', disposition: 'dropped', reason, hdr: h, ...(sent ? { error: buildError(ns.name, sent, writeSkbFrame(ipFrame, h)) } : {}) });
+      }
+      const framed = writeHeaders(ipFrame, h);
+      const inner = decap(framed, 1);
+      rec.add({ kind: 'decap', dev: tun.name, outer: `${h.src} > ${h.dst} proto 4`, text: `ipip_rcv: ${h.src} > ${h.dst} protocol 4 → ${tun.name}, inner ${innerSummary(inner)}` });
+      if (depth >= MAX_NESTING) return this.visit(ns, inDev, packetIn, null, null, { kind: 'failed', disposition: 'loop', reason: 'too many nested encapsulations', hdr: h });
+      const v = this.rx(ns, tun.name, inner, rec, packetIn, depth + 1);
+      return { ...v, in: inDev };
+    }
     const st = this.state(ns.name);
     const quoted = r.skb.quoted;
     if (h.proto === IPPROTO.ICMP && h.icmpType !== undefined && isIcmpErrorType(h.icmpType) && quoted) {
@@ -441,6 +466,7 @@ export class FabricRun {
     const devName = r.skb.outDev;
     const dev = devName ? ns.device(devName) : undefined;
     if (!dev || !route || route.kind !== 'unicast') return this.visit(ns, inDev, packetIn, null, null, { kind: 'failed', disposition: 'no-route', reason: `no output device for ${h.dst}`, hdr: h });
+    if (dev.kind === 'ipip') return this.ipipXmit(ns, ctx, dev, ipFrame, r, inDev, packetIn, depth);
     const nh = route.gateway ?? h.dst;
     const mac = this.resolve(ns, dev.name, nh, rec);
     if (!mac) {
@@ -470,6 +496,44 @@ export class FabricRun {
       case 'dummy':
         return this.visit(ns, inDev, packetIn, dev.name, null, { kind: 'failed', disposition: 'dropped', reason: `${dev.name} (${dev.kind}) drops what it is given`, hdr: h });
     }
+  }
+
+  /**
+   * ipip_tunnel_xmit → ip_tunnel_xmit (net/ipv4/ip_tunnel.c): the outer destination is the
+   * tunnel's remote, or for an NBMA tunnel such as tunl0 the route's next hop (rt_nexthop: the
+   * gateway of the route via the tunnel, else the inner destination); the outer source the
+   * tunnel's local, else the one routing picks towards that destination; TTL the tunnel's, or the
+   * inner packet's when it inherits (ttl 0); DF the tunnel's (pmtudisc) or the inner packet's;
+   * protocol 4. Then iptunnel_xmit: skb_scrub_packet (same netns: conntrack reference dropped,
+   * mark kept) and ip_local_out, so the outer packet crosses OUTPUT and POSTROUTING.
+   */
+  private ipipXmit(ns: Netns, ctx: PipelineCtx, dev: IpipDevice, ipFrame: Packet, r: PassResult, inDev: string | null, packetIn: Packet, depth: number): Visit {
+    const rec = ctx.rec;
+    const h = r.skb.hdr;
+    if (h.family !== 4) return this.visit(ns, inDev, packetIn, dev.name, null, { kind: 'failed', disposition: 'dropped', reason: `${dev.name}: ipip carries IPv4 only`, hdr: h });
+    const route = r.route;
+    const dst = dev.remote ?? (route && route.kind === 'unicast' ? (route.gateway ?? h.dst) : null);
+    if (!dst) return this.visit(ns, inDev, packetIn, dev.name, null, { kind: 'failed', disposition: 'no-route', reason: `${dev.name}: NBMA tunnel without a route next hop (tx_fifo_errors)`, hdr: h });
+    const back = ns.spec.rib.lookupRoute({ dst: parseIp(dst) });
+    const src = dev.local ?? (back.src ? formatIp(back.src) : null);
+    if (!src) return this.visit(ns, inDev, packetIn, dev.name, null, { kind: 'failed', disposition: 'no-route', reason: `${dev.name}: no route to the tunnel endpoint ${dst}`, hdr: h });
+    const ttl = dev.ttl || h.ttl;
+    const df = dev.pmtudisc || h.df !== false;
+    const outer: FlowHeaders = { family: 4, src, dst, proto: IPIP_PROTO, ttl, length: h.length + IPIP_OVERHEAD, df, id: 0 };
+    rec.add({
+      kind: 'encap',
+      dev: dev.name,
+      outer: `${src} > ${dst} proto 4`,
+      overhead: IPIP_OVERHEAD,
+      text: `ip_tunnel_xmit: ${dev.name} ${dev.remote ? `remote ${dev.remote}` : `NBMA: outer destination = the route's next hop ${dst}`}; outer IPIP ${src} > ${dst}, TTL ${ttl}${dev.ttl ? '' : ' (inherited)'}, DF ${df ? 'set' : 'clear'}${dev.pmtudisc ? '' : ' (from the inner packet)'}; mark 0x${r.skb.mark.toString(16)} kept, conntrack reference dropped`,
+    });
+    if (depth >= MAX_NESTING) return this.visit(ns, inDev, packetIn, null, null, { kind: 'failed', disposition: 'loop', reason: 'too many nested encapsulations', hdr: h });
+    const skb = createSkb<never>(outer, { mark: r.skb.mark }) as NetnsSkb;
+    const out = localOut({ ...ctx }, skb);
+    const inner = ipFrame.layers[0]?.kind === 'ethernet' ? decap(ipFrame, 1) : ipFrame;
+    const outerIp = ipipEncap(inner, { src, dst, ttl, df, id: 0 });
+    const v = this.after(ns, ctx, out, outerIp, inDev, packetIn, depth + 1);
+    return { ...v, masqueraded: v.masqueraded || r.masqueraded };
   }
 
   /**
@@ -559,6 +623,7 @@ export class FabricRun {
       case 'vxlan':
       case 'loopback':
       case 'dummy':
+      case 'ipip':
         return null;
     }
   }
@@ -591,6 +656,25 @@ function buildError(netns: string, e: SentError, about: Packet): ErrorToSend {
  * the largest one's IP length (frag_max_size). Frames that are whole packets (VXLAN packets each
  * carrying an inner fragment) are only kept, for the decapsulation to find the inner fragments.
  */
+/** IPPROTO_IPIP (include/uapi/linux/in.h). */
+const IPIP_PROTO = 4;
+
+/**
+ * ip_tunnel_lookup (net/ipv4/ip_tunnel.c) for ipip: a tunnel whose remote and local are the outer
+ * source and destination, then one with only the remote, then only the local, then the fallback
+ * device (remote and local any).
+ */
+function ipipLookup(ns: Netns, h: FlowHeaders): IpipDevice | null {
+  const tunnels = [...ns.devices.values()].filter((d): d is IpipDevice => d.kind === 'ipip');
+  return (
+    tunnels.find((t) => t.remote === h.src && t.local === h.dst) ??
+    tunnels.find((t) => t.remote === h.src && t.local === null) ??
+    tunnels.find((t) => t.remote === null && t.local === h.dst) ??
+    tunnels.find((t) => t.remote === null && t.local === null) ??
+    null
+  );
+}
+
 function withFrags(skb: NetnsSkb, frags: readonly Packet[] | null): NetnsSkb {
   if (!frags) return skb;
   skb.frames = frags;
