@@ -444,6 +444,16 @@ export class FabricRun {
       return this.visit(ns, inDev, packetIn, null, null, { kind: 'delivered', owner: me, hdr: h, socket: 'kernel' }, r.masqueraded);
     }
     const l = hasPorts(h.proto) ? ns.spec.listeners.find((x) => (x.proto === 'any' || x.proto === protoText(h.proto)) && (x.port === null || x.port === h.dport)) : undefined;
+    const flags = h.tcpFlags ?? TCP_FLAG.SYN;
+    if (l && h.proto === IPPROTO.TCP && (flags & (TCP_FLAG.SYN | TCP_FLAG.ACK | TCP_FLAG.RST)) !== TCP_FLAG.SYN) {
+      // tcp_rcv_state_process in LISTEN: only a SYN opens a connection; a segment with ACK is
+      // answered with a reset (tcp_v4_send_reset), a RST or anything else is discarded
+      const ack = (flags & TCP_FLAG.ACK) !== 0 && (flags & TCP_FLAG.RST) === 0;
+      const reason = `${protoText(h.proto)} ${h.dst}:${h.dport} in ${ns.name} has a listening socket (${l.owner}) but no connection for ${h.src}:${h.sport}: tcp_rcv_state_process (LISTEN) ${ack ? 'answers the ACK with RST' : 'discards it'}`;
+      rec.add({ kind: 'drop', reason: 'no-listener', text: reason });
+      const error = ack ? { error: buildError(ns.name, tcpReset(r.skb, 'tcp_v4_send_reset', { attach: false }), writeSkbFrame(ipFrame, h, r.skb.quoted)) } : {};
+      return this.visit(ns, inDev, packetIn, null, null, { kind: 'failed', disposition: 'no-listener', reason, hdr: h, ...error }, r.masqueraded);
+    }
     if (l) {
       rec.add({ kind: 'deliver', to: `${l.owner} ${protoText(h.proto)}:${h.dport}`, text: `${protoText(h.proto)} socket of ${l.owner} listening on ${l.port === null ? 'every port' : `port ${l.port}`} receives ${formatFlow(h)}` });
       return this.visit(ns, inDev, packetIn, null, null, { kind: 'delivered', owner: l.owner, hdr: h, socket: 'listener' }, r.masqueraded);
