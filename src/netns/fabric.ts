@@ -455,6 +455,8 @@ export class FabricRun {
       return this.visit(ns, inDev, packetIn, null, null, { kind: 'failed', disposition: 'no-listener', reason, hdr: h, ...error }, r.masqueraded);
     }
     if (l) {
+      // tcp_conn_request: the SYN leaves a request socket (SYN_RECV) that takes the handshake's ACK
+      if (h.proto === IPPROTO.TCP) st.connected.set(flowKeyOf(h), l.owner);
       rec.add({ kind: 'deliver', to: `${l.owner} ${protoText(h.proto)}:${h.dport}`, text: `${protoText(h.proto)} socket of ${l.owner} listening on ${l.port === null ? 'every port' : `port ${l.port}`} receives ${formatFlow(h)}` });
       return this.visit(ns, inDev, packetIn, null, null, { kind: 'delivered', owner: l.owner, hdr: h, socket: 'listener' }, r.masqueraded);
     }

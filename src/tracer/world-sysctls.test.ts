@@ -75,3 +75,12 @@ describe("kube-proxy's sysctls on the nodes", () => {
     expect(formatConntrackList(plain.runs[0]!.conntrack('node-1')!)).toMatch(/^tcp +6 60 SYN_RECV /m);
   });
 });
+
+describe('the handshake completed (establish)', () => {
+  it("the client's ACK reaches the endpoint's connection (its request socket), not a reset from the listener", () => {
+    const { runs, trace } = traceRequest(world, { from: 'client/laptop', to: '192.168.56.11:30080', establish: true });
+    const pod = trace.outcomes[0]!.endpoint!.pod!;
+    const netns = world.pods.get(pod)!.netns;
+    expect([...runs[0]!.state(netns).connected.values()]).toContain(`pod/${pod}`);
+  });
+});
