@@ -103,13 +103,15 @@ async function render(api: Api, topo: Topology, node: string, what: What, explai
       return ns.spec.fdb.map((e) => `${api.formatFdb(e)}\n`).join('');
     }
     case 'conntrack': {
-      // `conntrack -L` on the node after one seeded trace of --from/--to (request and reply)
+      // `conntrack -L` on the node after one seeded trace of --from/--to: request, reply and, for TCP,
+      // the client's ACK, so the entry is the live connection a user would list (ESTABLISHED).
       const world = api.buildWorld(topo);
       const seed = /^\d+$/.test(after.seed) ? Number(after.seed) : 1;
       const { runs } = api.traceRequest(world, {
         from: after.from!,
         to: after.to!,
         seed,
+        establish: true,
         ...(after.proto ? { proto: after.proto as 'tcp' } : {}),
         ...(after.sport && /^\d+$/.test(after.sport) ? { sport: Number(after.sport) } : {}),
       });

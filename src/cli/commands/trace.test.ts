@@ -56,7 +56,9 @@ describe('podpath rules --what links|fdb|conntrack', () => {
   it('conntrack: the node\'s table after the traced request, DNAT and SNAT in the reply tuple', async () => {
     const r = await podpath(['rules', '-t', VX, '--node', 'node-1', '--what', 'conntrack', '--from', 'client/laptop', '--to', '192.168.56.11:30080']);
     expect(r.code).toBe(0);
-    expect(r.out).toMatch(/tcp +6 \d+ SYN_RECV src=192\.168\.56\.200 dst=192\.168\.56\.11 sport=40000 dport=30080 src=10\.244\.\d+\.\d+ dst=10\.244\.0\.[01] sport=8080/);
+    // the handshake is completed, so the entry is the live connection with kube-proxy's
+    // nf_conntrack_tcp_timeout_established (86400 s, conntrack.tcpEstablishedTimeout 24h)
+    expect(r.out).toMatch(/tcp +6 86400 ESTABLISHED src=192\.168\.56\.200 dst=192\.168\.56\.11 sport=40000 dport=30080 src=10\.244\.\d+\.\d+ dst=10\.244\.0\.[01] sport=8080 dport=\d+ \[ASSURED\]/);
     const none = await podpath(['rules', '-t', VX, '--node', 'node-1', '--what', 'conntrack']);
     expect(none.code).toBe(2);
   });
