@@ -172,8 +172,11 @@ function command(t: Table, cur: Cursor, counters: Counters | undefined, family: 
       }
       const rule = parseRuleArgs(t, chain, cur, family, lineNo, file, shared);
       if (counters) rule.counters = counters;
-      if (at === chain.rules.length) chain.rules.push(rule);
-      else chain.rules.splice(at, 0, rule);
+      const rules = chain.rules;
+      // The first rules of a chain go into array literals of their exact size (see newRule).
+      if (at === rules.length && at < 3) chain.rules = at === 0 ? [rule] : at === 1 ? [rules[0]!, rule] : [rules[0]!, rules[1]!, rule];
+      else if (at === rules.length) rules.push(rule);
+      else rules.splice(at, 0, rule);
       return;
     }
     case '-N':
@@ -450,7 +453,7 @@ const RULE_OPTIONS: ReadonlyMap<string, number> = new Map([
 
 /** Parses the arguments of one rule from `cur` (after `-A CHAIN`). */
 function parseRuleArgs(t: Table, chain: Chain, cur: Cursor, family: Family, line: number, file: string | undefined, shared: SharedValues | undefined): Rule {
-  const rule = new ParsedRule(t.name, chain.name, line, file, family);
+  const rule = newRule(t.name, chain.name, line, file, family);
 
   /** Options seen per match, by position in rule.matches (only the kinds whose final check needs them). */
   const seen: Seen[] = [];
@@ -550,7 +553,7 @@ function parseRuleArgs(t: Table, chain: Chain, cur: Cursor, family: Family, line
   }
   if (neg) throw new TokenError('"!" at the end of the rule', '!');
   // An exact-size copy: the array grown by push keeps room for 17 matches.
-  const ms = (rule.matches = rule.matches.slice());
+  const ms = (rule.matches = exactMatches(rule.matches));
   for (let k = 0; k < ms.length; k++) finishMatch(ms[k]!, seen[k]!, family);
   checkTarget(rule);
   if (shared) {
@@ -564,40 +567,76 @@ function parseRuleArgs(t: Table, chain: Chain, cur: Cursor, family: Family, line
 /** Shared by the matches whose final check asks nothing (they never add to it). */
 const NO_SEEN = new Seen();
 
+/** The `text` of parsed rules, rendered on first use (or set by renderRule). */
+const RULE_TEXT = new WeakMap<object, string>();
+
 /**
- * A parsed rule. Its `text` (the iptables-save line) is rendered on first use and cached, so
- * loading a 320k-rule dump does not build 320k strings nobody reads.
+ * The prototype of parsed rules of one family. A rule's `text` (the iptables-save line) is
+ * rendered on first use and cached, so loading a 320k-rule dump does not build 320k strings
+ * nobody reads.
  */
-class ParsedRule implements Rule {
-  src?: Rule['src'] = undefined;
-  dst?: Rule['dst'] = undefined;
-  inIface?: Rule['inIface'] = undefined;
-  outIface?: Rule['outIface'] = undefined;
-  proto?: Rule['proto'] = undefined;
-  fragment?: Rule['fragment'] = undefined;
-  matches: Match[] = [];
-  target: Target = { kind: 'none' };
-  counters?: Counters = undefined;
-  provenance?: Rule['provenance'] = undefined;
-  #text: string | undefined = undefined;
-  readonly #family: Family;
-  constructor(
-    public table: TableName,
-    public chain: string,
-    public line: number,
-    public file: string | undefined,
-    family: Family,
-  ) {
-    this.#family = family;
-  }
-  get text(): string {
-    return (this.#text ??= formatRule(this, this.#family));
-  }
-  set text(v: string) {
-    this.#text = v;
-  }
-  toJSON(): object {
-    return { ...this, text: this.text };
+function ruleProto(family: Family): object {
+  return {
+    get text(): string {
+      const self = this as unknown as Rule;
+      let s = RULE_TEXT.get(self);
+      if (s === undefined) RULE_TEXT.set(self, (s = formatRule(self, family)));
+      return s;
+    },
+    set text(v: string) {
+      RULE_TEXT.set(this, v);
+    },
+    toJSON(): object {
+      return { ...this, text: (this as unknown as Rule).text };
+    },
+  };
+}
+const RULE_PROTO: Readonly<Record<Family, object>> = { 4: ruleProto(4), 6: ruleProto(6) };
+
+/** The target of a rule without -j/-g (never changed: targetOption takes no option for it). */
+const NO_TARGET: Target = { kind: 'none' };
+
+/**
+ * A new parsed rule. Made as an object literal (then given its family's prototype) rather than
+ * a class instance: V8 allocates objects of a literal whose objects all live long straight in the
+ * old generation, so a 320k-rule model is not copied through the young generation first.
+ */
+function newRule(table: TableName, chain: string, line: number, file: string | undefined, family: Family): Rule {
+  const r = {
+    table,
+    chain,
+    line,
+    file,
+    src: undefined,
+    dst: undefined,
+    inIface: undefined,
+    outIface: undefined,
+    proto: undefined,
+    fragment: undefined,
+    matches: [] as Match[],
+    target: NO_TARGET,
+    counters: undefined,
+    provenance: undefined,
+  };
+  Object.setPrototypeOf(r, RULE_PROTO[family]);
+  return r as unknown as Rule;
+}
+
+/** An exact-size copy of a rule's matches, from array literals for the usual counts (see newRule). */
+function exactMatches(ms: Match[]): Match[] {
+  switch (ms.length) {
+    case 0:
+      return [];
+    case 1:
+      return [ms[0]!];
+    case 2:
+      return [ms[0]!, ms[1]!];
+    case 3:
+      return [ms[0]!, ms[1]!, ms[2]!];
+    case 4:
+      return [ms[0]!, ms[1]!, ms[2]!, ms[3]!];
+    default:
+      return ms.slice();
   }
 }
 
@@ -658,20 +697,31 @@ function checkTarget(rule: Rule): void {
 /** Validates a committed table: jump targets exist, no loops, nesting within NFT_JUMP_STACK_SIZE. */
 function checkTable(t: Table, family: Family, file?: string): void {
   void family;
-  /** Nesting height of each chain visited; ON_PATH while its own rules are being visited. */
-  const height = new Map<string, number>();
+  /** Per chain: its nesting height once known; ON_PATH while its own rules are being visited. */
   const ON_PATH = -1;
+  const UNSEEN = -2;
+  const nodes = new Map<string, { chain: Chain; height: number }>();
+  for (const [name, chain] of t.chains) nodes.set(name, { chain, height: UNSEEN });
+  // Consecutive rules often jump to the same chain (KUBE-MARK-MASQ): remember the last lookup.
+  let lastName = '';
+  let lastNode: { chain: Chain; height: number } | undefined;
   const visit = (name: string, via: Rule | undefined): number => {
-    const h = height.get(name);
-    if (h !== undefined && h !== ON_PATH) return h;
+    let node: { chain: Chain; height: number } | undefined;
+    if (name === lastName) node = lastNode;
+    else {
+      node = nodes.get(name);
+      lastName = name;
+      lastNode = node;
+    }
+    if (!node) throw new RulesetParseError(`jump to missing chain "${name}"`, { file, line: via?.line, token: name });
+    const h = node.height;
+    if (h >= 0) return h;
     if (h === ON_PATH) {
       throw new RulesetParseError(`loop in table ${t.name}: chain ${name} reaches itself (iptables-restore fails with ELOOP)`, { file, line: via?.line, token: name });
     }
-    const ch = t.chains.get(name);
-    if (!ch) throw new RulesetParseError(`jump to missing chain "${name}"`, { file, line: via?.line, token: name });
-    height.set(name, ON_PATH);
+    node.height = ON_PATH;
     let max = 0;
-    const rules = ch.rules;
+    const rules = node.chain.rules;
     for (let i = 0; i < rules.length; i++) {
       const r = rules[i]!;
       const tg = r.target;
@@ -680,7 +730,7 @@ function checkTable(t: Table, family: Family, file?: string): void {
         if (d > max) max = d;
       }
     }
-    height.set(name, max);
+    node.height = max;
     return max;
   };
   for (const name of t.order) {
