@@ -43,7 +43,7 @@ export {
   objectKey,
 } from './objects.js';
 export { ClusterStore, type WatchEvent, type WatchEventType, type WatchListener, type StoreTransaction } from './store.js';
-export { loadTopology, loadTopologyText } from './spec/loader.js';
+export { loadTopology, loadTopologyText, loadTopologyObject } from './spec/loader.js';
 export type * from './spec/types.js';
 export {
   runEndpointSliceController,
