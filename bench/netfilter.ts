@@ -52,22 +52,28 @@ const suite: BenchSuite = {
 
     // A packet to a Service near the end of KUBE-SERVICES: the linear walk tests almost every rule.
     const svc = syntheticService(SERVICES - 7, ENDPOINTS);
+    // One chooser per packet, as the pipeline makes one per traced packet (a chooser records every
+    // choice it makes; one chooser for millions of walks would time a growing array). One RNG for
+    // all, so successive packets draw different endpoints.
+    const rng = new Rng(1);
     const env: NfEnv = {
       addrType: () => 'UNICAST',
       ipsets: new IpsetStore(),
       recent: new RecentStore(),
       nth: new NthState(),
       clock: new VirtualClock(0),
-      chooser: new SeededChooser(new Rng(1)),
+      chooser: new SeededChooser(rng),
       rec: NO_TRACE,
     };
     const pkt = (): NfPacket => ({ family: 4, src: '10.1.2.3', dst: svc.clusterIp, proto: svc.proto === 'tcp' ? 6 : 17, sport: 40000, dport: svc.port, length: 60, mark: 0 });
     const check = walkTable(indexed, 'nat', 'PREROUTING', pkt(), undefined, env);
     if (check.nat?.type !== 'DNAT') throw new Error('benchmark packet was not DNATed');
     const idx = measure('indexed walk', () => {
+      env.chooser = new SeededChooser(rng);
       walkTable(indexed, 'nat', 'PREROUTING', pkt(), undefined, env);
     });
     const lin = measure('linear walk', () => {
+      env.chooser = new SeededChooser(rng);
       walkTable(linear, 'nat', 'PREROUTING', pkt(), undefined, env);
     }, { maxTime: 3, minSamples: 10 });
     const restore = iptablesRestoreMs(text);

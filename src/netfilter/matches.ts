@@ -42,8 +42,12 @@ export interface MatchCtx {
   pkt: NfPacket;
   ct: NfConntrack | undefined;
   env: NfEnv;
-  src: Ip;
-  dst: Ip;
+  /** IPv4: the addresses as numbers (src/dst undefined). */
+  src4: number;
+  dst4: number;
+  /** IPv6: the addresses. */
+  src: Ip | undefined;
+  dst: Ip | undefined;
 }
 
 /** Module names `-m` accepts → the match kind. */
@@ -712,12 +716,22 @@ function addrtypeTest(m: AddrtypeMatch, c: MatchCtx): boolean {
   return true;
 }
 
+/**
+ * The options a random statistic match offers the chooser, [P(match), P(no match)]: made once
+ * when the ruleset is compiled (frozen: choosers may keep it).
+ */
+export function statisticOdds(m: StatisticMatch): readonly number[] {
+  // (get_random_u32() & 0x7FFFFFFF) < probability  ⇒  P(match) = probability / 2^31
+  const p = m.probability / 0x80000000;
+  return Object.freeze([p, 1 - p]);
+}
+
 /** Models statistic_mt (net/netfilter/xt_statistic.c). Random mode is a branch point of the chooser. */
-function statisticTest(m: StatisticMatch, c: MatchCtx, where: string): boolean {
+function statisticTest(m: StatisticMatch, c: MatchCtx, where: string, odds: readonly number[] | undefined): boolean {
   if (m.mode === 'random') {
-    // (get_random_u32() & 0x7FFFFFFF) < probability  ⇒  P(match) = probability / 2^31
-    const p = m.probability / 0x80000000;
-    const hit = p >= 1 ? true : p <= 0 ? false : c.env.chooser.choose(where, [p, 1 - p]) === 0;
+    const o = odds ?? statisticOdds(m);
+    const p = o[0]!;
+    const hit = p >= 1 ? true : p <= 0 ? false : c.env.chooser.choose(where, o) === 0;
     return hit !== m.neg;
   }
   return (c.env.nth.next(m) === 0) !== m.neg;
@@ -740,9 +754,10 @@ function physdevTest(m: Extract<Match, { kind: 'physdev' }>, pkt: NfPacket): boo
 
 /**
  * Tests one match against the packet. `where` is the branch-point label of the rule
- * (e.g. "statistic nat/KUBE-SVC-X rule 2"), made once when the ruleset is compiled.
+ * (e.g. "statistic nat/KUBE-SVC-X rule 2") and `odds` a random statistic match's
+ * statisticOdds, both made once when the ruleset is compiled.
  */
-export function testMatch(m: Match, c: MatchCtx, where: string): boolean {
+export function testMatch(m: Match, c: MatchCtx, where: string, odds?: readonly number[]): boolean {
   const pkt = c.pkt;
   switch (m.kind) {
     case 'tcp':
@@ -796,7 +811,7 @@ export function testMatch(m: Match, c: MatchCtx, where: string): boolean {
     case 'addrtype':
       return addrtypeTest(m, c);
     case 'statistic':
-      return statisticTest(m, c, where);
+      return statisticTest(m, c, where, odds);
     case 'recent': {
       const addr = m.side === 'rsource' ? pkt.src : pkt.dst;
       return c.env.recent.check(m, addr, pkt.family, c.env.ttl, c.env.clock.now());

@@ -7,9 +7,9 @@
  */
 import { assertNever, cidrContains, parseIp } from '../base/index.js';
 import type { Ip } from '../base/index.js';
-import type { ChainStep, RuleStep, RuleVerdict } from '../trace/index.js';
+import type { ChainStep, RuleStep, RuleVerdict, TraceRecorder } from '../trace/index.js';
 import { NFT_JUMP_STACK_SIZE } from './iptables-save.js';
-import { ifaceMatches, isImpure, testMatch } from './matches.js';
+import { ifaceMatches, isImpure, statisticOdds, testMatch } from './matches.js';
 import type { MatchCtx } from './matches.js';
 import { PROTO, REJECT_ICMP } from './names.js';
 import type {
@@ -17,8 +17,10 @@ import type {
   CompileOptions,
   CompiledRuleset,
   HookName,
+  Match,
   NfConntrack,
   NfEnv,
+  NfNatRange,
   NfPacket,
   Rule,
   Ruleset,
@@ -27,14 +29,31 @@ import type {
 } from './types.js';
 import { mask4, parseV4 } from './util.js';
 
-/** One rule prepared for testing: the ipt_entry address checks as numbers. */
+/** One rule prepared for testing: the ipt_entry address checks as numbers (IPv4). */
 interface CRule {
   rule: Rule;
   /** 1-based position in its chain. */
   pos: number;
+  /** Branch-point label of its statistic match ('' when it has none). */
   where: string;
-  src4?: { net: number; mask: number; neg: boolean };
-  dst4?: { net: number; mask: number; neg: boolean };
+  /**
+   * The matches to test, in order: the rule's, less those that always match and do nothing
+   * (comment, nfacct, limit), so skipping them changes no outcome.
+   */
+  tests: Match[];
+  /** Per test: the [p, 1 - p] a random statistic match offers the chooser (undefined for others). */
+  odds: (readonly number[] | undefined)[] | undefined;
+  /** The chain a JUMP/GOTO target names, resolved when compiled (undefined: missing, or not a jump). */
+  next: CChain | undefined;
+  /** -s as numbers: tested when hasSrc4 (IPv4 rules with -s). */
+  hasSrc4: boolean;
+  srcNet: number;
+  srcMask: number;
+  srcNeg: boolean;
+  hasDst4: boolean;
+  dstNet: number;
+  dstMask: number;
+  dstNeg: boolean;
 }
 
 /** A chain prepared for walking, with its (dst, proto, dport) index when it has one. */
@@ -42,7 +61,7 @@ interface CChain {
   chain: Chain;
   table: TableName;
   rules: CRule[];
-  index?: ChainIndex;
+  index: ChainIndex | undefined;
 }
 
 /**
@@ -74,27 +93,51 @@ export function compileRuleset(ruleset: Ruleset, opts: CompileOptions = {}): Com
   const c = new Compiled(ruleset, opts.index ?? true);
   for (const [tn, t] of ruleset.tables) {
     const chains = new Map<string, CChain>();
-    for (const [cn, ch] of t.chains) {
-      const rules = ch.rules.map((rule, i) => compileRule(rule, i + 1, ruleset.family, tn));
-      const cc: CChain = { chain: ch, table: tn, rules };
-      if (c.indexed) {
-        const index = buildIndex(rules, ruleset.family);
-        if (index) cc.index = index;
-      }
-      chains.set(cn, cc);
+    // Chains first, so that rules can hold the chain they jump to.
+    for (const [cn, ch] of t.chains) chains.set(cn, { chain: ch, table: tn, rules: [], index: undefined });
+    for (const cc of chains.values()) {
+      const rules = cc.chain.rules.map((rule, i) => compileRule(rule, i + 1, ruleset.family, tn, chains));
+      cc.rules = rules;
+      if (c.indexed) cc.index = buildIndex(rules, ruleset.family);
     }
     c.tables.set(tn, chains);
   }
   return c;
 }
 
-function compileRule(rule: Rule, pos: number, family: 4 | 6, table: TableName): CRule {
-  const cr: CRule = { rule, pos, where: `statistic ${table}/${rule.chain} rule ${pos}` };
-  if (family === 4) {
-    if (rule.src) cr.src4 = { net: rule.src.value.network.n as number, mask: mask4(rule.src.value.prefix), neg: rule.src.neg };
-    if (rule.dst) cr.dst4 = { net: rule.dst.value.network.n as number, mask: mask4(rule.dst.value.prefix), neg: rule.dst.neg };
+function compileRule(rule: Rule, pos: number, family: 4 | 6, table: TableName, chains: ReadonlyMap<string, CChain>): CRule {
+  let where = '';
+  const tests: Match[] = [];
+  const odds: (readonly number[] | undefined)[] = [];
+  let anyOdds = false;
+  for (const m of rule.matches) {
+    if (m.kind === 'comment' || m.kind === 'nfacct' || m.kind === 'limit') continue;
+    tests.push(m);
+    if (m.kind === 'statistic') {
+      where = `statistic ${table}/${rule.chain} rule ${pos}`;
+      if (m.mode === 'random') anyOdds = true;
+      odds.push(m.mode === 'random' ? statisticOdds(m) : undefined);
+    } else odds.push(undefined);
   }
-  return cr;
+  const src = family === 4 ? rule.src : undefined;
+  const dst = family === 4 ? rule.dst : undefined;
+  return {
+    rule,
+    pos,
+    where,
+    tests,
+    odds: anyOdds ? odds : undefined,
+    // Jump and goto targets resolved once (the walk still reports a missing one when it gets there).
+    next: rule.target.kind === 'JUMP' || rule.target.kind === 'GOTO' ? chains.get(rule.target.chain) : undefined,
+    hasSrc4: !!src,
+    srcNet: src ? (src.value.network.n as number) : 0,
+    srcMask: src ? mask4(src.value.prefix) : 0,
+    srcNeg: src ? src.neg : false,
+    hasDst4: !!dst,
+    dstNet: dst ? (dst.value.network.n as number) : 0,
+    dstMask: dst ? mask4(dst.value.prefix) : 0,
+    dstNeg: dst ? dst.neg : false,
+  };
 }
 
 /** The (dst, proto, dport) key of a rule the index can place, or undefined. */
@@ -137,31 +180,22 @@ function buildIndex(rules: CRule[], family: 4 | 6): ChainIndex | undefined {
 
 const EMPTY: number[] = [];
 
-/** Positions (0-based) the walk must test in this chain for this packet, in order. */
-function candidates(ix: ChainIndex, dst: Ip, pkt: NfPacket): number[] {
-  let hits: number[] = EMPTY;
-  if (pkt.dport !== undefined && !pkt.fragment) hits = ix.byDst.get(dst.n)?.get(pkt.proto * 65536 + pkt.dport) ?? EMPTY;
-  if (hits.length === 0) return ix.rest;
-  if (ix.rest.length === 0) return hits;
-  const out: number[] = [];
-  let a = 0;
-  let b = 0;
-  while (a < hits.length || b < ix.rest.length) {
-    if (b >= ix.rest.length || (a < hits.length && hits[a]! < ix.rest[b]!)) out.push(hits[a++]!);
-    else out.push(ix.rest[b++]!);
-  }
-  return out;
+/** The index's candidates for this packet (the rest of the chain's rules are merged in by the walk). */
+function indexHits(ix: ChainIndex, dst: number | bigint, pkt: NfPacket): number[] {
+  if (pkt.dport === undefined || pkt.fragment) return EMPTY;
+  return ix.byDst.get(dst)?.get(pkt.proto * 65536 + pkt.dport) ?? EMPTY;
 }
 
 /** Models ip_packet_match (ip_tables.c) / ip6_packet_match: addresses, interfaces, protocol, fragment. */
-function basicMatch(cr: CRule, pkt: NfPacket, src: Ip, dst: Ip): boolean {
+function basicMatch(cr: CRule, c: MatchCtx): boolean {
   const r = cr.rule;
-  if (cr.src4) {
-    if ((((src.n as number) & cr.src4.mask) >>> 0 === cr.src4.net) === cr.src4.neg) return false;
-  } else if (r.src && cidrContains(r.src.value, src) === r.src.neg) return false;
-  if (cr.dst4) {
-    if ((((dst.n as number) & cr.dst4.mask) >>> 0 === cr.dst4.net) === cr.dst4.neg) return false;
-  } else if (r.dst && cidrContains(r.dst.value, dst) === r.dst.neg) return false;
+  const pkt = c.pkt;
+  if (cr.hasSrc4) {
+    if (((c.src4 & cr.srcMask) >>> 0 === cr.srcNet) === cr.srcNeg) return false;
+  } else if (r.src && cidrContains(r.src.value, c.src ?? ip4(c.src4)) === r.src.neg) return false;
+  if (cr.hasDst4) {
+    if (((c.dst4 & cr.dstMask) >>> 0 === cr.dstNet) === cr.dstNeg) return false;
+  } else if (r.dst && cidrContains(r.dst.value, c.dst ?? ip4(c.dst4)) === r.dst.neg) return false;
   if (r.inIface && ifaceMatches(r.inIface.name, pkt.inIface) === r.inIface.neg) return false;
   if (r.outIface && ifaceMatches(r.outIface.name, pkt.outIface) === r.outIface.neg) return false;
   if (r.proto && (pkt.proto === r.proto.num) === r.proto.neg) return false;
@@ -169,29 +203,40 @@ function basicMatch(cr: CRule, pkt: NfPacket, src: Ip, dst: Ip): boolean {
   return true;
 }
 
+function ip4(n: number): Ip {
+  return { family: 4, n };
+}
+
 function ruleMatches(cr: CRule, c: MatchCtx): boolean {
-  if (!basicMatch(cr, c.pkt, c.src, c.dst)) return false;
-  const ms = cr.rule.matches;
-  for (let i = 0; i < ms.length; i++) if (!testMatch(ms[i]!, c, cr.where)) return false;
+  if (!basicMatch(cr, c)) return false;
+  const ms = cr.tests;
+  const odds = cr.odds;
+  for (let i = 0; i < ms.length; i++) if (!testMatch(ms[i]!, c, cr.where, odds ? odds[i] : undefined)) return false;
   return true;
 }
 
-function parsePacketIp(text: string, family: 4 | 6, what: string): Ip {
-  if (family === 4) {
-    const n = parseV4(text);
-    if (n < 0) throw new RangeError(`packet ${what} "${text}" is not an IPv4 address`);
-    return { family: 4, n };
-  }
+function packetV4(text: string, what: string): number {
+  const n = parseV4(text);
+  if (n < 0) throw new RangeError(`packet ${what} "${text}" is not an IPv4 address`);
+  return n;
+}
+
+function packetV6(text: string, what: string): Ip {
   const ip = parseIp(text);
   if (ip.family !== 6) throw new RangeError(`packet ${what} "${text}" is not an IPv6 address`);
   return ip;
 }
 
+/** One chain being walked. */
 interface Frame {
   cc: CChain;
-  /** Positions to test (indexed), or undefined for every rule in order. */
-  seq: number[] | undefined;
-  /** Next index into seq (or into the rules). */
+  /** With an index: the index's candidates for this packet, merged by position with `rest`. */
+  hits: number[];
+  /** With an index: the chain's rules the index cannot exclude; undefined: every rule in order. */
+  rest: number[] | undefined;
+  /** Next index into hits. */
+  a: number;
+  /** Next index into rest, or into the rules when there is no index. */
   k: number;
   /** Position (1-based) of the last rule tested here: what a linear walk would have reached. */
   reached: number;
@@ -200,7 +245,92 @@ interface Frame {
   opens: number;
   step: ChainStep | undefined;
   /** The built-in chain left by a goto: its remaining rules are not tested. */
-  goneAway?: boolean;
+  goneAway: boolean;
+}
+
+/** Next rule position (0-based) to test in a frame, or -1 at the chain's end. */
+function nextPos(f: Frame): number {
+  if (f.goneAway) return -1;
+  const rest = f.rest;
+  if (!rest) return f.k < f.cc.rules.length ? f.k++ : -1;
+  const hits = f.hits;
+  if (f.a < hits.length && (f.k >= rest.length || hits[f.a]! < rest[f.k]!)) return hits[f.a++]!;
+  return f.k < rest.length ? rest[f.k++]! : -1;
+}
+
+/** The state of one table walk (one object per walk; the steps are its methods, not closures). */
+class Walk {
+  evaluated = 0;
+  linear = 0;
+  entered = 0;
+  untrack = false;
+  readonly stack: Frame[] = [];
+  constructor(
+    readonly table: TableName,
+    readonly pkt: NfPacket,
+    readonly rec: TraceRecorder,
+    readonly tracing: boolean,
+    /** The packet's destination as the index keys it. */
+    readonly dstKey: number | bigint,
+  ) {}
+
+  enter(cc: CChain, opens: number): Frame {
+    this.entered++;
+    let step: ChainStep | undefined;
+    if (this.tracing) {
+      step = { kind: 'chain', table: this.table, chain: cc.chain.name, evaluated: 0, linearEvaluated: 0, text: `${this.table} ${cc.chain.name}` };
+      this.rec.open(step);
+    }
+    const ix = cc.index;
+    return {
+      cc,
+      hits: ix ? indexHits(ix, this.dstKey, this.pkt) : EMPTY,
+      rest: ix ? ix.rest : undefined,
+      a: 0,
+      k: 0,
+      reached: 0,
+      evaluated: 0,
+      opens: opens + (this.tracing ? 1 : 0),
+      step,
+      goneAway: false,
+    };
+  }
+
+  /** Ends a frame: its linear count, and closes its recorder steps. `ranOut`: the chain's end was reached. */
+  leave(f: Frame, ranOut: boolean): void {
+    const lin = ranOut ? f.cc.rules.length : f.reached;
+    this.linear += lin;
+    if (f.step) {
+      f.step.evaluated = f.evaluated;
+      f.step.linearEvaluated = lin;
+      f.step.text = `${this.table} ${f.cc.chain.name}: ${f.evaluated} rule(s) evaluated (${lin} by a linear walk)`;
+    }
+    for (let i = 0; i < f.opens; i++) this.rec.close();
+  }
+
+  /** Closes every frame still open, innermost first, and fills in the counts. */
+  finish(res: TableResult): TableResult {
+    const stack = this.stack;
+    for (let i = stack.length - 1; i >= 0; i--) this.leave(stack[i]!, false);
+    res.evaluated = this.evaluated;
+    res.linearEvaluated = this.linear;
+    if (this.untrack) res.untrack = true;
+    return res;
+  }
+
+  ruleStep(cr: CRule, verdict: RuleVerdict, open: boolean): void {
+    if (!this.tracing) return;
+    const s: RuleStep = { kind: 'rule', table: this.table, chain: cr.rule.chain, index: cr.pos, rule: cr.rule.text, verdict, text: `${cr.rule.text}  → ${verdict}` };
+    if (cr.rule.provenance) s.provenance = cr.rule.provenance;
+    if (open) this.rec.open(s);
+    else this.rec.add(s);
+  }
+
+  policy(f: Frame): TableResult {
+    const policy = f.cc.chain.policy ?? 'ACCEPT';
+    if (this.tracing) this.rec.add({ kind: 'policy', table: this.table, chain: f.cc.chain.name, policy, text: `${this.table} ${f.cc.chain.name} policy ${policy}` });
+    return this.finish({ verdict: policy, evaluated: 0, linearEvaluated: 0 });
+  }
 }
 
 /**
@@ -216,79 +346,44 @@ export function walkTable(rs: CompiledRuleset, table: TableName, hook: HookName,
   const base = chains?.get(hook);
   if (!chains || !base || !base.chain.builtin) return { verdict: 'ACCEPT', evaluated: 0, linearEvaluated: 0 };
   if (pkt.family !== rs.ruleset.family) throw new RangeError(`IPv${pkt.family} packet walked through an IPv${rs.ruleset.family} ruleset`);
-  const src = parsePacketIp(pkt.src, pkt.family, 'source');
-  const dst = parsePacketIp(pkt.dst, pkt.family, 'destination');
-  const ctx: MatchCtx = { pkt, ct, env, src, dst };
+  let ctx: MatchCtx;
+  let dstKey: number | bigint;
+  if (pkt.family === 4) {
+    const src4 = packetV4(pkt.src, 'source');
+    const dst4 = packetV4(pkt.dst, 'destination');
+    ctx = { pkt, ct, env, src4, dst4, src: undefined, dst: undefined };
+    dstKey = dst4;
+  } else {
+    const src = packetV6(pkt.src, 'source');
+    const dst = packetV6(pkt.dst, 'destination');
+    ctx = { pkt, ct, env, src4: 0, dst4: 0, src, dst };
+    dstKey = dst.n;
+  }
   const rec = env.rec;
-  const tracing = rec.enabled;
-  let evaluated = 0;
-  let linear = 0;
-  let entered = 0;
-  let untrack = false;
-  const stack: Frame[] = [];
+  const w = new Walk(table, pkt, rec, rec.enabled, dstKey);
+  const stack = w.stack;
 
-  const enter = (cc: CChain, opens: number): Frame => {
-    entered++;
-    let step: ChainStep | undefined;
-    if (tracing) {
-      step = { kind: 'chain', table, chain: cc.chain.name, evaluated: 0, linearEvaluated: 0, text: `${table} ${cc.chain.name}` };
-      rec.open(step);
-    }
-    const seq = cc.index ? candidates(cc.index, dst, pkt) : undefined;
-    return { cc, seq, k: 0, reached: 0, evaluated: 0, opens: opens + (tracing ? 1 : 0), step };
-  };
-  /** Ends a frame: its linear count, and closes its recorder steps. `ranOut`: the chain's end was reached. */
-  const leave = (f: Frame, ranOut: boolean): void => {
-    const lin = ranOut ? f.cc.rules.length : f.reached;
-    linear += lin;
-    if (f.step) {
-      f.step.evaluated = f.evaluated;
-      f.step.linearEvaluated = lin;
-      f.step.text = `${table} ${f.cc.chain.name}: ${f.evaluated} rule(s) evaluated (${lin} by a linear walk)`;
-    }
-    for (let i = 0; i < f.opens; i++) rec.close();
-  };
-  const finish = (res: Omit<TableResult, 'evaluated' | 'linearEvaluated'>): TableResult => {
-    // Close every frame still open, innermost first.
-    for (let i = stack.length - 1; i >= 0; i--) leave(stack[i]!, false);
-    const out: TableResult = { ...res, evaluated, linearEvaluated: linear };
-    if (untrack) out.untrack = true;
-    return out;
-  };
-  const ruleStep = (cr: CRule, verdict: RuleVerdict, open: boolean): void => {
-    if (!tracing) return;
-    const s: RuleStep = { kind: 'rule', table, chain: cr.rule.chain, index: cr.pos, rule: cr.rule.text, verdict, text: `${cr.rule.text}  → ${verdict}` };
-    if (cr.rule.provenance) s.provenance = cr.rule.provenance;
-    if (open) rec.open(s);
-    else rec.add(s);
-  };
-
-  stack.push(enter(base, 0));
+  stack.push(w.enter(base, 0));
   for (;;) {
     const f = stack[stack.length - 1]!;
     const rules = f.cc.rules;
-    let i: number;
-    if (f.seq) i = f.k < f.seq.length ? f.seq[f.k]! : -1;
-    else i = f.k < rules.length ? f.k : -1;
+    const i = nextPos(f);
     if (i < 0) {
       // End of chain: a user chain returns, a built-in applies its policy.
       if (stack.length === 1) {
         if (!f.goneAway) f.reached = rules.length;
-        const policy = f.cc.chain.policy ?? 'ACCEPT';
-        if (tracing) rec.add({ kind: 'policy', table, chain: f.cc.chain.name, policy, text: `${table} ${f.cc.chain.name} policy ${policy}` });
-        return finish({ verdict: policy });
+        return w.policy(f);
       }
       stack.pop();
-      leave(f, true);
+      w.leave(f, true);
       continue;
     }
-    f.k++;
     const cr = rules[i]!;
     f.reached = cr.pos;
     f.evaluated++;
-    evaluated++;
+    w.evaluated++;
     if (!ruleMatches(cr, ctx)) {
-      ruleStep(cr, 'no-match', false);
+      w.ruleStep(cr, 'no-match', false);
       continue;
     }
     const t = cr.rule.target;
@@ -297,36 +392,41 @@ export function walkTable(rs: CompiledRuleset, table: TableName, hook: HookName,
       case 'LOG':
       case 'NFLOG':
       case 'TRACE':
-        ruleStep(cr, 'continue', false);
+        w.ruleStep(cr, 'continue', false);
         continue;
       case 'ACCEPT':
-        ruleStep(cr, 'accept', false);
-        return finish({ verdict: 'ACCEPT', rule: cr.rule });
+        w.ruleStep(cr, 'accept', false);
+        return w.finish({ verdict: 'ACCEPT', rule: cr.rule, evaluated: 0, linearEvaluated: 0 });
       case 'DROP':
-        ruleStep(cr, 'drop', false);
-        return finish({ verdict: 'DROP', rule: cr.rule });
+        w.ruleStep(cr, 'drop', false);
+        return w.finish({ verdict: 'DROP', rule: cr.rule, evaluated: 0, linearEvaluated: 0 });
       case 'QUEUE':
-        ruleStep(cr, 'queue', false);
-        return finish({ verdict: 'QUEUE', rule: cr.rule });
+        w.ruleStep(cr, 'queue', false);
+        return w.finish({ verdict: 'QUEUE', rule: cr.rule, evaluated: 0, linearEvaluated: 0 });
       case 'REJECT': {
-        ruleStep(cr, 'reject', false);
+        w.ruleStep(cr, 'reject', false);
         const reject = t.with === 'tcp-reset' ? { with: t.with, rule: cr.rule } : { with: t.with, icmp: { ...REJECT_ICMP[t.with] }, rule: cr.rule };
-        return finish({ verdict: 'REJECT', reject, rule: cr.rule });
+        return w.finish({ verdict: 'REJECT', reject, rule: cr.rule, evaluated: 0, linearEvaluated: 0 });
       }
       case 'DNAT':
-      case 'SNAT':
-        ruleStep(cr, t.kind === 'DNAT' ? 'dnat' : 'snat', false);
-        return finish({ verdict: 'ACCEPT', rule: cr.rule, nat: { type: t.kind, ranges: t.ranges.map((r) => ({ ...r })), flags: { ...t.flags }, rule: cr.rule } });
+      case 'SNAT': {
+        w.ruleStep(cr, t.kind === 'DNAT' ? 'dnat' : 'snat', false);
+        const ranges: NfNatRange[] = [];
+        for (let k = 0; k < t.ranges.length; k++) ranges.push({ ...t.ranges[k]! });
+        const flags = { random: t.flags.random, randomFully: t.flags.randomFully, persistent: t.flags.persistent };
+        return w.finish({ verdict: 'ACCEPT', rule: cr.rule, nat: { type: t.kind, ranges, flags, rule: cr.rule }, evaluated: 0, linearEvaluated: 0 });
+      }
       case 'MASQUERADE':
       case 'REDIRECT': {
-        ruleStep(cr, t.kind === 'MASQUERADE' ? 'masquerade' : 'redirect', false);
+        w.ruleStep(cr, t.kind === 'MASQUERADE' ? 'masquerade' : 'redirect', false);
         const ranges = t.ports ? [{ minPort: t.ports.lo, maxPort: t.ports.hi }] : [];
-        return finish({ verdict: 'ACCEPT', rule: cr.rule, nat: { type: t.kind, ranges, flags: { ...t.flags }, rule: cr.rule } });
+        const flags = { random: t.flags.random, randomFully: t.flags.randomFully, persistent: t.flags.persistent };
+        return w.finish({ verdict: 'ACCEPT', rule: cr.rule, nat: { type: t.kind, ranges, flags, rule: cr.rule }, evaluated: 0, linearEvaluated: 0 });
       }
       case 'MARK':
         // mark_tg (xt_mark.c): skb->mark = (skb->mark & ~info->mask) ^ info->mark
         pkt.mark = ((pkt.mark & ~t.mask) ^ t.value) >>> 0;
-        ruleStep(cr, 'continue', false);
+        w.ruleStep(cr, 'continue', false);
         continue;
       case 'CONNMARK':
         // connmark_tg_shift (xt_connmark.c), shift 0; no conntrack entry → no effect.
@@ -335,64 +435,59 @@ export function walkTable(rs: CompiledRuleset, table: TableName, hook: HookName,
           else if (t.mode === 'save') ct.mark = ((ct.mark & ~t.ctmask) ^ (pkt.mark & t.nfmask)) >>> 0;
           else pkt.mark = ((pkt.mark & ~t.nfmask) ^ (ct.mark & t.ctmask)) >>> 0;
         }
-        ruleStep(cr, 'continue', false);
+        w.ruleStep(cr, 'continue', false);
         continue;
       case 'CT':
       case 'NOTRACK':
         // xt_CT: --notrack attaches the untracked template; the walk goes on (XT_CONTINUE).
         if (t.kind === 'NOTRACK' || t.notrack) {
-          untrack = true;
-          ruleStep(cr, 'notrack', false);
-        } else ruleStep(cr, 'continue', false);
+          w.untrack = true;
+          w.ruleStep(cr, 'notrack', false);
+        } else w.ruleStep(cr, 'continue', false);
         continue;
       case 'RETURN':
-        ruleStep(cr, 'return', false);
-        if (stack.length === 1) {
-          // RETURN in a built-in chain: the policy decides (the underflow rule).
-          const policy = f.cc.chain.policy ?? 'ACCEPT';
-          if (tracing) rec.add({ kind: 'policy', table, chain: f.cc.chain.name, policy, text: `${table} ${f.cc.chain.name} policy ${policy}` });
-          return finish({ verdict: policy });
-        }
+        w.ruleStep(cr, 'return', false);
+        // RETURN in a built-in chain: the policy decides (the underflow rule).
+        if (stack.length === 1) return w.policy(f);
         stack.pop();
-        leave(f, false);
+        w.leave(f, false);
         continue;
       case 'JUMP':
       case 'GOTO': {
-        const next = chains.get(t.chain);
+        const next = cr.next;
         if (!next) {
-          ruleStep(cr, t.kind === 'JUMP' ? 'jump' : 'goto', false);
-          return finish({ verdict: 'DROP', rule: cr.rule, error: `jump to missing chain ${t.chain}` });
+          w.ruleStep(cr, t.kind === 'JUMP' ? 'jump' : 'goto', false);
+          return w.finish({ verdict: 'DROP', rule: cr.rule, error: `jump to missing chain ${t.chain}`, evaluated: 0, linearEvaluated: 0 });
         }
         if (t.kind === 'JUMP' && stack.length >= NFT_JUMP_STACK_SIZE) {
-          ruleStep(cr, 'jump', false);
-          return finish({ verdict: 'DROP', rule: cr.rule, error: `jump stack exhausted: more than ${NFT_JUMP_STACK_SIZE} nested jumps (NFT_JUMP_STACK_SIZE)` });
+          w.ruleStep(cr, 'jump', false);
+          return w.finish({ verdict: 'DROP', rule: cr.rule, error: `jump stack exhausted: more than ${NFT_JUMP_STACK_SIZE} nested jumps (NFT_JUMP_STACK_SIZE)`, evaluated: 0, linearEvaluated: 0 });
         }
-        if (entered > LOOP_GUARD) {
-          ruleStep(cr, t.kind === 'JUMP' ? 'jump' : 'goto', false);
-          return finish({ verdict: 'DROP', rule: cr.rule, error: `loop: more than ${LOOP_GUARD} chains entered` });
+        if (w.entered > LOOP_GUARD) {
+          w.ruleStep(cr, t.kind === 'JUMP' ? 'jump' : 'goto', false);
+          return w.finish({ verdict: 'DROP', rule: cr.rule, error: `loop: more than ${LOOP_GUARD} chains entered`, evaluated: 0, linearEvaluated: 0 });
         }
-        ruleStep(cr, t.kind === 'JUMP' ? 'jump' : 'goto', true);
-        const opens = tracing ? 1 : 0;
-        if (t.kind === 'JUMP') stack.push(enter(next, opens));
+        w.ruleStep(cr, t.kind === 'JUMP' ? 'jump' : 'goto', true);
+        const opens = w.tracing ? 1 : 0;
+        if (t.kind === 'JUMP') stack.push(w.enter(next, opens));
         else {
           // goto: the called chain replaces this one; its end returns to this chain's caller.
           // (In a built-in chain the policy still applies at the end: the base frame stays.)
           if (stack.length === 1) {
             // From a built-in chain: nothing is pushed, so the called chain's end hits the
             // underflow (the policy); the built-in's remaining rules are skipped.
-            f.k = Number.MAX_SAFE_INTEGER;
             f.goneAway = true;
-            stack.push(enter(next, opens));
+            stack.push(w.enter(next, opens));
           } else {
             stack.pop();
             const lin = f.reached;
-            linear += lin;
+            w.linear += lin;
             if (f.step) {
               f.step.evaluated = f.evaluated;
               f.step.linearEvaluated = lin;
               f.step.text = `${table} ${f.cc.chain.name}: ${f.evaluated} rule(s) evaluated (${lin} by a linear walk)`;
             }
-            const nf = enter(next, opens);
+            const nf = w.enter(next, opens);
             nf.opens += f.opens;
             stack.push(nf);
           }
