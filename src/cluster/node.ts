@@ -187,8 +187,17 @@ export function nodeRib(topo: Topology, node: TopologyNode): Rib {
 
 /** Whether the node runs a pod in its own network namespace (the bridge CNI plugin makes cni0 at the first one). */
 export function nodeHasPods(topo: Topology, nodeName: string): boolean {
-  return (topo.store.list('Pod') as Pod[]).some((p) => p.spec.nodeName === nodeName && !p.spec.hostNetwork && p.status?.podIP);
+  const store = topo.store;
+  let c = podNodes.get(store);
+  if (!c || c.rv !== store.resourceVersion) {
+    // the nodes running such a pod, listed once per version of the store (not once per node)
+    const nodes = new Set<string>();
+    for (const p of store.list('Pod') as Pod[]) if (p.spec.nodeName && !p.spec.hostNetwork && p.status?.podIP) nodes.add(p.spec.nodeName);
+    podNodes.set(store, (c = { rv: store.resourceVersion, nodes }));
+  }
+  return c.nodes.has(nodeName);
 }
+const podNodes = new WeakMap<Topology['store'], { rv: number; nodes: Set<string> }>();
 
 /** The node's Rib and what the CNI programmed into it. */
 export function nodeRouting(topo: Topology, node: TopologyNode): { rib: Rib; flannel: FlannelNodeState | null } {

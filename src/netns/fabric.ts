@@ -9,7 +9,7 @@
  * Fabric; a `FabricRun` holds what packets change (conntrack, learned FDB and neighbour entries,
  * sockets) so every run — every `--all` branch — starts from the same state.
  */
-import { Rng, VirtualClock, formatIp, ipEquals, parseIp, type Chooser } from '../base/index.js';
+import { Rng, VirtualClock, formatIp, ipEquals, parseIp, type Chooser, type Ip } from '../base/index.js';
 import { ConntrackTable, type Timeouts } from '../conntrack/index.js';
 import { IpsetStore, NthState, RecentStore, compileRuleset, emptyRuleset, type CompiledRuleset, type IpsetLookup } from '../netfilter/index.js';
 import { ETHERTYPE, ICMP_TYPE, ICMP_UNREACH, icmpError, ipipEncap, isIcmpErrorType, vxlanEncap, decap, type EthernetHeader, type Packet } from '../packet/index.js';
@@ -139,8 +139,115 @@ export class Fabric {
     return ns;
   }
 
+  private readonly arpIndexes = new Map<string, ArpIndex>();
+
+  /**
+   * The namespaces behind a bridge's veth ports (in port order), indexed by the addresses that can
+   * make them answer an ARP request. Built on first use: the configuration does not change after.
+   */
+  bridgeArpIndex(ns: Netns, bridge: string): ArpIndex {
+    const key = `bridge\0${ns.name}\0${bridge}`;
+    let index = this.arpIndexes.get(key);
+    if (!index) {
+      const entries: ArpEntry[] = [];
+      for (const p of ns.portsOf(bridge)) {
+        if (p.kind !== 'veth') continue;
+        const peer = this.netns.get(p.peer.netns);
+        const pd = peer?.device(p.peer.dev);
+        if (peer && pd) entries.push({ netns: peer, dev: pd.name, mac: pd.mac, port: p.name });
+      }
+      this.arpIndexes.set(key, (index = new ArpIndex(entries)));
+    }
+    return index;
+  }
+
+  /** The NICs attached to a segment (in attachment order), indexed like a bridge's ports. */
+  segmentArpIndex(seg: Segment): ArpIndex {
+    const key = `segment\0${seg.name}`;
+    let index = this.arpIndexes.get(key);
+    if (!index || index.entries.length !== seg.attachments.length) {
+      const entries: ArpEntry[] = [];
+      for (const a of seg.attachments) {
+        const other = this.get(a.netns);
+        entries.push({ netns: other, dev: a.dev, mac: other.device(a.dev)!.mac, port: a.dev });
+      }
+      this.arpIndexes.set(key, (index = new ArpIndex(entries)));
+    }
+    return index;
+  }
+
   run(chooser: Chooser, seed = 1): FabricRun {
     return new FabricRun(this, chooser, seed);
+  }
+}
+
+/** A device on an L2 domain whose namespace may answer ARP: `port` is the bridge port it sits behind (a segment: the NIC itself). */
+export interface ArpEntry {
+  readonly netns: Netns;
+  readonly dev: string;
+  readonly mac: string;
+  readonly port: string;
+}
+
+/**
+ * Which namespaces of an L2 domain can answer an ARP request for a target, so that arp_process is
+ * asked only of those (the answers are the same: the others would return none). arp_process answers
+ * when the target routes as local (a `local` or `anycast` route of some table covers it: indexed by
+ * address, or by prefix when wider than /32), or, with forwarding on, by proxy ARP on the device or
+ * a proxy entry for it (such namespaces are always asked); a userspace announcer answers for its
+ * addresses. Candidates come in the domain's order.
+ */
+export class ArpIndex {
+  private readonly byHost = new Map<number, number[]>();
+  /** Local routes wider than /32 (lo's 127.0.0.0/8 in every namespace), grouped by prefix: few distinct ones. */
+  private readonly wide = new Map<string, { readonly net: number; readonly mask: number; readonly list: number[] }>();
+  private readonly always: number[] = [];
+  constructor(readonly entries: readonly ArpEntry[]) {
+    const seen = new Map<Netns, { host: number[]; wide: { net: number; mask: number }[] }>();
+    entries.forEach((e, i) => {
+      const rib = e.netns.spec.rib;
+      if (rib.forwarding[4] && (rib.proxyArp.has(e.dev) || rib.neigh.proxyEntries().some((p) => p.dev === e.dev))) {
+        this.always.push(i);
+        return;
+      }
+      let local = seen.get(e.netns);
+      if (!local) {
+        local = { host: [], wide: [] };
+        for (const r of rib.routes(4, 'all')) {
+          if ((r.type !== 'local' && r.type !== 'anycast') || r.dst.network.family !== 4) continue;
+          if (r.dst.prefix === 32) local.host.push(r.dst.network.n);
+          else {
+            const mask = r.dst.prefix === 0 ? 0 : (~0 << (32 - r.dst.prefix)) >>> 0;
+            local.wide.push({ net: (r.dst.network.n & mask) >>> 0, mask });
+          }
+        }
+        for (const a of e.netns.spec.announce ?? []) {
+          const ip = parseIp(a);
+          if (ip.family === 4) local.host.push(ip.n);
+        }
+        seen.set(e.netns, local);
+      }
+      for (const n of new Set(local.host)) {
+        const l = this.byHost.get(n);
+        if (l) l.push(i);
+        else this.byHost.set(n, [i]);
+      }
+      for (const w of local.wide) {
+        const key = `${w.net}/${w.mask}`;
+        const g = this.wide.get(key);
+        if (g) g.list.push(i);
+        else this.wide.set(key, { ...w, list: [i] });
+      }
+    });
+  }
+
+  /** The entries that may answer for `target`, in domain order (every entry for a non-IPv4 target). */
+  candidates(target: Ip): ArpEntry[] {
+    if (target.family !== 4) return [...this.entries];
+    const idx = new Set<number>(this.always);
+    for (const i of this.byHost.get(target.n) ?? []) idx.add(i);
+    for (const w of this.wide.values()) if (((target.n & w.mask) >>> 0) === w.net) for (const i of w.list) idx.add(i);
+    return [...idx].sort((a, b) => a - b).map((i) => this.entries[i]!);
   }
 }
 
@@ -612,11 +719,12 @@ export class FabricRun {
     switch (d.kind) {
       case 'eth': {
         const seg = this.fabric.segments.get(d.segment);
-        for (const a of seg?.attachments ?? []) {
-          if (a.netns === ns.name && a.dev === d.name) continue;
-          const other = this.fabric.get(a.netns);
-          if (answerArp(other.spec.rib, { dev: a.dev, target, sender })) return other.device(a.dev)!.mac;
-          if (other.spec.announce?.some((ip) => ipEquals(parseIp(ip), target))) return other.device(a.dev)!.mac;
+        if (!seg) return null;
+        const index = this.fabric.segmentArpIndex(seg);
+        for (const a of index.candidates(target)) {
+          if (a.netns === ns && a.dev === d.name) continue;
+          if (answerArp(a.netns.spec.rib, { dev: a.dev, target, sender })) return a.mac;
+          if (a.netns.spec.announce?.some((ip) => ipEquals(parseIp(ip), target))) return a.mac;
         }
         return null;
       }
@@ -642,14 +750,11 @@ export class FabricRun {
 
   private bridgeArp(ns: Netns, bridge: string, fromPort: string | null, target: ReturnType<typeof parseIp>, sender: ReturnType<typeof parseIp>): string | null {
     if (fromPort !== null && answerArp(ns.spec.rib, { dev: bridge, target, sender })) return ns.device(bridge)!.mac;
-    for (const p of ns.portsOf(bridge)) {
-      if (p.name === fromPort || p.kind !== 'veth') continue;
-      const peer = this.fabric.netns.get(p.peer.netns);
-      const pd = peer?.device(p.peer.dev);
-      if (!peer || !pd) continue;
-      if (answerArp(peer.spec.rib, { dev: pd.name, target, sender })) {
-        learn(this.state(ns.name), bridge, pd.mac, p.name);
-        return pd.mac;
+    for (const p of this.fabric.bridgeArpIndex(ns, bridge).candidates(target)) {
+      if (p.port === fromPort) continue;
+      if (answerArp(p.netns.spec.rib, { dev: p.dev, target, sender })) {
+        learn(this.state(ns.name), bridge, p.mac, p.port);
+        return p.mac;
       }
     }
     return null;
