@@ -107,18 +107,17 @@ export function compileRuleset(ruleset: Ruleset, opts: CompileOptions = {}): Com
 
 function compileRule(rule: Rule, pos: number, family: 4 | 6, table: TableName, chains: ReadonlyMap<string, CChain>): CRule {
   let where = '';
-  const tests: Match[] = [];
-  const odds: (readonly number[] | undefined)[] = [];
-  let anyOdds = false;
-  for (const m of rule.matches) {
-    if (m.kind === 'comment' || m.kind === 'nfacct' || m.kind === 'limit') continue;
-    tests.push(m);
-    if (m.kind === 'statistic') {
-      where = `statistic ${table}/${rule.chain} rule ${pos}`;
-      if (m.mode === 'random') anyOdds = true;
-      odds.push(m.mode === 'random' ? statisticOdds(m) : undefined);
-    } else odds.push(undefined);
+  let tests: Match[] = rule.matches;
+  let odds: (readonly number[] | undefined)[] | undefined;
+  const ms = rule.matches;
+  let skip = 0;
+  for (let i = 0; i < ms.length; i++) {
+    const k = ms[i]!.kind;
+    if (k === 'comment' || k === 'nfacct' || k === 'limit') skip++;
+    else if (k === 'statistic') where = `statistic ${table}/${rule.chain} rule ${pos}`;
   }
+  if (skip) tests = ms.length === skip ? NO_TESTS : ms.length - skip === 1 ? [ms.find(isTested)!] : ms.filter(isTested);
+  if (where) odds = tests.map((m) => (m.kind === 'statistic' && m.mode === 'random' ? statisticOdds(m) : undefined));
   const src = family === 4 ? rule.src : undefined;
   const dst = family === 4 ? rule.dst : undefined;
   return {
@@ -126,7 +125,7 @@ function compileRule(rule: Rule, pos: number, family: 4 | 6, table: TableName, c
     pos,
     where,
     tests,
-    odds: anyOdds ? odds : undefined,
+    odds,
     // Jump and goto targets resolved once (the walk still reports a missing one when it gets there).
     next: rule.target.kind === 'JUMP' || rule.target.kind === 'GOTO' ? chains.get(rule.target.chain) : undefined,
     hasSrc4: !!src,
@@ -138,6 +137,12 @@ function compileRule(rule: Rule, pos: number, family: 4 | 6, table: TableName, c
     dstMask: dst ? mask4(dst.value.prefix) : 0,
     dstNeg: dst ? dst.neg : false,
   };
+}
+
+const NO_TESTS: Match[] = [];
+/** Matches that always match and do nothing are not tested. */
+function isTested(m: Match): boolean {
+  return m.kind !== 'comment' && m.kind !== 'nfacct' && m.kind !== 'limit';
 }
 
 /** The (dst, proto, dport) key of a rule the index can place, or undefined. */
