@@ -99,7 +99,15 @@ export function buildWorld(topo: Topology): World {
   const owners = new Map<string, IpOwner>();
   const nodes = new Map<string, WorldNode>();
   const pods = new Map<string, WorldPod>();
-  const allPods = (topo.store.list('Pod') as Pod[]).filter((p) => p.spec.nodeName && p.status?.podIP);
+  // the scheduled pods with an address, by node (listed once, not once per node)
+  const podsByNode = new Map<string, Pod[]>();
+  for (const p of topo.store.list('Pod') as Pod[]) {
+    if (!p.spec.nodeName || !p.status?.podIP) continue;
+    const l = podsByNode.get(p.spec.nodeName);
+    if (l) l.push(p);
+    else podsByNode.set(p.spec.nodeName, [p]);
+  }
+  const announcements = lbAnnouncements(topo);
   const problems: Problem[] = [];
 
   for (const node of topo.nodes) {
@@ -108,7 +116,7 @@ export function buildWorld(topo: Topology): World {
       problems.push({ file: topo.file, field: `nodes[${node.name}].ip`, message: `node ${node.name} has no IPv4 address: podpath's World is IPv4` });
       continue;
     }
-    nodes.set(node.name, buildNode(topo, fabric, node, ip, allPods, pods, owners));
+    nodes.set(node.name, buildNode(topo, fabric, node, ip, podsByNode.get(node.name) ?? [], announcements, pods, owners));
   }
   if (problems.length) throw new InputError(problems);
   for (const r of topo.routers) buildRouter(topo, fabric, r, owners);
@@ -118,7 +126,7 @@ export function buildWorld(topo: Topology): World {
   return { topology: topo, fabric, nodes, pods, clients, routers, owners };
 }
 
-function buildNode(topo: Topology, fabric: Fabric, node: TopologyNode, ip: string, allPods: Pod[], pods: Map<string, WorldPod>, owners: Map<string, IpOwner>): WorldNode {
+function buildNode(topo: Topology, fabric: Fabric, node: TopologyNode, ip: string, mine: readonly Pod[], announcements: readonly { ip: string; node: string }[], pods: Map<string, WorldPod>, owners: Map<string, IpOwner>): WorldNode {
   const { rib, flannel } = nodeRouting(topo, node);
   const mtu = topo.cluster.cni.mtu;
   const devices: Device[] = [
@@ -126,9 +134,9 @@ function buildNode(topo: Topology, fabric: Fabric, node: TopologyNode, ip: strin
     { kind: 'eth', name: NODE_UPLINK, mac: macFromName(`${node.name}/${NODE_UPLINK}`), mtu: netMtu(topo, node.network), segment: node.network },
   ];
   const fdb: FdbEntry[] = [];
-  const mine = allPods.filter((p) => p.spec.nodeName === node.name);
   const podNs = mine.filter((p) => !p.spec.hostNetwork);
   const listeners: Listener[] = [];
+  const ribDevices = new Set(rib.devices);
   const cni0Mac = macFromName(`${node.name}/${CNI_BRIDGE}`);
   if (podNs.length > 0) devices.push({ kind: 'bridge', name: CNI_BRIDGE, mac: cni0Mac, mtu });
   if (flannel?.vtep) {
@@ -144,7 +152,11 @@ function buildNode(topo: Topology, fabric: Fabric, node: TopologyNode, ip: strin
       continue;
     }
     const veth = hostVethName(key);
-    rib.addDevice(veth);
+    // Rib.addDevice, without its scan of the device list per pod: a name is added once
+    if (!ribDevices.has(veth)) {
+      ribDevices.add(veth);
+      rib.devices.push(veth);
+    }
     const vethMac = macFromName(`${node.name}/${veth}`);
     devices.push({ kind: 'veth', name: veth, mac: vethMac, mtu, master: CNI_BRIDGE, port: { hairpin: true, learning: true }, peer: { netns: key, dev: 'eth0' } });
     fdb.push({ mac: vethMac, dev: veth, master: CNI_BRIDGE, self: false, permanent: true });
@@ -163,7 +175,7 @@ function buildNode(topo: Topology, fabric: Fabric, node: TopologyNode, ip: strin
     const ops = portmapOps({ key, address: podAddress(p.status!.podIP!, v4(node.podCIDRs)), mappings });
     rs = applyPortmapOps(rs, ops, { kind: 'portmap', name: node.name, detail: `hostPort of pod ${key}` });
   }
-  const announce = lbAnnouncements(topo).filter((a) => a.node === node.name).map((a) => a.ip);
+  const announce = announcements.filter((a) => a.node === node.name).map((a) => a.ip);
   const spec: NetnsSpec = { name: node.name, node: node.name, role: 'node', devices, rib, fdb, sysctls: nodeSysctls(kubeProxy.generated), ruleset: compileRuleset(rs), ipsets: new IpsetStore(), listeners, ...(announce.length ? { announce } : {}) };
   fabric.add(spec);
   for (const a of rib.addresses) if (a.family === 4 && a.dev !== 'lo') owners.set(formatIp(a.local), { kind: a.dev === NODE_UPLINK ? 'node' : 'cni', name: node.name, netns: node.name });

@@ -92,9 +92,33 @@ function isLoopback(ip: string): boolean {
 
 /** True when `ip` is one of the host's addresses (or loopback: the local table's `local 127.0.0.0/8`). */
 export function isLocalAddress(addresses: readonly HostAddress[], ip: string): boolean {
-  if (isLoopback(ip)) return true;
   const a = parseIp(ip);
-  return addresses.some((h) => ipEquals(parseIp(h.ip), a));
+  if (a.family === 4 ? a.n >>> 24 === 127 : a.n === 1n) return true;
+  return addressSets(addresses).local.has(a.n);
+}
+
+/** The host's addresses and IPv4 subnet broadcasts as numbers, parsed once per address list (asked per packet, per rule). */
+interface AddressSets {
+  readonly of: number;
+  readonly local: Set<number | bigint>;
+  readonly broadcast: Set<number>;
+}
+const parsedAddresses = new WeakMap<readonly HostAddress[], AddressSets>();
+function addressSets(addresses: readonly HostAddress[]): AddressSets {
+  let s = parsedAddresses.get(addresses);
+  if (!s || s.of !== addresses.length) {
+    s = { of: addresses.length, local: new Set(), broadcast: new Set() };
+    for (const h of addresses) {
+      const ip = parseIp(h.ip);
+      s.local.add(ip.n);
+      if (ip.family === 4 && h.prefix < 31) {
+        const b = broadcastOf(parseCidr(`${h.ip}/${h.prefix}`));
+        if (b.family === 4) s.broadcast.add(b.n);
+      }
+    }
+    parsedAddresses.set(addresses, s);
+  }
+  return s;
 }
 
 /**
@@ -109,18 +133,13 @@ export function addrTypeOf(addresses: readonly HostAddress[], ip: string): AddrT
   if (a.family === 4) {
     if (a.n === 0) return 'UNSPEC';
     if (a.n === 0xffffffff) return 'BROADCAST';
-    if (cidrContains(parseCidr('224.0.0.0/4'), a)) return 'MULTICAST';
+    if (a.n >>> 28 === 0xe) return 'MULTICAST';
   } else {
     if (a.n === 0n) return 'UNSPEC';
     if (cidrContains(parseCidr('ff00::/8'), a)) return 'MULTICAST';
   }
   if (isLocalAddress(addresses, ip)) return 'LOCAL';
-  if (a.family === 4) {
-    for (const h of addresses) {
-      if (h.prefix >= 31 || parseIp(h.ip).family !== 4) continue;
-      if (ipEquals(broadcastOf(parseCidr(`${h.ip}/${h.prefix}`)), a)) return 'BROADCAST';
-    }
-  }
+  if (a.family === 4 && addressSets(addresses).broadcast.has(a.n)) return 'BROADCAST';
   return 'UNICAST';
 }
 
