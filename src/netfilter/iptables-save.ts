@@ -79,6 +79,7 @@ function restore(base: Ruleset, text: string, opts: RestoreOptions, fast: boolea
   const file = opts.file;
   const shared = fast ? new SharedValues() : undefined;
   const scan = fast ? new LineScan(text) : undefined;
+  const lineCur = new Cursor(undefined);
   let table: Table | undefined;
   let tableLine = 0;
   let lineNo = 0;
@@ -98,9 +99,8 @@ function restore(base: Ruleset, text: string, opts: RestoreOptions, fast: boolea
     if (c0 === 35 /* # */) continue;
     try {
       // Fast path: a command line ("-A CHAIN …") read by position, without slicing the line.
-      const fastCur = scan && c0 === 45 /* - */ && table ? Cursor.onLine(scan, start, end) : undefined;
-      if (fastCur) {
-        command(table!, fastCur, undefined, family, lineNo, file, !!opts.noflush, shared);
+      if (scan && c0 === 45 /* - */ && table && lineCur.reset(scan, start, end)) {
+        command(table, lineCur, undefined, family, lineNo, file, !!opts.noflush, shared);
         continue;
       }
       const line = text.slice(start, end);
@@ -158,7 +158,7 @@ function command(t: Table, cur: Cursor, counters: Counters | undefined, family: 
     case '--insert': {
       const chainName = cur.take();
       if (chainName === undefined) throw new TokenError(`${cmd} needs a chain`, cmd);
-      const chain = shared ? shared.chain(t, chainName)?.chain : t.chains.get(chainName);
+      const chain = shared ? shared.appendChain(t, chainName) : t.chains.get(chainName);
       if (!chain) throw new TokenError(`chain "${chainName}" does not exist in table ${t.name}`, chainName);
       let at = chain.rules.length;
       if (cmd === '-I' || cmd === '--insert') {
@@ -362,6 +362,17 @@ class SharedValues {
   private readonly comments = new SlotCache<Match>(4095);
   private readonly ports = new Map<number, Match>();
 
+  private lastAppend: ChainRef | undefined = undefined;
+
+  /** The chain of a -A line: the last one again (a chain's rules come together), else through the cache. */
+  appendChain(t: Table, name: string): Chain | undefined {
+    const last = this.lastAppend;
+    if (last && last.table === t && last.chain.name === name) return last.chain;
+    const ref = this.chain(t, name);
+    if (ref) this.lastAppend = ref;
+    return ref?.chain;
+  }
+
   /** t.chains.get(name), through the cache. */
   chain(t: Table, name: string): ChainRef | undefined {
     const hit = this.chains.get(name);
@@ -375,6 +386,7 @@ class SharedValues {
 
   /** Chains were deleted or replaced: forget every cached lookup. */
   chainsChanged(): void {
+    this.lastAppend = undefined;
     this.chains.clear();
   }
 

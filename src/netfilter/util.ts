@@ -118,18 +118,26 @@ export class Cursor {
    * is an error `tokenize` reports before any argument is read).
    */
   static onLine(scan: LineScan, start: number, end: number): Cursor | undefined {
-    if (scan.backslash.next(start) < end || scan.tab.next(start) < end) return undefined;
+    const cur = new Cursor(undefined);
+    return cur.reset(scan, start, end) ? cur : undefined;
+  }
+
+  /**
+   * Points a position cursor (made with `new Cursor(undefined)`) at another line, as onLine does;
+   * false when that line needs the general tokenizer. Lets a parser use one cursor for every line.
+   */
+  reset(scan: LineScan, start: number, end: number): boolean {
+    if (scan.backslash.next(start) < end || scan.tab.next(start) < end) return false;
     const first = scan.quote.next(start);
     let quotes = 0;
     for (let q = first; q < end; q = scan.quote.next(q + 1)) quotes++;
-    if (quotes & 1) return undefined;
-    const cur = new Cursor(undefined);
-    cur.text = scan.text;
-    cur.pos = start;
-    cur.end = end;
-    cur.quote = first < end ? first : end;
-    cur.quotes = scan.quote;
-    return cur;
+    if (quotes & 1) return false;
+    this.text = scan.text;
+    this.pos = start;
+    this.end = end;
+    this.quote = first < end ? first : end;
+    this.quotes = scan.quote;
+    return true;
   }
 
   get done(): boolean {
