@@ -83,11 +83,16 @@ export interface Segment {
 /** One namespace, compiled: its netfilter host configuration is built once. */
 export class Netns {
   readonly devices = new Map<string, Device>();
+  /** The VXLAN and ipip devices, in device order (the receive handlers look them up per packet). */
+  readonly vxlans: readonly VxlanDevice[];
+  readonly ipips: readonly IpipDevice[];
   readonly config: NetfilterHostConfig;
   /** Conntrack timeouts: the kernel's defaults with this namespace's nf_conntrack sysctls. */
   readonly timeouts: Timeouts;
   constructor(readonly spec: NetnsSpec) {
     for (const d of spec.devices) this.devices.set(d.name, d);
+    this.vxlans = [...this.devices.values()].filter((d): d is VxlanDevice => d.kind === 'vxlan');
+    this.ipips = [...this.devices.values()].filter((d): d is IpipDevice => d.kind === 'ipip');
     applySysctlsToRib(spec.sysctls, spec.rib);
     this.timeouts = conntrackTimeouts(spec.sysctls);
     const ruleset = spec.ruleset ?? compileRuleset(emptyRuleset(4));
@@ -108,6 +113,18 @@ export class Netns {
   }
   device(name: string): Device | undefined {
     return this.devices.get(name);
+  }
+  private vxlanFdb: Map<string, FdbEntry> | null = null;
+  /** The first static FDB entry of a VXLAN device for a MAC that has a remote destination (what vxlan_find_mac gives). */
+  remoteOf(dev: string, mac: string): FdbEntry | undefined {
+    if (!this.vxlanFdb) {
+      this.vxlanFdb = new Map();
+      for (const e of this.spec.fdb) {
+        const key = `${e.dev}\0${e.mac}`;
+        if (e.dst && !this.vxlanFdb.has(key)) this.vxlanFdb.set(key, e);
+      }
+    }
+    return this.vxlanFdb.get(`${dev}\0${mac}`);
   }
   /** Ports of a bridge, in device order. */
   portsOf(bridge: string): Device[] {
@@ -239,6 +256,20 @@ export class ArpIndex {
         else this.wide.set(key, { ...w, list: [i] });
       }
     });
+  }
+
+  private macs: Map<string, ArpEntry[]> | null = null;
+  /** The entries whose device has `mac`, in domain order. */
+  byMac(mac: string): readonly ArpEntry[] {
+    if (!this.macs) {
+      this.macs = new Map();
+      for (const e of this.entries) {
+        const l = this.macs.get(e.mac);
+        if (l) l.push(e);
+        else this.macs.set(e.mac, [e]);
+      }
+    }
+    return this.macs.get(mac) ?? [];
   }
 
   /** The entries that may answer for `target`, in domain order (every entry for a non-IPv4 target). */
@@ -455,9 +486,9 @@ export class FabricRun {
     if (d.kind === 'veth') return this.visit(ns, inDev, packetIn, dev, frame, { kind: 'next', netns: d.peer.netns, dev: d.peer.dev, frame, ...fragments }, masq);
     if (d.kind === 'eth') {
       const seg = this.fabric.segments.get(d.segment);
-      const to = seg?.attachments.find((a) => !(a.netns === ns.name && a.dev === dev) && this.fabric.get(a.netns).device(a.dev)?.mac === eth.dst);
+      const to = seg ? this.fabric.segmentArpIndex(seg).byMac(eth.dst).find((a) => !(a.netns === ns && a.dev === dev)) : undefined;
       if (!to) return this.visit(ns, inDev, packetIn, dev, frame, { kind: 'failed', disposition: 'neighbour-unreachable', reason: `nothing on segment ${d.segment} has MAC ${eth.dst}`, hdr: headersOfPacket(frame)! });
-      return this.visit(ns, inDev, packetIn, dev, frame, { kind: 'next', netns: to.netns, dev: to.dev, frame, ...fragments }, masq);
+      return this.visit(ns, inDev, packetIn, dev, frame, { kind: 'next', netns: to.netns.name, dev: to.dev, frame, ...fragments }, masq);
     }
     return this.visit(ns, inDev, packetIn, dev, frame, { kind: 'failed', disposition: 'dropped', reason: `${dev} (${d.kind}) does not transmit`, hdr: headersOfPacket(frame)! });
   }
@@ -492,7 +523,7 @@ export class FabricRun {
     const h = r.skb.hdr;
     const rec = ctx.rec;
     if (h.proto === IPPROTO.UDP) {
-      const vx = [...ns.devices.values()].find((d): d is VxlanDevice => d.kind === 'vxlan' && d.dstport === h.dport && ns.spec.rib.isLocalAddress(parseIp(h.dst)));
+      const vx = ns.vxlans.find((d) => d.dstport === h.dport && ns.spec.rib.isLocalAddress(parseIp(h.dst)));
       if (vx) {
         // vxlan_rcv (drivers/net/vxlan/vxlan_core.c): the VNI picks the device; the inner frame is received on it.
         const framed = writeHeaders(ipFrame, h);
@@ -667,7 +698,7 @@ export class FabricRun {
     const rec = ctx.rec;
     const h = r.skb.hdr;
     const eth = frame.layers[0] as EthernetHeader;
-    const fdb = ns.spec.fdb.find((e) => e.dev === dev.name && e.mac === eth.dst && e.dst);
+    const fdb = ns.remoteOf(dev.name, eth.dst);
     if (!fdb) return this.visit(ns, inDev, packetIn, dev.name, null, { kind: 'failed', disposition: 'neighbour-unreachable', reason: `${dev.name}: no FDB entry for ${eth.dst} and no default destination: vxlan_xmit drops the frame`, hdr: h });
     const min = dev.srcPortMin || undefined;
     const max = dev.srcPortMax || undefined;
@@ -782,7 +813,7 @@ const IPIP_PROTO = 4;
  * device (remote and local any).
  */
 function ipipLookup(ns: Netns, h: FlowHeaders): IpipDevice | null {
-  const tunnels = [...ns.devices.values()].filter((d): d is IpipDevice => d.kind === 'ipip');
+  const tunnels = ns.ipips;
   return (
     tunnels.find((t) => t.remote === h.src && t.local === h.dst) ??
     tunnels.find((t) => t.remote === h.src && t.local === null) ??

@@ -121,10 +121,14 @@ const DNS_SUFFIX = '.svc.cluster.local';
 export function resolveDestination(world: World, to: string, proto: TraceProto | undefined): Destination {
   const field = '--to';
   const { host, port } = splitPort(to, field);
-  const services = world.topology.store.list('Service') as Service[];
+  const store = world.topology.store;
+  // the store's key first (one lookup); the listing only when that misses
+  const lookup = (ns: string, name: string): Service | undefined =>
+    (store.get('Service', `${ns}/${name}`) as Service | undefined) ?? (store.list('Service') as Service[]).find((x) => x.metadata.name === name && (x.metadata.namespace ?? 'default') === ns);
   const find = (ns: string, name: string): Service => {
-    const s = services.find((x) => x.metadata.name === name && (x.metadata.namespace ?? 'default') === ns);
+    const s = lookup(ns, name);
     if (!s) {
+      const services = store.list('Service') as Service[];
       const near = closestName(`${ns}/${name}`, services.map((x) => `${x.metadata.namespace ?? 'default'}/${x.metadata.name}`), 4);
       throw new InputError({ field, message: `no service ${ns}/${name}${near ? `; did you mean ${near}?` : ''}` });
     }
@@ -149,7 +153,7 @@ export function resolveDestination(world: World, to: string, proto: TraceProto |
     const base = host.endsWith(DNS_SUFFIX) ? host.slice(0, -DNS_SUFFIX.length) : host.slice(0, -4);
     const [name, ns] = base.split('.');
     if (!name || !ns) throw new InputError({ field, message: `"${host}" is not NAME.NAMESPACE.svc.cluster.local` });
-    const dns = services.find((x) => x.metadata.name === 'kube-dns' && x.metadata.namespace === 'kube-system');
+    const dns = lookup('kube-system', 'kube-dns');
     if (!dns?.spec.clusterIP) throw new InputError({ field, message: `cannot resolve ${host}: no kube-system/kube-dns Service in the topology` });
     const r = servicePort(find(ns, name));
     const fqdn = `${name}.${ns}${DNS_SUFFIX}`;
