@@ -45,12 +45,11 @@ function ofFamily(addrs: readonly string[], family: Family): string[] {
 /** kube-proxy's configuration on this node: KubeProxyConfiguration from the topology + the Node object. */
 export function nodeProxyConfig(topo: Topology, node: TopologyNode): NodeProxyConfig {
   const kp = topo.cluster.kubeProxy;
-  const rib = nodeRib(topo, node);
   const zone = node.labels['topology.kubernetes.io/zone'];
   return {
     nodeName: node.name,
     nodeIPs: [...node.ips],
-    nodeAddresses: ribAddresses(rib).map((a) => a.ip),
+    nodeAddresses: [...nodeAddressList(topo, node)],
     clusterCIDRs: [...topo.cluster.podCIDRs],
     podCIDRs: [...node.podCIDRs],
     localDetector: { ...kp.localDetector },
@@ -218,7 +217,19 @@ export function nodeRouting(topo: Topology, node: TopologyNode): { rib: Rib; fla
     rib.addRoute({ dst: parseCidr(gw.family === 4 ? '0.0.0.0/0' : '::/0'), nexthops: [{ gateway: gw, dev: NODE_UPLINK }] }, { validate: true });
   }
   const flannel = topo.cluster.cni.plugin === 'flannel' ? applyFlannel(topo, node, rib, { hasPods: nodeHasPods(topo, node.name) }) : null;
+  nodeAddresses.set(node, { topo, rv: topo.store.resourceVersion, ips: ribAddresses(rib).map((a) => a.ip) });
   return { rib, flannel };
+}
+
+/**
+ * The node's addresses as its Rib has them once the CNI ran (kube-proxy's nodeAddresses): noted by
+ * nodeRouting, so kube-proxy's configuration does not build the node's routing a second time.
+ */
+const nodeAddresses = new WeakMap<TopologyNode, { topo: Topology; rv: number; ips: readonly string[] }>();
+function nodeAddressList(topo: Topology, node: TopologyNode): readonly string[] {
+  const m = nodeAddresses.get(node);
+  if (m && m.topo === topo && m.rv === topo.store.resourceVersion) return m.ips;
+  return ribAddresses(nodeRib(topo, node)).map((a) => a.ip);
 }
 
 /**
