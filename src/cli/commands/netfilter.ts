@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { intOption, oneOfOption, type OptionProblem } from '../options.js';
 
 /**
  * `podpath netfilter --ruleset FILE --local-ips IP,… --src IP --dst IP --dport N …`:
@@ -45,20 +46,13 @@ export function registerNetfilter(program: Command): void {
     .action(async (o: NetfilterOptions) => {
       const api = await import('../../index.js');
       const { readFileSync } = await import('node:fs');
-      const problems: { field: string; message: string; file?: string }[] = [];
-      const int = (field: string, v: string | undefined, lo: number, hi: number): number | undefined => {
-        if (v === undefined) return undefined;
-        if (!/^\d+$/.test(v) || Number(v) < lo || Number(v) > hi) {
-          problems.push({ field, message: `"${v}" is not an integer in ${lo}..${hi}` });
-          return undefined;
-        }
-        return Number(v);
-      };
+      const problems: OptionProblem[] = [];
+      const int = (field: string, v: string | undefined, lo: number, hi: number) => intOption(problems, field, v, lo, hi);
       const sport = int('--sport', o.sport, 0, 65535);
       const dport = int('--dport', o.dport, 0, 65535);
       const seed = int('--seed', o.seed, 0, 2 ** 32 - 1) ?? 1;
-      if (!api.NETFILTER_PROTOS.includes(o.proto as never)) problems.push({ field: '--proto', message: `"${o.proto}" is not one of ${api.NETFILTER_PROTOS.join(', ')}` });
-      if (!api.TRACE_FORMATS.includes(o.format as never)) problems.push({ field: '--format', message: `"${o.format}" is not one of ${api.TRACE_FORMATS.join(', ')}` });
+      oneOfOption(problems, '--proto', o.proto, api.NETFILTER_PROTOS);
+      oneOfOption(problems, '--format', o.format, api.TRACE_FORMATS);
       const fromTopology = o.topology !== undefined;
       if (fromTopology) {
         if (!o.node) problems.push({ field: '--node', message: 'with -t TOPO, --node NAME is required' });

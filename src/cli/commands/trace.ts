@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { intOption, oneOfOption, type OptionProblem } from '../options.js';
 
 /**
  * `podpath trace -t TOPO --from SRC --to DST …`: a request hop by hop through the cluster, and its
@@ -40,20 +41,13 @@ export function registerTrace(program: Command): void {
     .option('--pcap-in <file>', 'trace the flow-opening packets of a capture (TCP SYN, UDP, ICMP echo), each from where its source address lives')
     .action(async (o: TraceOptions) => {
       const api = await import('../../index.js');
-      const problems: { field: string; message: string }[] = [];
-      const int = (field: string, v: string | undefined, lo: number, hi: number): number | undefined => {
-        if (v === undefined) return undefined;
-        if (!/^\d+$/.test(v) || Number(v) < lo || Number(v) > hi) {
-          problems.push({ field, message: `"${v}" is not an integer in ${lo}..${hi}` });
-          return undefined;
-        }
-        return Number(v);
-      };
+      const problems: OptionProblem[] = [];
+      const int = (field: string, v: string | undefined, lo: number, hi: number) => intOption(problems, field, v, lo, hi);
       const sport = int('--sport', o.sport, 0, 65535);
       const seed = int('--seed', o.seed, 0, 2 ** 32 - 1) ?? 1;
       const size = int('--size', o.size, 28, 65535);
-      if (o.proto !== undefined && !api.TRACE_PROTOS.includes(o.proto as never)) problems.push({ field: '--proto', message: `"${o.proto}" is not one of ${api.TRACE_PROTOS.join(', ')}` });
-      if (!api.TRACE_FORMATS.includes(o.format as never)) problems.push({ field: '--format', message: `"${o.format}" is not one of ${api.TRACE_FORMATS.join(', ')}` });
+      if (o.proto !== undefined) oneOfOption(problems, '--proto', o.proto, api.TRACE_PROTOS);
+      oneOfOption(problems, '--format', o.format, api.TRACE_FORMATS);
       if (o.pcapIn !== undefined) {
         for (const [field, v] of [['--from', o.from], ['--to', o.to], ['--proto', o.proto], ['--sport', o.sport], ['--size', o.size]] as const) {
           if (v !== undefined) problems.push({ field, message: `not with --pcap-in: each packet of the capture gives its own ${field.slice(2)}` });
