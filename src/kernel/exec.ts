@@ -98,3 +98,42 @@ function probe(): KernelSupport {
 export function kernelSkipNotice(s: KernelSupport = kernelSupport()): string {
   return `SKIPPED (needs root and network namespaces): ${s.reason}`;
 }
+
+/**
+ * Synchronous teardown of a lab (also from a process 'exit' handler): kills the child processes it
+ * started, then, per namespace, whatever still runs inside (only the lab's own processes enter its
+ * namespaces) and the namespace itself, which removes its links, routes, rules and conntrack state.
+ * Empties both collections; errors are left for a leftovers check to report.
+ */
+export function teardownSync(children: Set<{ pid?: number | undefined }>, namespaces: string[]): void {
+  for (const child of children) {
+    try {
+      if (child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+  children.clear();
+  for (const ns of namespaces.splice(0)) {
+    try {
+      const pids = execFileSync('ip', ['netns', 'pids', ns], { env: labEnv(), stdio: ['ignore', 'pipe', 'ignore'] })
+        .toString()
+        .split(/\s+/)
+        .filter((p) => /^\d+$/.test(p));
+      for (const pid of pids) {
+        try {
+          process.kill(Number(pid), 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
+    } catch {
+      /* namespace already gone */
+    }
+    try {
+      execFileSync('ip', ['netns', 'del', ns], { env: labEnv(), stdio: 'ignore' });
+    } catch {
+      /* reported by a leftovers check */
+    }
+  }
+}

@@ -13,13 +13,13 @@
  * removes everything. `cleanup()` kills the lab's processes and deletes its namespaces; it runs on
  * a failed build too, and from a process 'exit' hook as a last resort.
  */
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { formatIp, type Ip } from '../base/index.js';
 import type { World } from '../cluster/world.js';
 import { formatIpsetSave, formatIptablesSave, IpsetStore } from '../netfilter/index.js';
 import type { Device, Netns } from '../netns/index.js';
 import { PROTO_KERNEL, TABLE_LOCAL, TABLE_MAIN, TABLE_DEFAULT, formatIpRule, formatRoute } from '../routing/index.js';
-import { KernelCommandError, labEnv, mustRun, runCommand, type ExecResult, type RunOptions } from './exec.js';
+import { KernelCommandError, labEnv, mustRun, runCommand, teardownSync, type ExecResult, type RunOptions } from './exec.js';
 import { CLIENT_PROGRAM, LISTENER_PROGRAM, type ConnectJob, type ConnectResult, type ListenerReport } from './programs.js';
 
 export interface MaterializeOptions {
@@ -225,34 +225,7 @@ class Lab implements Materialized {
   }
 
   cleanupSync(): void {
-    for (const c of this.children) {
-      try {
-        if (c.pid !== undefined) process.kill(c.pid, 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-    }
-    this.children.clear();
-    for (const ns of this.created.splice(0)) {
-      // processes left inside were started in this lab's namespaces (ip netns exec children)
-      try {
-        const pids = execFileSync('ip', ['netns', 'pids', ns], { env: labEnv(), stdio: ['ignore', 'pipe', 'ignore'] }).toString().split(/\s+/).filter((p) => /^\d+$/.test(p));
-        for (const pid of pids) {
-          try {
-            process.kill(Number(pid), 'SIGKILL');
-          } catch {
-            /* gone */
-          }
-        }
-      } catch {
-        /* namespace gone */
-      }
-      try {
-        execFileSync('ip', ['netns', 'del', ns], { env: labEnv(), stdio: 'ignore' });
-      } catch {
-        /* reported by leftovers */
-      }
-    }
+    teardownSync(this.children, this.created);
     live.delete(this);
   }
 }

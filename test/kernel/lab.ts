@@ -13,6 +13,7 @@
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { labEnv, teardownSync } from '../../src/kernel/index.js';
 
 /** Whether this process can build a lab, and why not. Computed once, synchronously (vitest skipIf). */
 export interface LabSupport {
@@ -63,9 +64,6 @@ export function skipNotice(s: LabSupport = labSupport()): string {
   return `SKIPPED (needs root and network namespaces): ${s.reason}`;
 }
 
-function labEnv(): NodeJS.ProcessEnv {
-  return { ...process.env, PATH: `${process.env.PATH ?? ''}:/usr/sbin:/sbin` };
-}
 
 export interface ExecResult {
   readonly code: number;
@@ -372,37 +370,7 @@ export class Lab {
 
   /** Synchronous cleanup (usable from a process 'exit' handler). */
   cleanupSync(): void {
-    for (const child of this.children) {
-      try {
-        if (child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
-      } catch {
-        /* already gone */
-      }
-    }
-    this.children.clear();
-    for (const ns of this.namespaces.splice(0)) {
-      try {
-        // processes still inside the namespace were started by this lab (nothing else enters it)
-        const pids = execFileSync('ip', ['netns', 'pids', ns], { env: labEnv(), stdio: ['ignore', 'pipe', 'ignore'] })
-          .toString()
-          .split(/\s+/)
-          .filter((p) => /^\d+$/.test(p));
-        for (const pid of pids) {
-          try {
-            process.kill(Number(pid), 'SIGKILL');
-          } catch {
-            /* gone */
-          }
-        }
-      } catch {
-        /* namespace already gone */
-      }
-      try {
-        execFileSync('ip', ['netns', 'del', ns], { env: labEnv(), stdio: 'ignore' });
-      } catch {
-        /* reported by leftovers() */
-      }
-    }
+    teardownSync(this.children, this.namespaces);
     liveLabs.delete(this);
   }
 
