@@ -9,9 +9,9 @@
 import { InputError, Rng, SeededChooser, closestName, enumerateBranches, formatIp, isIp, parseIp, type Chooser } from '../base/index.js';
 import type { Service } from '../cluster/objects.js';
 import { missingRouteReason, type World } from '../cluster/world.js';
-import { socketReply, type ErrorToSend, type FabricRun, type Visit } from '../netns/index.js';
+import { fiveTuple, socketReply, type ErrorToSend, type FabricRun, type Visit } from '../netns/index.js';
 import { formatPacket, type Packet } from '../packet/index.js';
-import { DEFAULT_TTL, IPPROTO, TCP_FLAG, hasPorts, protoName, type FlowHeaders } from '../packet/skb.js';
+import { DEFAULT_TTL, IPPROTO, TCP_FLAG, hasPorts, type FlowHeaders } from '../packet/skb.js';
 import { StepRecorder, type Disposition, type FiveTuple, type Hop, type Outcome, type PacketSnapshot, type Reply, type Step, type Trace } from '../trace/index.js';
 
 export type TraceProto = 'tcp' | 'udp' | 'icmp';
@@ -186,15 +186,6 @@ function requestHeaders(src: string, dst: Destination, req: TraceRequest): FlowH
   }
 }
 
-export function fiveTupleOf(h: FlowHeaders): FiveTuple {
-  const t: FiveTuple = { src: h.src, dst: h.dst, proto: protoName(h.proto) };
-  if (hasPorts(h.proto)) {
-    t.sport = h.sport;
-    t.dport = h.dport;
-  }
-  return t;
-}
-
 /** A frame as JSON: one object per layer (byte fields as hex), and the tcpdump-style line. */
 export function packetSnapshot(p: Packet): PacketSnapshot {
   const layers = p.layers.map((l) => {
@@ -302,7 +293,7 @@ function runOnce(world: World, p: Prepared, req: TraceRequest, chooser: Chooser,
     return out;
   }
   if (end.kind !== 'delivered') return out;
-  out.received = fiveTupleOf(end.hdr);
+  out.received = fiveTuple(end.hdr);
   const pod = end.owner.startsWith('pod/') ? end.owner.slice(4) : null;
   out.endpoint = { pod, ip: end.hdr.dst, ...(hasPorts(end.hdr.proto) ? { port: end.hdr.dport! } : {}) };
   if (req.reply === false) return out;
@@ -315,7 +306,7 @@ function runOnce(world: World, p: Prepared, req: TraceRequest, chooser: Chooser,
   const rend = rw.last.end;
   const expect = (h: FlowHeaders) => h.src === p.hdr.dst && h.dst === p.hdr.src && (!hasPorts(h.proto) || (h.sport === p.hdr.dport && h.dport === p.hdr.sport));
   if (rend.kind === 'delivered') {
-    reply.received = fiveTupleOf(rend.hdr);
+    reply.received = fiveTuple(rend.hdr);
     reply.matchesRequest = expect(rend.hdr);
     if (rw.last.netns !== p.src.netns) {
       reply.matchesRequest = false;
@@ -323,7 +314,7 @@ function runOnce(world: World, p: Prepared, req: TraceRequest, chooser: Chooser,
       reply.reason = `the reply reached ${rw.last.netns}, not the client ${p.src.label}`;
     }
   } else if (rend.kind === 'failed' && rw.last.netns === p.src.netns && rend.disposition === 'no-listener') {
-    reply.received = fiveTupleOf(rend.hdr);
+    reply.received = fiveTuple(rend.hdr);
     reply.matchesRequest = expect(rend.hdr);
     reply.reason = `the client sent to ${p.hdr.dst}${hasPorts(p.hdr.proto) ? `:${p.hdr.dport}` : ''} but the reply comes from ${rend.hdr.src}${hasPorts(rend.hdr.proto) ? `:${rend.hdr.sport}` : ''}: no socket expects it (${rend.reason})${answer.note ? `; why: ${answer.note}` : ''}`;
   }
@@ -355,8 +346,8 @@ function errorReply(world: World, run: FabricRun, p: Prepared, e: ErrorToSend, r
     error: {
       kind: e.error.kind === 'icmp' ? 'icmp' : 'tcp-reset',
       from: { node: world.fabric.get(e.netns).spec.node, netns: e.netns },
-      sent: fiveTupleOf(e.error.packet),
-      ...(e.error.kind === 'icmp' ? { type: e.error.packet.icmpType ?? 0, code: e.error.packet.icmpCode ?? 0, quoted: fiveTupleOf(e.error.about) } : {}),
+      sent: fiveTuple(e.error.packet),
+      ...(e.error.kind === 'icmp' ? { type: e.error.packet.icmpType ?? 0, code: e.error.packet.icmpCode ?? 0, quoted: fiveTuple(e.error.about) } : {}),
       ...(e.error.mtu !== undefined ? { mtu: e.error.mtu } : {}),
       text: e.error.text,
     },
@@ -365,9 +356,9 @@ function errorReply(world: World, run: FabricRun, p: Prepared, e: ErrorToSend, r
   const sent = p.hdr;
   const samePorts = (h: FlowHeaders) => !hasPorts(h.proto) || (h.sport === sent.sport && h.dport === sent.dport);
   if (end.kind === 'delivered') {
-    reply.received = fiveTupleOf(end.hdr);
+    reply.received = fiveTuple(end.hdr);
     if (end.quoted) {
-      reply.quoted = fiveTupleOf(end.quoted);
+      reply.quoted = fiveTuple(end.quoted);
       reply.matchesRequest = end.quoted.src === sent.src && end.quoted.dst === sent.dst && samePorts(end.quoted);
     } else {
       reply.matchesRequest = end.hdr.src === sent.dst && end.hdr.dst === sent.src && (!hasPorts(end.hdr.proto) || (end.hdr.sport === sent.dport && end.hdr.dport === sent.sport));
@@ -380,7 +371,7 @@ function errorReply(world: World, run: FabricRun, p: Prepared, e: ErrorToSend, r
       reply.reason = `${e.error.text.replace(/^\w+: /, '')} from ${e.netns}, received by ${p.src.label}`;
     }
   } else if (end.kind === 'failed') {
-    reply.received = w.last.netns === p.src.netns ? fiveTupleOf(end.hdr) : null;
+    reply.received = w.last.netns === p.src.netns ? fiveTuple(end.hdr) : null;
     if (w.last.netns === p.src.netns) reply.matchesRequest = false;
   }
   return reply;
