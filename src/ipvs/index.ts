@@ -8,3 +8,11 @@ export { SCHEDULERS, IP_VS_DH_TAB_SIZE, IP_VS_MH_TAB_SIZE, IP_VS_SH_TAB_SIZE, de
 export type { Candidate, Decision, DestChange, Scheduler } from './schedulers/index.js';
 export { IPVS_VERSION, applyIpvsadmCommands, buildIpvsTable, formatIpvsadmList, formatIpvsadmSave, glibcMsort, ipvsCmpDests, ipvsCmpServices, loadIpvsadmSave, parseIpvsadmSave } from './ipvsadm.js';
 export type { IpvsadmCommand, ListOptions } from './ipvsadm.js';
+export { Ipvs } from './core.js';
+export type { IpvsInResult, IpvsInVerdict, IpvsOptions, IpvsOutResult, IpvsPacket, IpvsSysctls } from './core.js';
+export { IpvsConnTable, formatIpvsadmConns } from './conn.js';
+export type { ConnTableOptions, IpvsConn } from './conn.js';
+export { FORWARDING, forwardAction } from './forward.js';
+export type { ForwardAction, FwdInfo } from './forward.js';
+export { TCP_STATES, TCP_TIMEOUTS, UDP_TIMEOUT, nextTcpState } from './proto.js';
+export type { IpvsDirection, TcpFlags as IpvsTcpFlags, TcpState as IpvsTcpState } from './proto.js';

@@ -46,7 +46,7 @@ function step(svc: VirtualService, m: WrrMark): { dest: RealServer | null; why: 
       const d = list[i]!;
       if (!d.overloaded && d.weight >= m.cw) {
         m.cl = i;
-        return { dest: d, why: `wrr: cw=${m.cw} (mw=${m.mw}, di=${m.di}); first server after position ${last + 1} with weight ≥ ${m.cw} is ${destName(d)} (weight ${d.weight})` };
+        return { dest: d, why: `wrr: cw=${m.cw} (mw=${m.mw}, di=${m.di}); first server after ${last < 0 ? 'the list head' : `position ${last + 1}`} with weight ≥ ${m.cw} is ${destName(d)} (weight ${d.weight})` };
       }
       if (i === stop) {
         m.cl = i;
