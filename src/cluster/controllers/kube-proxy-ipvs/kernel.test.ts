@@ -93,10 +93,10 @@ describe.skipIf(!canRun)('kube-proxy IPVS mode in the real kernel', () => {
     const r = generateIpvsRules({ services, endpointSlices: slices, node: upstreamFixtureNode({ masqueradeMark: undefined, randomFully: true }), family: 4 });
     const { save, sets } = load(r, 'iptables');
     checkLoaded(r, save);
-    // iptables-save prints the address match first, and the kernel's REJECT default
+    // iptables-save prints the address match first, the kernel's REJECT default, and escapes ' in comments
     expect(save).toContain('-A KUBE-SERVICES ! -s 10.0.0.0/8 -m comment --comment "Kubernetes service cluster ip + port for masquerade purpose" -m set --match-set KUBE-CLUSTER-IP dst,dst -j KUBE-MARK-MASQ');
     expect(save).toContain('-m set --match-set KUBE-IPVS-IPS dst -j REJECT --reject-with icmp-port-unreachable');
-    expect(save).toContain(`-A KUBE-NODE-PORT -p sctp -m comment --comment "Kubernetes nodeport SCTP port for masquerade purpose with type 'hash ip:port'" -m set --match-set KUBE-NODE-PORT-SCTP-HASH dst,dst -j KUBE-MARK-MASQ`);
+    expect(save).toContain(`-A KUBE-NODE-PORT -p sctp -m comment --comment "Kubernetes nodeport SCTP port for masquerade purpose with type \\'hash ip:port\\'" -m set --match-set KUBE-NODE-PORT-SCTP-HASH dst,dst -j KUBE-MARK-MASQ`);
     // every set and element as the kernel lists it, parsed back by podpath's ipset reader
     const store = parseIpsetSave(sets);
     for (const s of r.ipsets) {
