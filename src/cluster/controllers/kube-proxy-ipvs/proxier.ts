@@ -44,19 +44,26 @@ import {
 } from './names.js';
 import type { GeneratedIpset, GeneratedIpvs, IpvsGenerateInput, IpvsProto, IpvsProxyConfig, IpvsRealServer, IpvsVirtualServer, KubeIpsetType, VirtualServerKind } from './types.js';
 
+/** Anything that knows which object made it (SvcPort, Ep): its provenance is built on first use. */
+interface Source {
+  readonly provenance: Provenance;
+}
+
 /** A set being filled during one sync (IPSet.activeEntries; first insertion order kept). */
 class ActiveSet {
-  readonly entries = new Map<string, Provenance[]>();
+  readonly entries = new Map<string, Source | Source[]>();
   constructor(
     readonly base: string,
     readonly name: string,
     readonly type: KubeIpsetType,
     readonly comment: string,
   ) {}
-  insert(entry: string, prov: Provenance): void {
+  insert(entry: string, src: Source): void {
     const p = this.entries.get(entry);
-    if (!p) this.entries.set(entry, [prov]);
-    else if (!p.includes(prov)) p.push(prov);
+    if (p === undefined) this.entries.set(entry, src);
+    else if (Array.isArray(p)) {
+      if (!p.includes(src)) p.push(src);
+    } else if (p !== src) this.entries.set(entry, [p, src]);
   }
   get empty(): boolean {
     return this.entries.size === 0;
@@ -64,6 +71,32 @@ class ActiveSet {
   /** getComment(): the comment in double quotes, as the rules carry it. */
   get quotedComment(): string {
     return `"${this.comment}"`;
+  }
+}
+
+/** A set element whose provenance is resolved when read. */
+class Entry {
+  constructor(
+    readonly entry: string,
+    private readonly src: Source | Source[],
+  ) {}
+  get provenance(): Provenance[] {
+    return Array.isArray(this.src) ? this.src.map((x) => x.provenance) : [this.src.provenance];
+  }
+}
+
+/** A real server whose provenance (its EndpointSlice endpoint) is resolved when read. */
+class RealServer implements IpvsRealServer {
+  readonly weight = 1;
+  readonly forward = 'masq' as const;
+  constructor(
+    readonly address: string,
+    readonly port: number,
+    readonly local: boolean,
+    private readonly ep: Source,
+  ) {}
+  get provenance(): Provenance[] {
+    return [this.ep.provenance];
   }
 }
 
@@ -270,7 +303,7 @@ export function generateIpvsRules(input: IpvsGenerateInput): GeneratedIpvs {
       chosen = cat.cluster;
       which = 'cluster';
     }
-    return { set: which, rs: chosen.map((ep) => ({ address: ep.ip, port: ep.port, weight: 1, forward: 'masq' as const, local: ep.isLocal, provenance: [ep.provenance] })) };
+    return { set: which, rs: chosen.map((ep) => new RealServer(ep.ip, ep.port, ep.isLocal, ep)) };
   };
 
   const addVs = (sp: SvcPort, kind: VirtualServerKind, address: string, port: number, bind: boolean, onlyNodeLocal: boolean, eps: readonly Ep[]): void => {
@@ -294,35 +327,35 @@ export function generateIpvsRules(input: IpvsGenerateInput): GeneratedIpvs {
       boundSeen.add(address);
       bound.push(address);
     }
-    if (bind) ipvsIps.insert(address, sp.provenance);
+    if (bind) ipvsIps.insert(address, sp);
   };
 
   for (const sp of ports) {
     const proto = sp.protocol;
     const eps = endpointsOf(sp);
     // Hairpin: every local endpoint (ready or not) in KUBE-LOOP-BACK.
-    for (const ep of eps) if (ep.isLocal) set(KUBE_LOOP_BACK).insert(`${ep.ip},${proto}:${ep.port},${ep.ip}`, ep.provenance);
+    for (const ep of eps) if (ep.isLocal) set(KUBE_LOOP_BACK).insert(`${ep.ip},${proto}:${ep.port},${ep.ip}`, ep);
 
-    set(KUBE_CLUSTER_IP).insert(`${sp.clusterIP},${proto}:${sp.port}`, sp.provenance);
+    set(KUBE_CLUSTER_IP).insert(`${sp.clusterIP},${proto}:${sp.port}`, sp);
     addVs(sp, 'ClusterIP', sp.clusterIP, sp.port, true, sp.internalPolicyLocal, eps);
 
     for (const ext of sp.externalIPs) {
-      set(sp.externalPolicyLocal ? KUBE_EXTERNAL_IP_LOCAL : KUBE_EXTERNAL_IP).insert(`${ext},${proto}:${sp.port}`, sp.provenance);
+      set(sp.externalPolicyLocal ? KUBE_EXTERNAL_IP_LOCAL : KUBE_EXTERNAL_IP).insert(`${ext},${proto}:${sp.port}`, sp);
       addVs(sp, 'ExternalIP', ext, sp.port, !addrKeys.has(ext), sp.externalPolicyLocal, eps);
     }
 
     for (const vip of sp.lbVIPs) {
       const entry = `${vip},${proto}:${sp.port}`;
-      set(KUBE_LOAD_BALANCER_SET).insert(entry, sp.provenance);
-      if (sp.externalPolicyLocal) set(KUBE_LOAD_BALANCER_LOCAL).insert(entry, sp.provenance);
+      set(KUBE_LOAD_BALANCER_SET).insert(entry, sp);
+      if (sp.externalPolicyLocal) set(KUBE_LOAD_BALANCER_LOCAL).insert(entry, sp);
       if (sp.sourceRanges.length) {
-        set(KUBE_LOAD_BALANCER_FW).insert(entry, sp.provenance);
+        set(KUBE_LOAD_BALANCER_FW).insert(entry, sp);
         let allowFromNode = false;
         for (const c of sp.sourceRanges) {
-          set(KUBE_LOAD_BALANCER_SOURCE_CIDR).insert(`${vip},${proto}:${sp.port},${formatCidr(c)}`, sp.provenance);
+          set(KUBE_LOAD_BALANCER_SOURCE_CIDR).insert(`${vip},${proto}:${sp.port},${formatCidr(c)}`, sp);
           if (node.nodeIP && cidrContains(c, node.nodeIP)) allowFromNode = true;
         }
-        if (allowFromNode) set(KUBE_LOAD_BALANCER_SOURCE_IP).insert(`${vip},${proto}:${sp.port},${vip}`, sp.provenance);
+        if (allowFromNode) set(KUBE_LOAD_BALANCER_SOURCE_IP).insert(`${vip},${proto}:${sp.port},${vip}`, sp);
         else lbNoNodeAccess.push({ ip: vip, proto, port: sp.port, prov: sp.provenance });
       }
       addVs(sp, 'LoadBalancer', vip, sp.port, !addrKeys.has(vip), sp.externalPolicyLocal, eps);
@@ -333,15 +366,15 @@ export function generateIpvsRules(input: IpvsGenerateInput): GeneratedIpvs {
       if (nodeIPs.length === 0) continue;
       const entries = proto === 'sctp' ? nodeIPs.map((ip) => `${ip},sctp:${sp.nodePort}`) : [String(sp.nodePort)];
       const npSet = proto === 'tcp' ? KUBE_NODE_PORT_TCP : proto === 'udp' ? KUBE_NODE_PORT_UDP : KUBE_NODE_PORT_SCTP;
-      for (const e of entries) set(npSet).insert(e, sp.provenance);
+      for (const e of entries) set(npSet).insert(e, sp);
       if (sp.externalPolicyLocal) {
         const lSet = proto === 'tcp' ? KUBE_NODE_PORT_LOCAL_TCP : proto === 'udp' ? KUBE_NODE_PORT_LOCAL_UDP : KUBE_NODE_PORT_LOCAL_SCTP;
-        for (const e of entries) set(lSet).insert(e, sp.provenance);
+        for (const e of entries) set(lSet).insert(e, sp);
       }
       for (const ip of nodeIPs) addVs(sp, 'NodePort', ip, sp.nodePort, false, sp.externalPolicyLocal, eps);
     }
 
-    if (sp.healthCheckNodePort !== 0) set(KUBE_HEALTH_CHECK_NODE_PORT).insert(String(sp.healthCheckNodePort), sp.provenance);
+    if (sp.healthCheckNodePort !== 0) set(KUBE_HEALTH_CHECK_NODE_PORT).insert(String(sp.healthCheckNodePort), sp);
   }
 
   // ---------------------------------------------------------------- writeIptablesRules
@@ -441,18 +474,25 @@ export function generateIpvsRules(input: IpvsGenerateInput): GeneratedIpvs {
     type: s.type,
     comment: s.comment,
     createOptions: ipsetCreateOptions(s.type, family),
-    entries: [...s.entries].map(([entry, provenance]) => ({ entry, provenance })),
+    entries: [...s.entries].map(([entry, src]) => new Entry(entry, src)),
   }));
 
+  let save: string | undefined;
+  let restore: string | undefined;
   return {
     family,
     scheduler,
     virtualServers: vss,
-    ipvsadmSave: formatIpvsadmSave(vss),
+    // the texts are built on first read: a node's full state need not be printed to be traced
+    get ipvsadmSave() {
+      return (save ??= formatIpvsadmSave(vss));
+    },
     dummyDevice: DUMMY_DEVICE,
     boundAddresses: bound,
     ipsets,
-    ipsetRestore: formatIpsetRestore(ipsets),
+    get ipsetRestore() {
+      return (restore ??= formatIpsetRestore(ipsets));
+    },
     payload,
     rules: out,
     chains,
