@@ -226,3 +226,21 @@ describe('affinity, scheduler, families, sysctls, bad input', () => {
     ]);
   });
 });
+
+describe('contract with src/ipvs: the `ipvsadm -Sn` text', () => {
+  it('loads into an IPVS table and is written back the same way (sorted as ipvsadm sorts)', async () => {
+    const { loadIpvsadmSave, formatIpvsadmSave, formatIpvsadmList } = await import('../../../ipvs/index.js');
+    const svcs = [
+      makeService('ns1', 'a', { clusterIP: '172.30.0.41', type: 'NodePort', sessionAffinity: 'ClientIP', ports: [{ name: 'p80', port: 80, protocol: TCP, nodePort: 30080 }, { name: 'd', port: 53, protocol: 'UDP', nodePort: 30053 }] }),
+    ];
+    const sl = makeSlice('ns1', 'a', 1, 'IPv4', [local('10.180.0.1'), remote('10.180.1.1')], [...p80, { name: 'd', port: 5353, protocol: 'UDP' }]);
+    for (const scheduler of ['rr', 'mh']) {
+      const r = gen(svcs, [sl], { scheduler });
+      const t = loadIpvsadmSave(r.ipvsadmSave, { file: 'kube-proxy' });
+      expect(t.services()).toHaveLength(r.virtualServers.length);
+      const back = formatIpvsadmSave(t);
+      expect(back.split('\n').sort()).toEqual(r.ipvsadmSave.split('\n').sort());
+      expect(formatIpvsadmList(t)).toContain(`TCP  172.30.0.41:80 ${scheduler}`);
+    }
+  });
+});

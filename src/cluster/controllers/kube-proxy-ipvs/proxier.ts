@@ -135,8 +135,8 @@ export function formatIpvsadmSave(vss: readonly IpvsVirtualServer[]): string {
   for (const vs of vss) {
     const v = `${ipvsadmProtoFlag(vs.protocol)} ${ipvsAddr(vs.address, vs.port)}`;
     out += `-A ${v} -s ${vs.scheduler}`;
-    if (vs.schedFlags.length) out += ` -b ${vs.schedFlags.join(',')}`;
     if (vs.persistentTimeout !== null) out += ` -p ${vs.persistentTimeout}`;
+    if (vs.schedFlags.length) out += ` -b ${vs.schedFlags.join(',')}`;
     out += '\n';
     for (const rs of vs.realServers) out += `-a ${v} -r ${ipvsAddr(rs.address, rs.port)} -m -w ${rs.weight}\n`;
   }
