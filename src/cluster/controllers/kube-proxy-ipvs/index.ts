@@ -20,3 +20,4 @@ export type {
   KubeIpsetType,
   VirtualServerKind,
 } from './types.js';
+export { ipvsAsIptables, ipvsOf, kubeIpvs0 } from './node-state.js';
