@@ -66,8 +66,10 @@ export {
   type RulesetDiff,
   type SysctlSetting,
 } from './controllers/kube-proxy-iptables/index.js';
+export { generateIpvsRules, type GeneratedIpvs, type GeneratedIpset, type IpvsProxyConfig, type IpvsVirtualServer, type IpvsRealServer } from './controllers/kube-proxy-ipvs/index.js';
 export {
   findNode,
+  generateNodeIpvs,
   nodeProxyConfig,
   proxyObjects,
   generateNodeIptables,

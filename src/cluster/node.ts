@@ -10,6 +10,7 @@ import {
   emptyRuleset,
   IpsetStore,
   NthState,
+  parseIpsetSave,
   parseRuleLine,
   RecentStore,
   type CompiledRuleset,
@@ -23,6 +24,7 @@ import { NODE_UPLINK } from './controllers/flannel/names.js';
 import type { Pod } from './objects.js';
 import type { Provenance } from '../trace/index.js';
 import { generateIptablesRules, NodeOutputKeys, type GeneratedRuleset, type NodeProxyConfig } from './controllers/kube-proxy-iptables/index.js';
+import { generateIpvsRules, ipvsAsIptables, ipvsOf, kubeIpvs0, type GeneratedIpvs } from './controllers/kube-proxy-ipvs/index.js';
 import type { EndpointSlice, Service } from './objects.js';
 import type { Topology, TopologyNode } from './spec/types.js';
 
@@ -67,7 +69,21 @@ export function proxyObjects(topo: Topology): { services: Service[]; endpointSli
 }
 
 export function generateNodeIptables(topo: Topology, node: TopologyNode, family: Family): GeneratedRuleset {
+  // kube-proxy IPVS mode (issue 6): its iptables payload, jumps and sysctls; ipvsOf(result) has the rest
+  if (topo.cluster.kubeProxy.mode === 'ipvs') return ipvsAsIptables(generateNodeIpvs(topo, node, family));
   return generateIptablesRules({ ...proxyObjects(topo), node: nodeProxyConfig(topo, node), family });
+}
+
+/** kube-proxy IPVS mode's state for the node: virtual servers, kube-ipvs0 addresses, ipsets, iptables payload. */
+export function generateNodeIpvs(topo: Topology, node: TopologyNode, family: Family): GeneratedIpvs {
+  const ipvs = topo.cluster.kubeProxy.ipvs;
+  return generateIpvsRules({ ...proxyObjects(topo), node: { ...nodeProxyConfig(topo, node), scheduler: ipvs.scheduler, strictARP: ipvs.strictARP }, family });
+}
+
+/** The node's ipsets as kube-proxy leaves them (empty in iptables mode). */
+export function nodeIpsets(generated: GeneratedRuleset): IpsetStore {
+  const ipvs = ipvsOf(generated);
+  return ipvs ? parseIpsetSave(ipvs.ipsetRestore, { file: 'kube-proxy ipsets' }) : new IpsetStore();
 }
 
 /** One change a node agent makes outside a restore payload: `iptables -N` or `iptables -I/-A` after `-C`. */
@@ -227,10 +243,12 @@ export class KubeProxyShare {
     const known = this.classOf.get(nodeName);
     if (known !== undefined) return this.classes.get(known)!;
     const node = findNode(this.topo, nodeName);
-    const config = nodeProxyConfig(this.topo, node);
-    const key = this.keys.key(config, this.family);
+    // IPVS mode binds node IPs into virtual servers (NodePorts): every node is its own class there
+    const ipvs = this.topo.cluster.kubeProxy.mode === 'ipvs';
+    const config = ipvs ? null : nodeProxyConfig(this.topo, node);
+    const key = config ? this.keys.key(config, this.family) : `ipvs\0${nodeName}`;
     let c = this.classes.get(key);
-    if (!c) this.classes.set(key, (c = { members: [], generated: generateIptablesRules({ ...proxyObjects(this.topo), node: config, family: this.family }) }));
+    if (!c) this.classes.set(key, (c = { members: [], generated: config ? generateIptablesRules({ ...proxyObjects(this.topo), node: config, family: this.family }) : generateNodeIptables(this.topo, node, this.family) }));
     else if (c.iptables) throw new Error(`KubeProxyShare: node ${nodeName} joined a class whose tables were already made`);
     c.members.push(nodeName);
     this.classOf.set(nodeName, key);
@@ -335,10 +353,12 @@ export function nodeNetfilterSetup(topo: Topology, nodeName: string, family: Fam
   const rib = nodeRib(topo, node);
   applySysctlsToRib(nodeSysctls(iptables.generated), rib);
   const ruleset: CompiledRuleset = compileRuleset(iptables.ruleset);
+  const ipvs = ipvsOf(iptables.generated);
+  if (ipvs) kubeIpvs0(ipvs, rib, node.name);
   return {
     name: node.name,
     ruleset,
-    ipsets: new IpsetStore(),
+    ipsets: nodeIpsets(iptables.generated),
     addresses: ribAddresses(rib),
     newMatchState: () => ({ recent: new RecentStore(), nth: new NthState() }),
     route: ribRoute(rib),

@@ -13,7 +13,8 @@ import { Fabric, type Device, type FdbEntry, type Listener, type NetnsSpec, type
 import { Rib } from '../routing/index.js';
 import { refusalFor, type FlannelNodeState } from './controllers/flannel/index.js';
 import { CNI_BRIDGE, NODE_UPLINK } from './controllers/flannel/names.js';
-import { KubeProxyShare, nodeRouting, nodeSysctls } from './node.js';
+import { KubeProxyShare, nodeIpsets, nodeRouting, nodeSysctls } from './node.js';
+import { ipvsOf, kubeIpvs0, KUBE_IPVS_DUMMY_DEVICE } from './controllers/kube-proxy-ipvs/index.js';
 import { applyPortmapOps, podAddress, portMappings, portmapOps } from './controllers/portmap/index.js';
 import type { Pod, Service } from './objects.js';
 import type { Client, Router, Topology, TopologyNode } from './spec/types.js';
@@ -200,9 +201,13 @@ function buildNode(
     return (rs = r);
   };
   const announce = announcements.filter((a) => a.node === node.name).map((a) => a.ip);
-  const spec: NetnsSpec = { name: node.name, node: node.name, role: 'node', devices, rib, fdb, sysctls: nodeSysctls(proxy.generated(node.name)), ruleset: () => compile(ruleset()), ipsets: new IpsetStore(), listeners, ...(announce.length ? { announce } : {}) };
+  // kube-proxy IPVS mode: kube-ipvs0 holds every VIP (issue 6)
+  const generated = proxy.generated(node.name);
+  const ipvs = ipvsOf(generated);
+  if (ipvs) devices.push(kubeIpvs0(ipvs, rib, node.name));
+  const spec: NetnsSpec = { name: node.name, node: node.name, role: 'node', devices, rib, fdb, sysctls: nodeSysctls(generated), ruleset: () => compile(ruleset()), ipsets: ipvs ? nodeIpsets(generated) : new IpsetStore(), listeners, ...(announce.length ? { announce } : {}) };
   fabric.add(spec);
-  for (const a of rib.addresses) if (a.family === 4 && a.dev !== 'lo') owners.set(formatIp(a.local), { kind: a.dev === NODE_UPLINK ? 'node' : 'cni', name: node.name, netns: node.name });
+  for (const a of rib.addresses) if (a.family === 4 && a.dev !== 'lo' && a.dev !== KUBE_IPVS_DUMMY_DEVICE) owners.set(formatIp(a.local), { kind: a.dev === NODE_UPLINK ? 'node' : 'cni', name: node.name, netns: node.name });
   return {
     name: node.name,
     netns: node.name,

@@ -9,7 +9,7 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { formatIptablesSave, loadTopology, nodeAgentSteps, nodeIptables, tokenize, type Topology } from '../../src/index.js';
+import { findNode, formatIptablesSave, generateNodeIpvs, loadTopology, nodeAgentSteps, nodeIptables, tokenize, type Topology } from '../../src/index.js';
 import { Lab, labSupport, skipNotice } from './lab.js';
 
 const support = labSupport();
@@ -64,6 +64,8 @@ describe.skipIf(!support.ok)('node iptables against the kernel', () => {
         await lab.must(ns, [ipt, '-w', '-t', op.table, ...where, ...args]);
       }
     }
+    // kube-proxy IPVS mode creates its ipsets (ipset create/add -exist) before the payload names them
+    if (topo.cluster.kubeProxy.mode === 'ipvs') await lab.must(ns, ['ipset', 'restore', '-exist'], { input: generateNodeIpvs(topo, findNode(topo, node), family).ipsetRestore });
     await lab.must(ns, [`${ipt}-restore`, '-w', '--noflush', '--counters'], { input: generated.payload });
     const kernel = withoutComments(await lab.must(ns, [`${ipt}-save`]));
     const podpath = withoutComments(formatIptablesSave(nodeIptables(topo, node, family).ruleset, { order: 'nft' }));

@@ -64,9 +64,9 @@ describe('podpath rules', () => {
     const noNode = await podpath(['rules', '-t', TOPO, '--node', 'node-9']);
     expect(noNode.code).toBe(2);
     expect(noNode.err).toMatch(/no node "node-9".*did you mean node-1\?/);
-    const later = await podpath(['rules', '-t', TOPO, '--node', 'node-1', '--what', 'ipvs']);
+    const later = await podpath(['rules', '-t', TOPO, '--node', 'node-1', '--what', 'bgp']);
     expect(later.code).toBe(2);
-    expect(later.err).toContain('--what: "ipvs" is not modelled yet');
+    expect(later.err).toContain('--what: "bgp" is not modelled yet');
     const missing = await podpath(['rules', '-t', join(TOPO, '..', 'nope.yaml'), '--node', 'node-1']);
     expect(missing.code).toBe(2);
     expect(missing.err).toContain('nope.yaml');
@@ -102,5 +102,28 @@ describe('podpath netfilter -t', () => {
     const r = await podpath(['netfilter', '-t', TOPO, '--node', 'node-1', '--local-ips', '10.0.0.1', '--src', '10.0.0.2', '--dst', '10.0.0.1', '--dport', '80']);
     expect(r.code).toBe(2);
     expect(r.err).toContain('--local-ips');
+  });
+});
+
+describe('podpath rules --what ipvs | ipset (kube-proxy IPVS mode)', () => {
+  const IPVS = join(import.meta.dirname, '..', '..', '..', 'topologies', 'flannel-vxlan-ipvs.yaml');
+  it('ipvsadm -Ln lists a VS per ClusterIP port with the rr scheduler; ipset save has KUBE-CLUSTER-IP with each ClusterIP,proto:port', async () => {
+    const topo = await loadTopology(IPVS);
+    const list = await podpath(['rules', '-t', IPVS, '--node', 'node-1', '--what', 'ipvs']);
+    expect(list.code).toBe(0);
+    expect(list.out.split('\n')[0]).toBe('IP Virtual Server version 1.2.1 (size=4096)');
+    const sets = await podpath(['rules', '-t', IPVS, '--node', 'node-1', '--what', 'ipset']);
+    expect(sets.code).toBe(0);
+    for (const svc of topo.store.list('Service') as Service[])
+      for (const port of svc.spec.ports ?? []) {
+        const proto = (port.protocol ?? 'TCP').toUpperCase();
+        expect(list.out, `${svc.metadata.name}:${port.port}`).toMatch(new RegExp(`^${proto}  ${svc.spec.clusterIP!.replace(/\./g, '\\.')}:${port.port} rr`, 'm'));
+        expect(sets.out).toContain(`add KUBE-CLUSTER-IP ${svc.spec.clusterIP},${proto.toLowerCase()}:${port.port}\n`);
+      }
+  });
+  it('iptables mode: no VS (header only) and no set', async () => {
+    expect((await podpath(['rules', '-t', TOPO, '--node', 'node-1', '--what', 'ipset'])).out).toBe('');
+    const l = await podpath(['rules', '-t', TOPO, '--node', 'node-1', '--what', 'ipvs']);
+    expect(l.out.trim().split('\n')).toHaveLength(3);
   });
 });

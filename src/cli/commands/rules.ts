@@ -6,10 +6,9 @@ import type { Family, Provenance, Topology } from '../../index.js';
  * (INTERFACES.md §2). `--explain` adds, after each rule, a `#` line naming what made it, so the
  * output stays loadable by iptables-restore.
  */
-export const WHATS = ['iptables', 'ip6tables', 'iptables-restore', 'ip6tables-restore', 'ipset', 'routes', 'neigh', 'links', 'fdb', 'conntrack', 'all'] as const;
+export const WHATS = ['iptables', 'ip6tables', 'iptables-restore', 'ip6tables-restore', 'ipvs', 'ipset', 'routes', 'neigh', 'links', 'fdb', 'conntrack', 'all'] as const;
 /** Named in INTERFACES.md, modelled by later issues. */
 const LATER: Record<string, string> = {
-  ipvs: 'kube-proxy IPVS mode (issue 6)',
   bgp: 'Calico BGP (issue 7)',
 };
 
@@ -88,9 +87,13 @@ async function render(api: Api, topo: Topology, node: string, what: What, explai
       if (!explain) return generated.payload;
       return explainRules(generated.payload, (t, c, i) => generated.provenanceAt(t as 'filter' | 'nat', c, i));
     }
-    case 'ipset':
-      // kube-proxy's iptables mode creates no ipsets; the node's `ipset save` is empty.
-      return topo.cluster.kubeProxy.mode === 'iptables' ? '' : Promise.reject(new api.InputError({ field: '--what', message: 'ipsets of kube-proxy IPVS mode are not modelled yet (issue 6)' }));
+    case 'ipvs':
+    case 'ipset': {
+      // kube-proxy's iptables mode makes no VS and no ipset: `ipvsadm -Ln` shows its header only, `ipset save` nothing.
+      const ipvs = topo.cluster.kubeProxy.mode === 'ipvs' ? api.generateNodeIpvs(topo, api.findNode(topo, node), 4) : null;
+      if (what === 'ipset') return ipvs ? ipvs.ipsetRestore : '';
+      return api.formatIpvsadmList(api.loadIpvsadmSave(ipvs?.ipvsadmSave ?? '', { file: `kube-proxy on ${node}` }));
+    }
     case 'links': {
       // `ip -d link show`: the node's devices as the World wires them
       const ns = api.buildWorld(topo).fabric.get(node);
@@ -136,6 +139,10 @@ async function render(api: Api, topo: Topology, node: string, what: What, explai
       await section('ip neigh', 'neigh');
       await section('ip -d link', 'links');
       await section('bridge fdb', 'fdb');
+      if (topo.cluster.kubeProxy.mode === 'ipvs') {
+        await section('ipvsadm -Ln', 'ipvs');
+        await section('ipset save', 'ipset');
+      }
       return parts.join('\n');
     }
   }
