@@ -8,10 +8,11 @@
  * Built once; every trace runs over it with fresh per-run state (`fabric.run`).
  */
 import { InputError, closestName, formatIp, macFromName, nthHost, parseCidr, parseIp, cidrContains, type Problem } from '../base/index.js';
-import { applyIptablesRestore, compileRuleset, IpsetStore, type Ruleset } from '../netfilter/index.js';
+import { applyIptablesRestore, compileRuleset, IpsetStore, parseIpsetSave, type Ruleset } from '../netfilter/index.js';
 import { Fabric, type Device, type FdbEntry, type Listener, type NetnsSpec, type Sysctls } from '../netns/index.js';
 import { Rib } from '../routing/index.js';
 import { refusalFor, type FlannelNodeState } from './controllers/flannel/index.js';
+import { calicoMissingRouteReason, calicoNodeAdditions, calicoPodNetns, type CalicoNodeState } from './controllers/calico/index.js';
 import { CNI_BRIDGE, NODE_UPLINK } from './controllers/flannel/names.js';
 import { nodeIptables, nodeRouting, nodeSysctls } from './node.js';
 import { applyPortmapOps, podAddress, portMappings, portmapOps } from './controllers/portmap/index.js';
@@ -42,6 +43,8 @@ export interface WorldNode {
   readonly netns: string;
   readonly ip: string;
   readonly flannel: FlannelNodeState | null;
+  /** What Calico programmed (calico clusters). */
+  readonly calico?: CalicoNodeState;
   /** iptables-save of the node as traced (kubelet + kube-proxy + flanneld). */
   readonly ruleset: Ruleset;
 }
@@ -127,7 +130,7 @@ export function buildWorld(topo: Topology): World {
 }
 
 function buildNode(topo: Topology, fabric: Fabric, node: TopologyNode, ip: string, mine: readonly Pod[], announcements: readonly { ip: string; node: string }[], pods: Map<string, WorldPod>, owners: Map<string, IpOwner>): WorldNode {
-  const { rib, flannel } = nodeRouting(topo, node);
+  const { rib, flannel, calico } = nodeRouting(topo, node);
   const mtu = topo.cluster.cni.mtu;
   const devices: Device[] = [
     { kind: 'loopback', name: 'lo', mac: '00:00:00:00:00:00', mtu: 65536 },
@@ -138,7 +141,9 @@ function buildNode(topo: Topology, fabric: Fabric, node: TopologyNode, ip: strin
   const listeners: Listener[] = [];
   const ribDevices = new Set(rib.devices);
   const cni0Mac = macFromName(`${node.name}/${CNI_BRIDGE}`);
-  if (podNs.length > 0) devices.push({ kind: 'bridge', name: CNI_BRIDGE, mac: cni0Mac, mtu });
+  if (podNs.length > 0 && !calico) devices.push({ kind: 'bridge', name: CNI_BRIDGE, mac: cni0Mac, mtu });
+  const cal = calico ? calicoNodeAdditions(calico, NETNS_DEFAULTS) : null;
+  if (cal) devices.push(...cal.devices), fdb.push(...cal.fdb);
   if (flannel?.vtep) {
     devices.push(flannel.vtep);
     fdb.push(...flannel.fdb);
@@ -149,6 +154,13 @@ function buildNode(topo: Topology, fabric: Fabric, node: TopologyNode, ip: strin
     if (p.spec.hostNetwork) {
       listeners.push(...listenersOf(p, `pod/${key}`));
       pods.set(key, { key, node: node.name, ip: podIp, netns: node.name, hostVeth: null, hostNetwork: true });
+      continue;
+    }
+    const w = calico?.workloads.find((x) => x.key === key);
+    if (w) {
+      pods.set(key, { key, node: node.name, ip: podIp, netns: key, hostVeth: w.iface, hostNetwork: false });
+      fabric.add(calicoPodNetns(node.name, w, mtu, NETNS_DEFAULTS, listenersOf(p, `pod/${key}`)));
+      owners.set(podIp, { kind: 'pod', name: key, netns: key });
       continue;
     }
     const veth = hostVethName(key);
@@ -167,6 +179,7 @@ function buildNode(topo: Topology, fabric: Fabric, node: TopologyNode, ip: strin
   const kubeProxy = nodeIptables(topo, node.name, 4);
   let rs = kubeProxy.ruleset;
   if (flannel) rs = applyIptablesRestore(rs, flannel.iptables, { noflush: true, family: 4, file: `flanneld on ${node.name}` });
+  if (calico) rs = applyIptablesRestore(rs, calico.iptables, { noflush: true, family: 4, file: `calico-node (Felix) on ${node.name}` });
   // the CNI chain's portmap plugin, at each pod's ADD (after flanneld, whose subnet.env the CNI needs)
   for (const p of podNs) {
     const mappings = portMappings(p);
@@ -176,10 +189,10 @@ function buildNode(topo: Topology, fabric: Fabric, node: TopologyNode, ip: strin
     rs = applyPortmapOps(rs, ops, { kind: 'portmap', name: node.name, detail: `hostPort of pod ${key}` });
   }
   const announce = announcements.filter((a) => a.node === node.name).map((a) => a.ip);
-  const spec: NetnsSpec = { name: node.name, node: node.name, role: 'node', devices, rib, fdb, sysctls: nodeSysctls(kubeProxy.generated), ruleset: compileRuleset(rs), ipsets: new IpsetStore(), listeners, ...(announce.length ? { announce } : {}) };
+  const spec: NetnsSpec = { name: node.name, node: node.name, role: 'node', devices, rib, fdb, sysctls: cal ? { ...nodeSysctls(kubeProxy.generated), proxyArp: cal.sysctls.proxyArp, routeLocalnetDev: cal.sysctls.routeLocalnetDev ?? [], rpFilterDev: cal.sysctls.rpFilterDev ?? {} } : nodeSysctls(kubeProxy.generated), ruleset: compileRuleset(rs), ipsets: calico ? parseIpsetSave(calico.ipsets) : new IpsetStore(), listeners, ...(announce.length ? { announce } : {}) };
   fabric.add(spec);
   for (const a of rib.addresses) if (a.family === 4 && a.dev !== 'lo') owners.set(formatIp(a.local), { kind: a.dev === NODE_UPLINK ? 'node' : 'cni', name: node.name, netns: node.name });
-  return { name: node.name, netns: node.name, ip, flannel, ruleset: rs };
+  return { name: node.name, netns: node.name, ip, flannel, ...(calico ? { calico } : {}), ruleset: rs };
 }
 
 /**
@@ -285,6 +298,8 @@ function buildClient(topo: Topology, fabric: Fabric, c: Client, owners: Map<stri
 
 /** Why a node the packet crossed has no route to `ip`, when a flannel host-gw route for it was refused. */
 export function missingRouteReason(world: World, crossed: readonly string[], ip: string): string | null {
+  const cal = calicoMissingRouteReason(world.topology, crossed, ip);
+  if (cal) return cal;
   for (const n of world.nodes.values()) {
     if (!crossed.includes(n.netns) || !n.flannel) continue;
     const r = refusalFor(n.flannel, ip);
