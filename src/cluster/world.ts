@@ -12,7 +12,7 @@ import { applyIptablesRestore, compileRuleset, IpsetStore, parseIpsetSave, type 
 import { Fabric, type Device, type FdbEntry, type Listener, type NetnsSpec, type Sysctls } from '../netns/index.js';
 import { Rib } from '../routing/index.js';
 import { refusalFor, type FlannelNodeState } from './controllers/flannel/index.js';
-import { calicoMissingRouteReason, calicoNodeAdditions, calicoPodNetns, type CalicoNodeState } from './controllers/calico/index.js';
+import { calicoMissingRouteReason, calicoNodeAdditions, calicoPodNetns, installRouterBgpRoutes, type CalicoNodeState } from './controllers/calico/index.js';
 import { CNI_BRIDGE, NODE_UPLINK } from './controllers/flannel/names.js';
 import { nodeIptables, nodeRouting, nodeSysctls } from './node.js';
 import { applyPortmapOps, podAddress, portMappings, portmapOps } from './controllers/portmap/index.js';
@@ -276,6 +276,7 @@ function buildRouter(topo: Topology, fabric: Fabric, r: Router, owners: Map<stri
       rib.addRoute({ dst: parseCidr(c), nexthops: [{ gateway: parseIp(hop.gw), dev: hop.dev }] }, { validate: true });
     }
   }
+  installRouterBgpRoutes(topo, r.name, rib);
   fabric.add({ name, node: r.name, role: 'router', devices, rib, fdb: [], sysctls: { ...NETNS_DEFAULTS, ipForward: true }, listeners: [] });
 }
 
