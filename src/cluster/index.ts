@@ -82,3 +82,4 @@ export {
   FLANNEL_VXLAN_DEV,
   type NodeIptables,
 } from './node.js';
+export { formatBirdShow, formatBirdLog, birdState, type BirdState, type BirdSession, type CalicoNodeState } from './controllers/calico/index.js';

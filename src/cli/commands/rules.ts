@@ -6,11 +6,10 @@ import type { Family, Provenance, Topology } from '../../index.js';
  * (INTERFACES.md §2). `--explain` adds, after each rule, a `#` line naming what made it, so the
  * output stays loadable by iptables-restore.
  */
-export const WHATS = ['iptables', 'ip6tables', 'iptables-restore', 'ip6tables-restore', 'ipset', 'routes', 'neigh', 'links', 'fdb', 'conntrack', 'all'] as const;
+export const WHATS = ['iptables', 'ip6tables', 'iptables-restore', 'ip6tables-restore', 'ipset', 'routes', 'neigh', 'links', 'fdb', 'conntrack', 'bgp', 'bgp-log', 'all'] as const;
 /** Named in INTERFACES.md, modelled by later issues. */
 const LATER: Record<string, string> = {
   ipvs: 'kube-proxy IPVS mode (issue 6)',
-  bgp: 'Calico BGP (issue 7)',
 };
 
 type What = (typeof WHATS)[number];
@@ -77,7 +76,8 @@ async function render(api: Api, topo: Topology, node: string, what: What, explai
     case 'iptables':
     case 'ip6tables': {
       const family: Family = what === 'iptables' ? 4 : 6;
-      const { ruleset } = api.nodeIptables(topo, node, family);
+      // a Calico node's tables include Felix's chains (the World's ruleset); otherwise kubelet's + kube-proxy's
+      const ruleset = family === 4 && topo.cluster.cni.plugin === 'calico' ? api.buildWorld(topo).nodes.get(node)!.ruleset : api.nodeIptables(topo, node, family).ruleset;
       const text = api.formatIptablesSave(ruleset, { order: 'nft' });
       return explain ? explainRules(text, (t, c, i) => ruleset.tables.get(t as 'filter')?.chains.get(c)?.rules[i - 1]?.provenance) : text;
     }
@@ -88,7 +88,14 @@ async function render(api: Api, topo: Topology, node: string, what: What, explai
       if (!explain) return generated.payload;
       return explainRules(generated.payload, (t, c, i) => generated.provenanceAt(t as 'filter' | 'nat', c, i));
     }
+    case 'bgp':
+      // `birdc show protocols` and `birdc show route` on the node (Calico BGP / IPIP modes)
+      return api.formatBirdShow(topo, node);
+    case 'bgp-log':
+      // the cluster's BGP exchange: sessions, each UPDATE, convergence figures
+      return api.formatBirdLog(topo);
     case 'ipset':
+      if (topo.cluster.cni.plugin === 'calico') return api.buildWorld(topo).nodes.get(node)?.calico?.ipsets ?? '';
       // kube-proxy's iptables mode creates no ipsets; the node's `ipset save` is empty.
       return topo.cluster.kubeProxy.mode === 'iptables' ? '' : Promise.reject(new api.InputError({ field: '--what', message: 'ipsets of kube-proxy IPVS mode are not modelled yet (issue 6)' }));
     case 'links': {

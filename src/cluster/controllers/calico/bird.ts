@@ -385,3 +385,55 @@ export function calicoMissingRouteReason(topo: Topology, crossed: readonly strin
 
 /** Same-subnet helper re-exported for the CLI's explanations. */
 export { sameSubnet };
+
+/** `birdc show protocols` + `birdc show route` for one speaker (BIRD 1.x cli formats, nest/proto.c, nest/rt-table.c rt_show_rte). */
+export function formatBirdShow(topo: Topology, speaker: string): string {
+  const cni = topo.cluster.cni;
+  if (cni.plugin !== 'calico') return `${speaker}: not a Calico cluster (cni.plugin ${cni.plugin}): no BIRD\n`;
+  if (cni.mode === 'vxlan') return `${speaker}: Calico VXLAN mode (calico_backend: vxlan) runs no BIRD; Felix programs the routes (see --what routes)\n`;
+  const st = birdState(topo);
+  const lines = ['BIRD v0.3.3+birdv1.6.8 ready.', `name     proto    table    state  since       info`];
+  for (const p of ['static1 Static', 'kernel1 Kernel', 'device1 Device', 'direct1 Direct']) {
+    const [n, k] = p.split(' ');
+    lines.push(`${n!.padEnd(8)} ${k!.padEnd(8)} master   up     00:00:00    `);
+  }
+  for (const s of st.sessions.filter((x) => x.local === speaker)) {
+    lines.push(`${s.protocol.padEnd(8)} BGP      master   ${(s.state === 'Established' ? 'up' : 'start').padEnd(5)}  00:00:00    ${s.state}${s.info ? `  ${s.info}` : ''}`);
+  }
+  lines.push('', 'BIRD v0.3.3+birdv1.6.8 ready.');
+  const table = st.tables.get(speaker) ?? new Map<string, readonly BgpPath[]>();
+  const rows = [...table.entries()].sort((a, b) => (parseCidr(a[0]).network.n as number) - (parseCidr(b[0]).network.n as number));
+  for (const [prefix, paths] of rows) {
+    paths.forEach((p, i) => {
+      const head = i === 0 ? prefix.padEnd(18) : ''.padEnd(18);
+      if (p.source === 'static') {
+        lines.push(`${head} blackhole [static1 00:00:00] ${i === 0 ? '*' : ' '} (200)`);
+        return;
+      }
+      const sess = st.sessions.find((s) => s.local === speaker && s.protocol === p.protocol);
+      const from = sess && sess.peerAddress !== p.nextHop ? ` from ${sess.peerAddress}` : '';
+      const asText = p.asPath.length ? `AS${p.asPath[p.asPath.length - 1]}i` : 'i';
+      lines.push(`${head} via ${p.nextHop} on eth0 [${p.protocol} 00:00:00${from}] ${i === 0 ? '*' : ' '} (100/0) [${asText}]`);
+    });
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** The exchange, message by message, and the convergence figures. */
+export function formatBirdLog(topo: Topology): string {
+  const cni = topo.cluster.cni;
+  if (cni.plugin !== 'calico' || cni.mode === 'vxlan') return 'no BGP in this cluster (flannel, or Calico VXLAN mode)\n';
+  const st = birdState(topo);
+  const up = st.sessions.filter((s) => s.state === 'Established');
+  const lines: string[] = [];
+  for (const s of st.sessions) lines.push(`session ${s.local} ${s.protocol} -> ${s.peerAddress} AS${s.peerAsn} ${s.internal ? 'iBGP' : 'eBGP'}${s.rrClient ? ' rr client' : ''}${s.passive ? ' passive' : ''}: ${s.state}${s.info ? ` (${s.info})` : ''}`);
+  lines.push(...st.log);
+  // per established session (one TCP connection, counted once per direction): OPEN + KEEPALIVE each way
+  const connections = up.length / 2;
+  lines.push(
+    '',
+    `convergence: ${st.speakers.size} speakers, ${connections} established sessions (${st.sessions.length - up.length} configured sessions down), ${st.convergence.prefixes} prefixes`,
+    `messages: ${connections * 2} OPEN, ${connections * 2} KEEPALIVE (handshake), ${st.convergence.updates} UPDATE; rounds until quiet: ${st.convergence.rounds}`,
+  );
+  return `${lines.join('\n')}\n`;
+}

@@ -94,3 +94,34 @@ describe('calico objects: bad input names file, line, field', () => {
     expect(Number(block.split('.')[2])).toBeGreaterThanOrEqual(128);
   });
 });
+
+describe('BIRD state of the bundled topologies', () => {
+  const topo = (n: string) => import('../../../index.js').then((api) => api.loadTopology(new URL(`../../../../topologies/${n}.yaml`, import.meta.url).pathname));
+  it('route reflector: clients learn each other\'s blocks from the RR with the originator\'s next hop', async () => {
+    const { formatBirdShow, birdState } = await import('../../../index.js');
+    const t = await topo('calico-bgp-rr');
+    const st = birdState(t);
+    // 3 clients × 1 RR, both directions configured
+    expect(st.sessions.filter((s) => s.state === 'Established')).toHaveLength(6);
+    const show = formatBirdShow(t, 'node-2');
+    const node4Block = t.calico!.ipam.blocksOf('node-4')[0]!.cidr;
+    expect(show).toContain(`${node4Block.padEnd(18)} via 192.168.56.14 on eth0 [Node_192_168_56_11 00:00:00 from 192.168.56.11] *`);
+  });
+  it('ToR peering: the router learns every block; nodes reject the re-advertisements (own AS in AS_PATH)', async () => {
+    const { birdState, buildWorld, formatRoutes } = await import('../../../index.js');
+    const t = await topo('calico-bgp-routed-tor');
+    const st = birdState(t);
+    expect([...st.tables.get('router/tor')!.keys()].sort()).toEqual(t.calico!.ipam.blocks.map((b) => b.cidr).sort());
+    expect([...st.tables.get('node-1')!.values()].every((p) => p[0]!.source === 'static')).toBe(true);
+    const routes = formatRoutes(buildWorld(t).fabric.get('router/tor').spec.rib.routes(4));
+    const b3 = t.calico!.ipam.blocksOf('node-3')[0]!.cidr;
+    expect(routes).toContain(`${b3} via 192.168.57.13 dev eth1 proto bird`);
+  });
+  it('IPIP CrossSubnet: tunl0 onlink only towards the other subnet', async () => {
+    const { buildWorld, formatRoutes } = await import('../../../index.js');
+    const t = await topo('calico-ipip-crosssubnet');
+    const routes = formatRoutes(buildWorld(t).fabric.get('node-1').spec.rib.routes(4));
+    expect(routes).toContain(`${t.calico!.ipam.blocksOf('node-3')[0]!.cidr} via 192.168.57.13 dev tunl0 proto bird onlink`);
+    expect(routes).toContain(`${t.calico!.ipam.blocksOf('node-2')[0]!.cidr} via 192.168.56.12 dev eth0 proto bird`);
+  });
+});
