@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { InputError, loadTopologyText } from '../../../index.js';
+import { InputError } from '../../../base/index.js';
+import { formatRoutes } from '../../../routing/index.js';
+import { loadTopology, loadTopologyText } from '../../spec/loader.js';
+import { buildWorld } from '../../world.js';
+import { birdState, formatBirdShow } from './bird.js';
 import { caliVethName, calicoVtepMac } from './names.js';
 import { CalicoIpam, fnv1_32, type IpPool } from './ipam.js';
 import { felixRuleHashes } from './iptables.js';
@@ -96,9 +100,8 @@ describe('calico objects: bad input names file, line, field', () => {
 });
 
 describe('BIRD state of the bundled topologies', () => {
-  const topo = (n: string) => import('../../../index.js').then((api) => api.loadTopology(new URL(`../../../../topologies/${n}.yaml`, import.meta.url).pathname));
+  const topo = (n: string) => loadTopology(new URL(`../../../../topologies/${n}.yaml`, import.meta.url).pathname);
   it('route reflector: clients learn each other\'s blocks from the RR with the originator\'s next hop', async () => {
-    const { formatBirdShow, birdState } = await import('../../../index.js');
     const t = await topo('calico-bgp-rr');
     const st = birdState(t);
     // 3 clients × 1 RR, both directions configured
@@ -108,7 +111,6 @@ describe('BIRD state of the bundled topologies', () => {
     expect(show).toContain(`${node4Block.padEnd(18)} via 192.168.56.14 on eth0 [Node_192_168_56_11 00:00:00 from 192.168.56.11] *`);
   });
   it('ToR peering: the router learns every block; nodes reject the re-advertisements (own AS in AS_PATH)', async () => {
-    const { birdState, buildWorld, formatRoutes } = await import('../../../index.js');
     const t = await topo('calico-bgp-routed-tor');
     const st = birdState(t);
     expect([...st.tables.get('router/tor')!.keys()].sort()).toEqual(t.calico!.ipam.blocks.map((b) => b.cidr).sort());
@@ -118,7 +120,6 @@ describe('BIRD state of the bundled topologies', () => {
     expect(routes).toContain(`${b3} via 192.168.57.13 dev eth1 proto bird`);
   });
   it('IPIP CrossSubnet: tunl0 onlink only towards the other subnet', async () => {
-    const { buildWorld, formatRoutes } = await import('../../../index.js');
     const t = await topo('calico-ipip-crosssubnet');
     const routes = formatRoutes(buildWorld(t).fabric.get('node-1').spec.rib.routes(4));
     expect(routes).toContain(`${t.calico!.ipam.blocksOf('node-3')[0]!.cidr} via 192.168.57.13 dev tunl0 proto bird onlink`);
