@@ -160,6 +160,16 @@ export interface AllocInput {
   readonly objects: readonly Located[];
   /** flannel requires every pod IP inside its node's podCIDR; Calico IPAM only inside the cluster CIDR. */
   readonly podIPsInNodeCIDR: boolean;
+  /** A CNI IPAM that is not host-local on node.spec.podCIDR (Calico's blocks): it hands out pod IPv4 addresses. */
+  readonly podIpam?: PodIpam;
+}
+
+/** Pod addresses from a CNI's own IPAM (controllers/calico CalicoIpam). */
+export interface PodIpam {
+  /** Records an address the input gives a pod; returns a problem text, or null. */
+  reserve(node: string, ip: string, handle: string): string | null;
+  /** The next address for a pod on `node`, or null when none is left. */
+  assign(node: string, handle: string): string | null;
 }
 
 export interface AllocResult {
@@ -370,7 +380,7 @@ function fillPodStatus(p: Pod): void {
  * skipping the network address and the gateway (.1, the cni0 bridge), so the first pod gets .2.
  * hostNetwork pods use the node's IPs.
  */
-function allocatePodIPs(objects: readonly Located[], nodes: readonly AllocNode[], nodeCIDRs: ReadonlyMap<string, readonly string[]>, clusterCIDRs: readonly Cidr[], strictNode: boolean, problems: Problem[]): void {
+function allocatePodIPs(objects: readonly Located[], nodes: readonly AllocNode[], nodeCIDRs: ReadonlyMap<string, readonly string[]>, clusterCIDRs: readonly Cidr[], strictNode: boolean, problems: Problem[], ipam?: PodIpam): void {
   const byNode = new Map(nodes.map((n) => [n.name, n]));
   const owners = new Map<string, { key: string; origin: Origin | undefined; path: Path }>();
   const pods = objects.filter((l): l is Located<Pod> => l.obj.kind === 'Pod');
@@ -413,7 +423,10 @@ function allocatePodIPs(objects: readonly Located[], nodes: readonly AllocNode[]
       const inNode = ncidrs.some((c) => cidrContains(c, ip));
       const inCluster = clusterCIDRs.some((c) => cidrContains(c, ip));
       if (node && strictNode && !inNode) err(problems, l.origin, path, `pod IP ${text} is not inside podCIDR ${ncidrs.map(formatCidr).join(',') || '(none)'} of its node ${node.name}`);
-      else if (!inCluster) err(problems, l.origin, path, `pod IP ${text} is not inside the cluster podCIDR ${clusterCIDRs.map(formatCidr).join(',')}`);
+      else if (ipam && node && ip.family === 4) {
+        const why = ipam.reserve(node.name, text, ipamHandle(p));
+        if (why) err(problems, l.origin, path, `pod IP ${text}: ${why}`);
+      } else if (!inCluster) err(problems, l.origin, path, `pod IP ${text} is not inside the cluster podCIDR ${clusterCIDRs.map(formatCidr).join(',')}`);
     });
   }
   // 2. Running pods without an address get the next free one of their node's podCIDR(s).
@@ -431,7 +444,12 @@ function allocatePodIPs(objects: readonly Located[], nodes: readonly AllocNode[]
     const node = p.spec.nodeName ? byNode.get(p.spec.nodeName) : undefined;
     if (!node) continue;
     const ips: string[] = [];
-    for (const ctext of nodeCIDRs.get(node.name) ?? []) {
+    if (ipam) {
+      const got = ipam.assign(node.name, ipamHandle(p));
+      if (got) ips.push(got);
+      else err(problems, l.origin, [], `Calico IPAM has no free address for pod ${objectKey(p)} on node ${node.name}: every block of its IPPools is claimed and full`);
+    }
+    for (const ctext of ipam ? [] : (nodeCIDRs.get(node.name) ?? [])) {
       const c = cidrOf(ctext);
       const size = cidrSize(c);
       // IPv4: the broadcast address is not handed out (host-local's default RangeEnd).
@@ -460,6 +478,11 @@ function allocatePodIPs(objects: readonly Located[], nodes: readonly AllocNode[]
       st.podIPs = ips.map((ip) => ({ ip }));
     }
   }
+}
+
+/** The IPAM handle of a pod (the Calico CNI's `k8s-pod-network.<id>`; podpath uses namespace.name as the id). */
+function ipamHandle(p: Pod): string {
+  return `k8s-pod-network.${p.metadata.namespace ?? 'default'}.${p.metadata.name}`;
 }
 
 // ------------------------------------------------------------------ service IPs and ports
@@ -821,7 +844,7 @@ export function allocate(input: AllocInput, problems: Problem[]): AllocResult {
   const nodeCIDRs = allocateNodeCIDRs(clusterCIDRs, input.nodes, problems);
   nodeObjects(objects, input.nodes, nodeCIDRs, problems);
   schedule(objects, input.nodes, problems);
-  allocatePodIPs(objects, input.nodes, nodeCIDRs, clusterCIDRs, input.podIPsInNodeCIDR, problems);
+  allocatePodIPs(objects, input.nodes, nodeCIDRs, clusterCIDRs, input.podIPsInNodeCIDR, problems, input.podIpam);
   allocateServices(objects, serviceCIDRs, input.nodes, problems);
   namespaceObjects(objects);
   for (const l of objects) {

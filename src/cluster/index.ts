@@ -84,3 +84,4 @@ export {
   FLANNEL_VXLAN_DEV,
   type NodeIptables,
 } from './node.js';
+export { formatBirdShow, formatBirdLog, birdState, type BirdState, type BirdSession, type CalicoNodeState } from './controllers/calico/index.js';

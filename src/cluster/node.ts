@@ -21,6 +21,7 @@ import { applySysctls, applySysctlsToRib, ribAddresses, ribRoute, type Netfilter
 import { Rib } from '../routing/index.js';
 import { applyFlannel, type FlannelNodeState } from './controllers/flannel/index.js';
 import { NODE_UPLINK } from './controllers/flannel/names.js';
+import { applyCalicoNode, type CalicoNodeState } from './controllers/calico/index.js';
 import type { Pod } from './objects.js';
 import type { Provenance } from '../trace/index.js';
 import { generateIptablesRules, NodeOutputKeys, type GeneratedRuleset, type NodeProxyConfig } from './controllers/kube-proxy-iptables/index.js';
@@ -299,7 +300,7 @@ export function nodeHasPods(topo: Topology, nodeName: string): boolean {
 const podNodes = new WeakMap<Topology['store'], { rv: number; nodes: Set<string> }>();
 
 /** The node's Rib and what the CNI programmed into it. */
-export function nodeRouting(topo: Topology, node: TopologyNode): { rib: Rib; flannel: FlannelNodeState | null } {
+export function nodeRouting(topo: Topology, node: TopologyNode): { rib: Rib; flannel: FlannelNodeState | null; calico: CalicoNodeState | null } {
   const rib = new Rib([NODE_UPLINK]);
   rib.forwarding[4] = true;
   rib.forwarding[6] = true;
@@ -317,8 +318,9 @@ export function nodeRouting(topo: Topology, node: TopologyNode): { rib: Rib; fla
     rib.addRoute({ dst: parseCidr(gw.family === 4 ? '0.0.0.0/0' : '::/0'), nexthops: [{ gateway: gw, dev: NODE_UPLINK }] }, { validate: true });
   }
   const flannel = topo.cluster.cni.plugin === 'flannel' ? applyFlannel(topo, node, rib, { hasPods: nodeHasPods(topo, node.name) }) : null;
+  const calico = topo.cluster.cni.plugin === 'calico' ? applyCalicoNode(topo, node, rib) : null;
   nodeAddresses.set(node, { topo, rv: topo.store.resourceVersion, ips: ribAddresses(rib).map((a) => a.ip) });
-  return { rib, flannel };
+  return { rib, flannel, calico };
 }
 
 /**

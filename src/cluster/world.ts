@@ -8,10 +8,11 @@
  * Built once; every trace runs over it with fresh per-run state (`fabric.run`).
  */
 import { InputError, closestName, formatIp, macFromName, nthHost, parseCidr, parseIp, cidrContains, type Problem } from '../base/index.js';
-import { applyIptablesRestore, compileRuleset, IpsetStore, type CompiledRuleset, type Ruleset } from '../netfilter/index.js';
+import { applyIptablesRestore, compileRuleset, IpsetStore, parseIpsetSave, type CompiledRuleset, type Ruleset } from '../netfilter/index.js';
 import { Fabric, type Device, type FdbEntry, type Listener, type NetnsSpec, type Sysctls } from '../netns/index.js';
 import { Rib } from '../routing/index.js';
 import { refusalFor, type FlannelNodeState } from './controllers/flannel/index.js';
+import { calicoMissingRouteReason, calicoNodeAdditions, calicoPodNetns, installRouterBgpRoutes, type CalicoNodeState } from './controllers/calico/index.js';
 import { CNI_BRIDGE, NODE_UPLINK } from './controllers/flannel/names.js';
 import { KubeProxyShare, nodeIpsets, nodeRouting, nodeSysctls } from './node.js';
 import { ipvsOf, kubeIpvs0, KUBE_IPVS_DUMMY_DEVICE } from './controllers/kube-proxy-ipvs/index.js';
@@ -43,7 +44,9 @@ export interface WorldNode {
   readonly netns: string;
   readonly ip: string;
   readonly flannel: FlannelNodeState | null;
-  /** iptables-save of the node as traced (kubelet + kube-proxy + flanneld); made on first use. */
+  /** What Calico programmed (calico clusters). */
+  readonly calico?: CalicoNodeState;
+  /** iptables-save of the node as traced (kubelet + kube-proxy + flanneld or Felix); made on first use. */
   readonly ruleset: Ruleset;
 }
 
@@ -146,7 +149,7 @@ function buildNode(
   proxy: KubeProxyShare,
   compile: (rs: Ruleset) => CompiledRuleset,
 ): WorldNode {
-  const { rib, flannel } = nodeRouting(topo, node);
+  const { rib, flannel, calico } = nodeRouting(topo, node);
   const mtu = topo.cluster.cni.mtu;
   const devices: Device[] = [
     { kind: 'loopback', name: 'lo', mac: '00:00:00:00:00:00', mtu: 65536 },
@@ -157,7 +160,9 @@ function buildNode(
   const listeners: Listener[] = [];
   const ribDevices = new Set(rib.devices);
   const cni0Mac = macFromName(`${node.name}/${CNI_BRIDGE}`);
-  if (podNs.length > 0) devices.push({ kind: 'bridge', name: CNI_BRIDGE, mac: cni0Mac, mtu });
+  if (podNs.length > 0 && !calico) devices.push({ kind: 'bridge', name: CNI_BRIDGE, mac: cni0Mac, mtu });
+  const cal = calico ? calicoNodeAdditions(calico, NETNS_DEFAULTS) : null;
+  if (cal) devices.push(...cal.devices), fdb.push(...cal.fdb);
   if (flannel?.vtep) {
     devices.push(flannel.vtep);
     fdb.push(...flannel.fdb);
@@ -168,6 +173,13 @@ function buildNode(
     if (p.spec.hostNetwork) {
       listeners.push(...listenersOf(p, `pod/${key}`));
       pods.set(key, { key, node: node.name, ip: podIp, netns: node.name, hostVeth: null, hostNetwork: true });
+      continue;
+    }
+    const w = calico?.workloads.find((x) => x.key === key);
+    if (w) {
+      pods.set(key, { key, node: node.name, ip: podIp, netns: key, hostVeth: w.iface, hostNetwork: false });
+      fabric.add(calicoPodNetns(node.name, w, mtu, NETNS_DEFAULTS, listenersOf(p, `pod/${key}`)));
+      owners.set(podIp, { kind: 'pod', name: key, netns: key });
       continue;
     }
     const veth = hostVethName(key);
@@ -190,6 +202,7 @@ function buildNode(
     if (rs) return rs;
     let r = proxy.iptables(node.name).ruleset;
     if (flannel) r = applyIptablesRestore(r, flannel.iptables, { noflush: true, family: 4, file: `flanneld on ${node.name}` });
+    if (calico) r = applyIptablesRestore(r, calico.iptables, { noflush: true, family: 4, file: `calico-node (Felix) on ${node.name}` });
     // the CNI chain's portmap plugin, at each pod's ADD (after flanneld, whose subnet.env the CNI needs)
     for (const p of podNs) {
       const mappings = portMappings(p);
@@ -205,7 +218,21 @@ function buildNode(
   const generated = proxy.generated(node.name);
   const ipvs = ipvsOf(generated);
   if (ipvs) devices.push(kubeIpvs0(ipvs, rib, node.name));
-  const spec: NetnsSpec = { name: node.name, node: node.name, role: 'node', devices, rib, fdb, sysctls: nodeSysctls(generated), ruleset: () => compile(ruleset()), ipsets: ipvs ? nodeIpsets(generated) : new IpsetStore(), listeners, ...(announce.length ? { announce } : {}) };
+  const sysctls = nodeSysctls(generated);
+  const ipsets = calico ? parseIpsetSave(`${ipvs ? ipvs.ipsetRestore : ''}${calico.ipsets}`, { file: `ipsets of ${node.name}` }) : ipvs ? nodeIpsets(generated) : new IpsetStore();
+  const spec: NetnsSpec = {
+    name: node.name,
+    node: node.name,
+    role: 'node',
+    devices,
+    rib,
+    fdb,
+    sysctls: cal ? { ...sysctls, proxyArp: cal.sysctls.proxyArp, routeLocalnetDev: cal.sysctls.routeLocalnetDev ?? [], rpFilterDev: cal.sysctls.rpFilterDev ?? {} } : sysctls,
+    ruleset: () => compile(ruleset()),
+    ipsets,
+    listeners,
+    ...(announce.length ? { announce } : {}),
+  };
   fabric.add(spec);
   for (const a of rib.addresses) if (a.family === 4 && a.dev !== 'lo' && a.dev !== KUBE_IPVS_DUMMY_DEVICE) owners.set(formatIp(a.local), { kind: a.dev === NODE_UPLINK ? 'node' : 'cni', name: node.name, netns: node.name });
   return {
@@ -213,6 +240,7 @@ function buildNode(
     netns: node.name,
     ip,
     flannel,
+    ...(calico ? { calico } : {}),
     get ruleset(): Ruleset {
       return ruleset();
     },
@@ -300,6 +328,7 @@ function buildRouter(topo: Topology, fabric: Fabric, r: Router, owners: Map<stri
       rib.addRoute({ dst: parseCidr(c), nexthops: [{ gateway: parseIp(hop.gw), dev: hop.dev }] }, { validate: true });
     }
   }
+  installRouterBgpRoutes(topo, r.name, rib);
   fabric.add({ name, node: r.name, role: 'router', devices, rib, fdb: [], sysctls: { ...NETNS_DEFAULTS, ipForward: true }, listeners: [] });
 }
 
@@ -322,6 +351,8 @@ function buildClient(topo: Topology, fabric: Fabric, c: Client, owners: Map<stri
 
 /** Why a node the packet crossed has no route to `ip`, when a flannel host-gw route for it was refused. */
 export function missingRouteReason(world: World, crossed: readonly string[], ip: string): string | null {
+  const cal = calicoMissingRouteReason(world.topology, crossed, ip);
+  if (cal) return cal;
   for (const n of world.nodes.values()) {
     if (!crossed.includes(n.netns) || !n.flannel) continue;
     const r = refusalFor(n.flannel, ip);

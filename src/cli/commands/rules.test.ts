@@ -60,13 +60,13 @@ describe('podpath rules', () => {
     expect(routes.out).toContain(`dev cni0 proto kernel scope link src ${formatIp(nthHost(own, 1))}`);
   });
 
-  it('bad input: unknown node (with a suggestion), a --what of a later issue, a broken topology', async () => {
+  it('bad input: unknown node (with a suggestion), an unknown --what, a broken topology', async () => {
     const noNode = await podpath(['rules', '-t', TOPO, '--node', 'node-9']);
     expect(noNode.code).toBe(2);
     expect(noNode.err).toMatch(/no node "node-9".*did you mean node-1\?/);
-    const later = await podpath(['rules', '-t', TOPO, '--node', 'node-1', '--what', 'bgp']);
-    expect(later.code).toBe(2);
-    expect(later.err).toContain('--what: "bgp" is not modelled yet');
+    const unknown = await podpath(['rules', '-t', TOPO, '--node', 'node-1', '--what', 'bpg']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.err).toContain('--what: "bpg" is not one of iptables');
     const missing = await podpath(['rules', '-t', join(TOPO, '..', 'nope.yaml'), '--node', 'node-1']);
     expect(missing.code).toBe(2);
     expect(missing.err).toContain('nope.yaml');

@@ -6,10 +6,9 @@ import type { Family, Provenance, Topology } from '../../index.js';
  * (INTERFACES.md §2). `--explain` adds, after each rule, a `#` line naming what made it, so the
  * output stays loadable by iptables-restore.
  */
-export const WHATS = ['iptables', 'ip6tables', 'iptables-restore', 'ip6tables-restore', 'ipvs', 'ipset', 'routes', 'neigh', 'links', 'fdb', 'conntrack', 'all'] as const;
+export const WHATS = ['iptables', 'ip6tables', 'iptables-restore', 'ip6tables-restore', 'ipvs', 'ipset', 'routes', 'neigh', 'links', 'fdb', 'conntrack', 'bgp', 'bgp-log', 'all'] as const;
 /** Named in INTERFACES.md, modelled by later issues. */
 const LATER: Record<string, string> = {
-  bgp: 'Calico BGP (issue 7)',
 };
 
 type What = (typeof WHATS)[number];
@@ -76,7 +75,8 @@ async function render(api: Api, topo: Topology, node: string, what: What, explai
     case 'iptables':
     case 'ip6tables': {
       const family: Family = what === 'iptables' ? 4 : 6;
-      const { ruleset } = api.nodeIptables(topo, node, family);
+      // a Calico node's tables include Felix's chains (the World's ruleset); otherwise kubelet's + kube-proxy's
+      const ruleset = family === 4 && topo.cluster.cni.plugin === 'calico' ? api.buildWorld(topo).nodes.get(node)!.ruleset : api.nodeIptables(topo, node, family).ruleset;
       const text = api.formatIptablesSave(ruleset, { order: 'nft' });
       return explain ? explainRules(text, (t, c, i) => ruleset.tables.get(t as 'filter')?.chains.get(c)?.rules[i - 1]?.provenance) : text;
     }
@@ -87,11 +87,20 @@ async function render(api: Api, topo: Topology, node: string, what: What, explai
       if (!explain) return generated.payload;
       return explainRules(generated.payload, (t, c, i) => generated.provenanceAt(t as 'filter' | 'nat', c, i));
     }
+    case 'bgp':
+      // `birdc show protocols` and `birdc show route` on the node (Calico BGP / IPIP modes)
+      return api.formatBirdShow(topo, node);
+    case 'bgp-log':
+      // the cluster's BGP exchange: sessions, each UPDATE, convergence figures
+      return api.formatBirdLog(topo);
     case 'ipvs':
     case 'ipset': {
       // kube-proxy's iptables mode makes no VS and no ipset: `ipvsadm -Ln` shows its header only, `ipset save` nothing.
       const ipvs = topo.cluster.kubeProxy.mode === 'ipvs' ? api.generateNodeIpvs(topo, api.findNode(topo, node), 4) : null;
-      if (what === 'ipset') return ipvs ? ipvs.ipsetRestore : '';
+      if (what === 'ipset') {
+        const calico = topo.cluster.cni.plugin === 'calico' ? (api.buildWorld(topo).nodes.get(node)?.calico?.ipsets ?? '') : '';
+        return `${ipvs ? ipvs.ipsetRestore : ''}${calico}`;
+      }
       return api.formatIpvsadmList(api.loadIpvsadmSave(ipvs?.ipvsadmSave ?? '', { file: `kube-proxy on ${node}` }));
     }
     case 'links': {

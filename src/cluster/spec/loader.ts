@@ -29,6 +29,7 @@ import { IGNORED_KINDS, isKubeKind, validateObject } from './object-schema.js';
 import { dnsSubdomainProblem, validate, type Path } from './schema.js';
 import { childOrigin, hasErrors, locate, NO_SOURCE_MAP, parseDocuments, sinkFor, type Origin } from './source.js';
 import { splitList, TOPOLOGY_SCHEMA } from './topology-schema.js';
+import { calicoTopology, collectCalicoObject, isCalicoObject, type LocatedCalico } from './calico.js';
 import type {
   CalicoConfig,
   CalicoEncapsulation,
@@ -281,7 +282,8 @@ async function loadParsed(raw: unknown, origin: Origin, problems: Problem[]): Pr
 
   // ---- objects: inline and from manifests
   const located: Located[] = [];
-  arr(top.objects).forEach((o, i) => collectObject(o, childOrigin(origin, ['objects', i]), located, problems));
+  const calicoObjects: LocatedCalico[] = [];
+  arr(top.objects).forEach((o, i) => collectObject(o, childOrigin(origin, ['objects', i]), located, problems, calicoObjects));
   const baseDir = file.startsWith('<') ? process.cwd() : dirname(file);
   const manifests = arr(top.manifests);
   for (let i = 0; i < manifests.length; i++) {
@@ -295,16 +297,19 @@ async function loadParsed(raw: unknown, origin: Origin, problems: Problem[]): Pr
       err(['manifests', i], `cannot read manifest ${mfile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
       continue;
     }
-    for (const d of parseDocuments(mtext, mfile, problems)) collectObject(d.value, d.origin, located, problems);
+    for (const d of parseDocuments(mtext, mfile, problems)) collectObject(d.value, d.origin, located, problems, calicoObjects);
   }
   const unique = checkDuplicateObjects(located, problems);
+
+  // ---- Calico: IPPools, BGPPeers; its IPAM hands out pod addresses (not node.spec.podCIDR)
+  const calico = calicoTopology(cni, calicoObjects, { podCIDRs, serviceCIDRs, networks, nodes: allocNodes }, problems);
 
   // ---- allocation (needs the CIDRs to be sane)
   let store = new ClusterStore();
   let resolvedNodes: TopologyNode[] = [];
   if (!hasErrors(problems) || (podCIDRs.length > 0 && serviceCIDRs.length > 0)) {
     const allocProblems: Problem[] = [];
-    const res = allocate({ podCIDRs: podCIDRs.map(formatCidr), serviceCIDRs: serviceCIDRs.map(formatCidr), nodes: allocNodes, objects: unique, podIPsInNodeCIDR: cni.plugin === 'flannel' }, allocProblems);
+    const res = allocate({ podCIDRs: podCIDRs.map(formatCidr), serviceCIDRs: serviceCIDRs.map(formatCidr), nodes: allocNodes, objects: unique, podIPsInNodeCIDR: cni.plugin === 'flannel', ...(calico ? { podIpam: calico.ipam } : {}) }, allocProblems);
     problems.push(...allocProblems);
     resolvedNodes = nodeMeta.map((n) => {
       const gw = n.ips[0] ? gatewayOn(n.network, n.ips[0].includes(':') ? 6 : 4) : undefined;
@@ -343,6 +348,7 @@ async function loadParsed(raw: unknown, origin: Origin, problems: Problem[]): Pr
     store,
     endpointSliceController,
     warnings: problems.filter((p) => p.severity === 'warning'),
+    ...(calico ? { calico } : {}),
   };
 }
 
@@ -500,7 +506,7 @@ function parseCidrLoose(a: string): Cidr | undefined {
 }
 
 /** One object (or a `kind: List` of them): kind and apiVersion known, schema valid, defaults applied. */
-function collectObject(value: unknown, origin: Origin, out: Located[], problems: Problem[]): void {
+function collectObject(value: unknown, origin: Origin, out: Located[], problems: Problem[], calico: LocatedCalico[]): void {
   const sink = sinkFor(origin, problems);
   if (!value || typeof value !== 'object' || Array.isArray(value)) {
     sink.error([], 'a Kubernetes object is a map with apiVersion, kind and metadata');
@@ -509,11 +515,16 @@ function collectObject(value: unknown, origin: Origin, out: Located[], problems:
   const o = value as Rec;
   if (o.kind === 'List' || (typeof o.kind === 'string' && o.kind.endsWith('List') && Array.isArray(o.items))) {
     if (o.apiVersion !== 'v1' && o.kind === 'List') sink.error(['apiVersion'], `List is apiVersion "v1", not "${String(o.apiVersion)}"`);
-    arr(o.items).forEach((item, i) => collectObject(item, childOrigin(origin, ['items', i]), out, problems));
+    arr(o.items).forEach((item, i) => collectObject(item, childOrigin(origin, ['items', i]), out, problems, calico));
     return;
   }
   if (typeof o.kind !== 'string') {
     sink.error(['kind'], 'required field "kind" is missing');
+    return;
+  }
+  if (isCalicoObject(o)) {
+    const c = collectCalicoObject(o, origin, problems);
+    if (c) calico.push(c);
     return;
   }
   if (!isKubeKind(o.kind)) {

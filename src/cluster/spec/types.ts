@@ -6,6 +6,7 @@ import type { Problem } from '../../base/index.js';
 import type { IPFamily } from '../objects.js';
 import type { EndpointSliceController } from '../controllers/endpointslice.js';
 import type { ClusterStore } from '../store.js';
+import type { CalicoTopology } from './calico.js';
 
 export type CniPlugin = 'flannel' | 'calico';
 export type FlannelMode = 'vxlan' | 'host-gw';
@@ -118,4 +119,6 @@ export interface Topology {
   readonly endpointSliceController: EndpointSliceController;
   /** Warnings found while loading (unknown fields, ignored kinds); the CLI prints them. */
   readonly warnings: readonly Problem[];
+  /** Calico clusters: IPPools, BGPPeers and the IPAM state (blocks, tunnel addresses). */
+  readonly calico?: CalicoTopology;
 }
