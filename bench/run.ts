@@ -8,6 +8,7 @@ import type { BenchSuite, Figure } from './harness.js';
 // Each bench file default-exports a BenchSuite; add it to this list.
 const suites: Array<() => Promise<{ default: BenchSuite }>> = [
   () => import('./kube-proxy-iptables.js'),
+  () => import('./ipvs.js'),
   () => import('./netfilter.js'),
   () => import('./trace.js'),
 ];
