@@ -9,6 +9,7 @@ import type { BenchSuite, Figure } from './harness.js';
 const suites: Array<() => Promise<{ default: BenchSuite }>> = [
   () => import('./kube-proxy-iptables.js'),
   () => import('./kube-proxy-ipvs.js'),
+  () => import('./ipvs.js'),
   () => import('./netfilter.js'),
   () => import('./trace.js'),
 ];

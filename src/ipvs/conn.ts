@@ -91,6 +91,8 @@ export interface ConnTableOptions {
 export class IpvsConnTable {
   private readonly buckets = new Map<number, IpvsConn[]>();
   private count = 0;
+  /** A lower bound of every entry's expiry: sweeps run only once it is reached. */
+  private earliest = Infinity;
   readonly tabBits: number;
   readonly rnd: number;
   readonly netSalt: number;
@@ -101,7 +103,9 @@ export class IpvsConnTable {
     this.netSalt = opts.netSalt ?? 0;
   }
 
+  /** Live entries (due expiries run first). */
   get size(): number {
+    this.expire();
     return this.count;
   }
 
@@ -120,6 +124,7 @@ export class IpvsConnTable {
     if (b) b.unshift(c);
     else this.buckets.set(c.bucket, [c]);
     this.count++;
+    this.touch(c);
   }
 
   private remove(c: IpvsConn): void {
@@ -148,11 +153,20 @@ export class IpvsConnTable {
     return true;
   }
 
-  /** Runs every due expiry (a sweep of the timers). */
+  /** Tells the table an entry's expiry changed (keeps the sweep bound). */
+  touch(c: IpvsConn): void {
+    if (c.expires < this.earliest) this.earliest = c.expires;
+  }
+
+  /** Runs every due expiry (a sweep of the timers); free when nothing is due. */
   expire(): void {
     const now = this.clock.now();
+    if (now < this.earliest) return;
     // Connections first, so templates they release can expire in the same sweep.
     for (const pass of [false, true]) for (const b of [...this.buckets.values()]) for (const c of [...b]) if (c.template === pass) this.expireIfDue(c, now);
+    let earliest = Infinity;
+    for (const b of this.buckets.values()) for (const c of b) if (c.expires < earliest) earliest = c.expires;
+    this.earliest = earliest;
   }
 
   /** Models ip_vs_conn_in_get: the non-template entry for this client → virtual tuple. */

@@ -145,6 +145,7 @@ export class Ipvs {
     // The kernel expires an invalid template at once.
     t.expires = this.clock.now();
     t.nControl = 0;
+    this.conns.touch(t);
     this.conns.expire();
     return false;
   }
@@ -201,6 +202,7 @@ export class Ipvs {
     }
     c.timeout = stateTimeout(c);
     c.expires = this.clock.now() + c.timeout;
+    this.conns.touch(c);
   }
 
   /**
@@ -215,6 +217,7 @@ export class Ipvs {
       const c = existing.conn;
       if (this.sysctls.expireNodestConn && c.dest && !c.service.dests.includes(c.dest)) {
         c.expires = this.clock.now();
+        this.conns.touch(c);
         this.conns.expire();
       } else {
         this.transition(c, 'input', pkt.tcp);
@@ -314,6 +317,7 @@ export class Ipvs {
     for (const c of this.conns.entries()) {
       c.expires = this.clock.now();
       c.nControl = 0;
+      this.conns.touch(c);
     }
     this.conns.expire();
   }

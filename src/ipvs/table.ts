@@ -111,6 +111,7 @@ export class IpvsServiceTable {
         }
       }
     }
+    const vn = vaddr.n;
     const tryKey = (port: number): ServiceLookup | null => {
       const bucket = svcHashKey(IPPROTO[protocol], vaddr, port, this.netSalt);
       probes.push(`svc:${bucket}`);
@@ -118,8 +119,18 @@ export class IpvsServiceTable {
       for (let i = 0; i < chain.length; i++) {
         const s = chain[i]!;
         const k = s.key;
-        if (k.kind === 'addr' && k.protocol === protocol && k.port === port && ipEquals(k.addr, vaddr)) {
-          return { service: s, table: 'svc', bucket, compared: i + 1, probes: [...probes], why: `${serviceKeyName(k)} → bucket ${bucket} of the service table (entry ${i + 1} of ${chain.length})` };
+        if (k.kind === 'addr' && k.addr.n === vn && k.port === port && k.protocol === protocol && k.addr.family === vaddr.family) {
+          const n = chain.length;
+          return {
+            service: s,
+            table: 'svc',
+            bucket,
+            compared: i + 1,
+            probes: [...probes],
+            get why() {
+              return `${serviceKeyName(k)} → bucket ${bucket} of the service table (entry ${i + 1} of ${n})`;
+            },
+          };
         }
       }
       return null;

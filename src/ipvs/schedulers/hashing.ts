@@ -91,10 +91,17 @@ function shPick(svc: VirtualService, flow: Flow): Decision {
   const table = svc.schedState as (RealServer | null)[];
   const port = svc.flags & IP_VS_SVC_F_SCHED_SH_PORT ? flow.sport : 0;
   const ihash = shHashKey(flow.src, port, 0);
-  const head = `sh: source ${ipText(flow.src)}${port ? ` port ${port}` : ''} → bucket ${ihash} of ${IP_VS_SH_TAB_SIZE}`;
   const d = table[ihash] ?? null;
+  if (d && !unavailable(d)) {
+    return {
+      dest: d,
+      get why() {
+        return `sh: source ${ipText(flow.src)}${port ? ` port ${port}` : ''} → bucket ${ihash} of ${IP_VS_SH_TAB_SIZE} → ${destName(d)}`;
+      },
+    };
+  }
+  const head = `sh: source ${ipText(flow.src)}${port ? ` port ${port}` : ''} → bucket ${ihash} of ${IP_VS_SH_TAB_SIZE}`;
   if (!d) return noDest(`${head}: empty (no real servers)`);
-  if (!unavailable(d)) return { dest: d, why: `${head} → ${destName(d)}` };
   if (!(svc.flags & IP_VS_SVC_F_SCHED_SH_FALLBACK)) return noDest(`${head} → ${destName(d)}, unavailable: no destination available`);
   // ip_vs_sh_get_fallback: rehash with offsets ihash, ihash+1, … until an available server.
   for (let offset = 0; offset < IP_VS_SH_TAB_SIZE; offset++) {

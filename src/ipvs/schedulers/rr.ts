@@ -29,8 +29,14 @@ function pick(svc: VirtualService, st: RrState): { dest: RealServer | null; why:
     const i = start < 0 ? k - 1 : (start + k) % n;
     const d = list[i]!;
     if (available(d)) {
-      const from = start < 0 ? 'the list head' : `${destName(list[start]!)} (position ${start + 1})`;
-      return { dest: d, why: `rr: next after ${from} is ${destName(d)} (position ${i + 1} of ${n})` };
+      return {
+        dest: d,
+        // Built only when read: the datapath does not pay for the explanation.
+        get why() {
+          const from = start < 0 ? 'the list head' : `${destName(list[start]!)} (position ${start + 1})`;
+          return `rr: next after ${from} is ${destName(d)} (position ${i + 1} of ${n})`;
+        },
+      };
     }
   }
   return { dest: null, why: n === 0 ? 'rr: no destination available (no real servers)' : 'rr: no destination available (every real server has weight 0 or is overloaded)' };

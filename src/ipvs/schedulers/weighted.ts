@@ -15,14 +15,12 @@ function activePlusOne(d: RealServer): number {
 function weightedLeast(svc: VirtualService, name: 'wlc' | 'sed' | 'nq', overhead: (d: RealServer) => number, formula: string): Decision {
   let least: RealServer | null = null;
   let loh = 0;
-  const seen: string[] = [];
   for (const d of svc.dests) {
     if (d.overloaded) continue;
     if (name === 'nq' || !least) {
       if (d.weight <= 0) continue; // wlc/sed's first stage and nq skip weight 0
     }
     const doh = overhead(d);
-    seen.push(`${destName(d)} ${doh}/${d.weight}`);
     if (name === 'nq' && d.activeConns === 0) {
       return { dest: d, why: `nq: ${destName(d)} is idle (0 active connections), taken at once` };
     }
@@ -32,7 +30,15 @@ function weightedLeast(svc: VirtualService, name: 'wlc' | 'sed' | 'nq', overhead
     }
   }
   if (!least) return noDest(`${name}: no destination available`);
-  return { dest: least, why: `${name}: least ${formula}/weight is ${destName(least)} ${loh}/${least.weight} (${seen.join(', ')}; ties go to the first in list order)` };
+  const chosen = least;
+  const chosenOh = loh;
+  return {
+    dest: chosen,
+    get why() {
+      const seen = svc.dests.filter((d) => !d.overloaded).map((d) => `${destName(d)} ${overhead(d)}/${d.weight}`);
+      return `${name}: least ${formula}/weight is ${destName(chosen)} ${chosenOh}/${chosen.weight} (${seen.join(', ')}; ties go to the first in list order)`;
+    },
+  };
 }
 
 /** Models ip_vs_wlc_schedule (ip_vs_wlc.c): overhead = active*256 + inactive, divided by weight. */
