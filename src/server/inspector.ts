@@ -157,6 +157,7 @@ export class Inspector {
       const c = clone(p) as unknown as Json & { metadata: Json };
       delete c.metadata.resourceVersion;
       objects.push(c);
+      this.positions = null;
       this.materialised.set(sk, rs);
     }
     for (const o of (this.doc.objects as Json[] | undefined) ?? []) {
@@ -542,9 +543,13 @@ export class Inspector {
 
   /** A copy of the document with edits: put (replace or add) and remove by key, keeping Deployment semantics. */
   private editedDocument(fn: (edit: { put(o: Json): void; remove(sk: string, kind: KubeKind, key: string): void }) => void): Json {
-    const objects = ((this.doc.objects as unknown[]) ?? []).map((o) => clone(o)) as Json[];
+    // objects are replaced, never changed in place, so the new document shares the others
+    const objects = [...((this.doc.objects as Json[] | undefined) ?? [])];
     const materialised = new Map(this.materialised);
-    const indexOf = (sk: string) => objects.findIndex((o) => o && typeof o === 'object' && sourceKey(o) === sk);
+    // positions by key, kept across edits that only replace objects (a readiness flip on a large cluster)
+    const positions = (this.positions ??= new Map(objects.map((o, i) => [o && typeof o === 'object' ? sourceKey(o) : `\u0000${i}`, i])));
+    let moved = false;
+    const indexOf = (sk: string) => (moved ? objects.findIndex((o) => o && typeof o === 'object' && sourceKey(o) === sk) : (positions.get(sk) ?? -1));
     /** A generated Pod is about to change: its ReplicaSet's Pods become explicit objects, so the rest stay as they are. */
     const materialise = (pod: Pod) => {
       const rs = ownerRs(pod);
@@ -556,6 +561,7 @@ export class Inspector {
         const c = clone(p) as unknown as Json & { metadata: Json };
         delete c.metadata.resourceVersion;
         objects.push(c);
+        moved = true;
         materialised.set(sk, rs);
       }
     };
@@ -571,6 +577,7 @@ export class Inspector {
       for (const [sk] of owned.slice(keep)) {
         const i = indexOf(sk);
         if (i >= 0) objects.splice(i, 1);
+        moved = true;
         materialised.delete(sk);
       }
     };
@@ -591,7 +598,10 @@ export class Inspector {
           i = indexOf(sk);
         }
         if (i >= 0) objects[i] = o;
-        else objects.push(o);
+        else {
+          objects.push(o);
+          moved = true;
+        }
       },
       remove: (sk, kind, key) => {
         let i = indexOf(sk);
@@ -607,6 +617,7 @@ export class Inspector {
           throw new api.InputError(problem(`no ${kind} ${key}`, 'metadata.name'));
         }
         objects.splice(i, 1);
+        moved = true;
         materialised.delete(sk);
         if (kind === 'Deployment') dropOwnedBy({ metadata: { name: key.split('/')[1], namespace: key.split('/')[0] } });
       },
@@ -614,6 +625,7 @@ export class Inspector {
     const doc = { ...this.doc, objects };
     this.pendingDoc = doc;
     this.commitMaterialised = () => {
+      if (moved) this.positions = null;
       this.materialised.clear();
       for (const [k, v] of materialised) this.materialised.set(k, v);
     };
@@ -621,6 +633,8 @@ export class Inspector {
   }
 
   private commitMaterialised: () => void = () => undefined;
+  /** Index of the document's objects by sourceKey (null after an edit that moved them). */
+  private positions: Map<string, number> | null = null;
 
   /** Called once a change from editedDocument is accepted. */
   private accepted(): void {
