@@ -10,3 +10,4 @@ export * from './netfilter/index.js';
 export * from './cluster/index.js';
 export * from './tracer/index.js';
 export * from './tracer/pcap.js';
+export * from './ipvs/index.js';

@@ -22,7 +22,7 @@ import { applyFlannel, type FlannelNodeState } from './controllers/flannel/index
 import { NODE_UPLINK } from './controllers/flannel/names.js';
 import type { Pod } from './objects.js';
 import type { Provenance } from '../trace/index.js';
-import { generateIptablesRules, type GeneratedRuleset, type NodeProxyConfig } from './controllers/kube-proxy-iptables/index.js';
+import { generateIptablesRules, NodeOutputKeys, type GeneratedRuleset, type NodeProxyConfig } from './controllers/kube-proxy-iptables/index.js';
 import type { EndpointSlice, Service } from './objects.js';
 import type { Topology, TopologyNode } from './spec/types.js';
 
@@ -131,9 +131,9 @@ function ensure(rs: Ruleset, op: EnsureOp): Ruleset {
  * kube-proxy's sync (ensure each jump chain and jump rule, then `iptables-restore --noflush` of the
  * payload). The kernel differential test replays exactly these steps with the real tools.
  */
-export function nodeAgentSteps(topo: Topology, nodeName: string, family: Family): { ensureOps: EnsureOp[]; generated: GeneratedRuleset } {
+export function nodeAgentSteps(topo: Topology, nodeName: string, family: Family, given?: GeneratedRuleset): { ensureOps: EnsureOp[]; generated: GeneratedRuleset } {
   const node = findNode(topo, nodeName);
-  const generated = generateNodeIptables(topo, node, family);
+  const generated = given ?? generateNodeIptables(topo, node, family);
   const ensureOps = agentStartup(node.name, family);
   for (const j of generated.jumpRules) {
     const by = j.provenance[0] ?? { kind: 'kube-proxy', name: node.name };
@@ -159,6 +159,11 @@ export interface NodeIptables {
 export function nodeIptables(topo: Topology, nodeName: string, family: Family): NodeIptables {
   const node = findNode(topo, nodeName);
   const { generated, ensureOps } = nodeAgentSteps(topo, node.name, family);
+  return agentTables(node.name, family, generated, ensureOps);
+}
+
+/** The node's tables once its agents ran: kubelet's and the monitors' ensure operations, then kube-proxy's jump rules and payload. */
+function agentTables(nodeName: string, family: Family, generated: GeneratedRuleset, ensureOps: readonly EnsureOp[]): NodeIptables {
   let rs = emptyRuleset(family);
   for (const op of ensureOps) rs = ensure(rs, op);
   for (const j of generated.jumpRules) {
@@ -167,12 +172,89 @@ export function nodeIptables(topo: Topology, nodeName: string, family: Family): 
     const r = rs.tables.get(j.table)!.chains.get(j.chain)!.rules.find((x) => x.text === canonical);
     if (r) r.provenance = [...(r.provenance ?? []).filter((p) => p.kind !== 'kube-proxy'), ...j.provenance];
   }
-  rs = applyIptablesRestore(rs, generated.payload, { noflush: true, family, file: `kube-proxy payload for ${node.name}` });
+  rs = applyIptablesRestore(rs, generated.payload, { noflush: true, family, file: `kube-proxy payload for ${nodeName}` });
   for (const r of generated.rules) {
     const rule = rs.tables.get(r.table)?.chains.get(r.chain)?.rules[r.index - 1];
     if (rule) rule.provenance = r.provenance;
   }
   return { family, ruleset: rs, generated };
+}
+
+/**
+ * kube-proxy's output and the node tables it yields, made once per class of nodes that kube-proxy
+ * programs alike (equal NodeOutputKeys.key: same configuration, and no difference in which
+ * endpoints are local or hinted to them where that changes a rule). A 1,000-node cluster whose
+ * Services use no node-local policy generates and parses its rules once. The rules are the same
+ * objects on every node of a class; the provenance of the agents' own rules (kubelet, kube-proxy)
+ * names the nodes of the class, which made them alike.
+ */
+export class KubeProxyShare {
+  private readonly keys: NodeOutputKeys;
+  private readonly classes = new Map<string, { members: string[]; generated: GeneratedRuleset; iptables?: NodeIptables }>();
+  private readonly classOf = new Map<string, string>();
+
+  constructor(
+    private readonly topo: Topology,
+    private readonly family: Family,
+  ) {
+    const { services, endpointSlices } = proxyObjects(topo);
+    this.keys = new NodeOutputKeys(services, endpointSlices);
+  }
+
+  /** What kube-proxy generates on the node (shared with the nodes of its class). */
+  generated(nodeName: string): GeneratedRuleset {
+    return this.classFor(nodeName).generated;
+  }
+
+  /** The nodes kube-proxy programs like this one (itself included), in the order they were asked for. */
+  members(nodeName: string): readonly string[] {
+    return this.classFor(nodeName).members;
+  }
+
+  /** The node's tables as nodeIptables makes them (shared with the nodes of its class). */
+  iptables(nodeName: string): NodeIptables {
+    const c = this.classFor(nodeName);
+    if (!c.iptables) {
+      const rep = c.members[0]!;
+      const ensureOps = nodeAgentSteps(this.topo, rep, this.family, c.generated).ensureOps;
+      c.iptables = agentTables(rep, this.family, c.generated, ensureOps);
+      if (c.members.length > 1) relabel(c.iptables.ruleset, rep, classLabel(c.members));
+    }
+    return c.iptables;
+  }
+
+  private classFor(nodeName: string): { members: string[]; generated: GeneratedRuleset; iptables?: NodeIptables } {
+    const known = this.classOf.get(nodeName);
+    if (known !== undefined) return this.classes.get(known)!;
+    const node = findNode(this.topo, nodeName);
+    const config = nodeProxyConfig(this.topo, node);
+    const key = this.keys.key(config, this.family);
+    let c = this.classes.get(key);
+    if (!c) this.classes.set(key, (c = { members: [], generated: generateIptablesRules({ ...proxyObjects(this.topo), node: config, family: this.family }) }));
+    else if (c.iptables) throw new Error(`KubeProxyShare: node ${nodeName} joined a class whose tables were already made`);
+    c.members.push(nodeName);
+    this.classOf.set(nodeName, key);
+    return c;
+  }
+}
+
+/** "node-1, node-2" for a few nodes, "node-0001, node-0002, … node-1000 (1000 nodes)" for many. */
+function classLabel(members: readonly string[]): string {
+  if (members.length <= 4) return members.join(', ');
+  return `${members[0]}, ${members[1]}, … ${members[members.length - 1]} (${members.length} nodes)`;
+}
+
+/** The agents' provenance records naming `from` renamed `to` (each record once: rules share them). */
+function relabel(rs: Ruleset, from: string, to: string): void {
+  const done = new Set<Provenance>();
+  for (const t of rs.tables.values())
+    for (const ch of t.chains.values())
+      for (const r of ch.rules)
+        for (const p of r.provenance ?? []) {
+          if (done.has(p)) continue;
+          done.add(p);
+          if ((p.kind === 'kube-proxy' || p.kind === 'kubelet') && p.name === from) p.name = to;
+        }
 }
 
 /**

@@ -8,12 +8,12 @@
  * Built once; every trace runs over it with fresh per-run state (`fabric.run`).
  */
 import { InputError, closestName, formatIp, macFromName, nthHost, parseCidr, parseIp, cidrContains, type Problem } from '../base/index.js';
-import { applyIptablesRestore, compileRuleset, IpsetStore, type Ruleset } from '../netfilter/index.js';
+import { applyIptablesRestore, compileRuleset, IpsetStore, type CompiledRuleset, type Ruleset } from '../netfilter/index.js';
 import { Fabric, type Device, type FdbEntry, type Listener, type NetnsSpec, type Sysctls } from '../netns/index.js';
 import { Rib } from '../routing/index.js';
 import { refusalFor, type FlannelNodeState } from './controllers/flannel/index.js';
 import { CNI_BRIDGE, NODE_UPLINK } from './controllers/flannel/names.js';
-import { nodeIptables, nodeRouting, nodeSysctls } from './node.js';
+import { KubeProxyShare, nodeRouting, nodeSysctls } from './node.js';
 import { applyPortmapOps, podAddress, portMappings, portmapOps } from './controllers/portmap/index.js';
 import type { Pod, Service } from './objects.js';
 import type { Client, Router, Topology, TopologyNode } from './spec/types.js';
@@ -42,7 +42,7 @@ export interface WorldNode {
   readonly netns: string;
   readonly ip: string;
   readonly flannel: FlannelNodeState | null;
-  /** iptables-save of the node as traced (kubelet + kube-proxy + flanneld). */
+  /** iptables-save of the node as traced (kubelet + kube-proxy + flanneld); made on first use. */
   readonly ruleset: Ruleset;
 }
 
@@ -109,6 +109,13 @@ export function buildWorld(topo: Topology): World {
   }
   const announcements = lbAnnouncements(topo);
   const problems: Problem[] = [];
+  const proxy = new KubeProxyShare(topo, 4);
+  const compiled = new WeakMap<Ruleset, CompiledRuleset>();
+  const compile = (rs: Ruleset): CompiledRuleset => {
+    let c = compiled.get(rs);
+    if (!c) compiled.set(rs, (c = compileRuleset(rs)));
+    return c;
+  };
 
   for (const node of topo.nodes) {
     const ip = v4(node.ips)[0];
@@ -116,7 +123,7 @@ export function buildWorld(topo: Topology): World {
       problems.push({ file: topo.file, field: `nodes[${node.name}].ip`, message: `node ${node.name} has no IPv4 address: podpath's World is IPv4` });
       continue;
     }
-    nodes.set(node.name, buildNode(topo, fabric, node, ip, podsByNode.get(node.name) ?? [], announcements, pods, owners));
+    nodes.set(node.name, buildNode(topo, fabric, node, ip, podsByNode.get(node.name) ?? [], announcements, pods, owners, proxy, compile));
   }
   if (problems.length) throw new InputError(problems);
   for (const r of topo.routers) buildRouter(topo, fabric, r, owners);
@@ -126,7 +133,18 @@ export function buildWorld(topo: Topology): World {
   return { topology: topo, fabric, nodes, pods, clients, routers, owners };
 }
 
-function buildNode(topo: Topology, fabric: Fabric, node: TopologyNode, ip: string, mine: readonly Pod[], announcements: readonly { ip: string; node: string }[], pods: Map<string, WorldPod>, owners: Map<string, IpOwner>): WorldNode {
+function buildNode(
+  topo: Topology,
+  fabric: Fabric,
+  node: TopologyNode,
+  ip: string,
+  mine: readonly Pod[],
+  announcements: readonly { ip: string; node: string }[],
+  pods: Map<string, WorldPod>,
+  owners: Map<string, IpOwner>,
+  proxy: KubeProxyShare,
+  compile: (rs: Ruleset) => CompiledRuleset,
+): WorldNode {
   const { rib, flannel } = nodeRouting(topo, node);
   const mtu = topo.cluster.cni.mtu;
   const devices: Device[] = [
@@ -164,22 +182,36 @@ function buildNode(topo: Topology, fabric: Fabric, node: TopologyNode, ip: strin
     fabric.add(podNetns(topo, node, p, key, veth, mtu, flannel));
     owners.set(podIp, { kind: 'pod', name: key, netns: key });
   }
-  const kubeProxy = nodeIptables(topo, node.name, 4);
-  let rs = kubeProxy.ruleset;
-  if (flannel) rs = applyIptablesRestore(rs, flannel.iptables, { noflush: true, family: 4, file: `flanneld on ${node.name}` });
-  // the CNI chain's portmap plugin, at each pod's ADD (after flanneld, whose subnet.env the CNI needs)
-  for (const p of podNs) {
-    const mappings = portMappings(p);
-    if (mappings.length === 0) continue;
-    const key = podKey(p);
-    const ops = portmapOps({ key, address: podAddress(p.status!.podIP!, v4(node.podCIDRs)), mappings });
-    rs = applyPortmapOps(rs, ops, { kind: 'portmap', name: node.name, detail: `hostPort of pod ${key}` });
-  }
+  // kube-proxy's tables are shared by the nodes it programs alike; flanneld's and the portmap
+  // plugin's rules are the node's own. Made and compiled when a trace first enters the node.
+  let rs: Ruleset | undefined;
+  const ruleset = (): Ruleset => {
+    if (rs) return rs;
+    let r = proxy.iptables(node.name).ruleset;
+    if (flannel) r = applyIptablesRestore(r, flannel.iptables, { noflush: true, family: 4, file: `flanneld on ${node.name}` });
+    // the CNI chain's portmap plugin, at each pod's ADD (after flanneld, whose subnet.env the CNI needs)
+    for (const p of podNs) {
+      const mappings = portMappings(p);
+      if (mappings.length === 0) continue;
+      const key = podKey(p);
+      const ops = portmapOps({ key, address: podAddress(p.status!.podIP!, v4(node.podCIDRs)), mappings });
+      r = applyPortmapOps(r, ops, { kind: 'portmap', name: node.name, detail: `hostPort of pod ${key}` });
+    }
+    return (rs = r);
+  };
   const announce = announcements.filter((a) => a.node === node.name).map((a) => a.ip);
-  const spec: NetnsSpec = { name: node.name, node: node.name, role: 'node', devices, rib, fdb, sysctls: nodeSysctls(kubeProxy.generated), ruleset: compileRuleset(rs), ipsets: new IpsetStore(), listeners, ...(announce.length ? { announce } : {}) };
+  const spec: NetnsSpec = { name: node.name, node: node.name, role: 'node', devices, rib, fdb, sysctls: nodeSysctls(proxy.generated(node.name)), ruleset: () => compile(ruleset()), ipsets: new IpsetStore(), listeners, ...(announce.length ? { announce } : {}) };
   fabric.add(spec);
   for (const a of rib.addresses) if (a.family === 4 && a.dev !== 'lo') owners.set(formatIp(a.local), { kind: a.dev === NODE_UPLINK ? 'node' : 'cni', name: node.name, netns: node.name });
-  return { name: node.name, netns: node.name, ip, flannel, ruleset: rs };
+  return {
+    name: node.name,
+    netns: node.name,
+    ip,
+    flannel,
+    get ruleset(): Ruleset {
+      return ruleset();
+    },
+  };
 }
 
 /**

@@ -457,8 +457,8 @@ async function loadNetfilter(lab: Lab, ns: Netns): Promise<void> {
     const text = formatIpsetSave(ipsets);
     if (text.trim() !== '') await mustRun(['ip', 'netns', 'exec', real, 'ipset', 'restore'], { input: text });
   }
-  const rs = ns.spec.ruleset?.ruleset;
-  if (!rs || rs.tables.size === 0) return;
+  const rs = ns.config.ruleset.ruleset;
+  if (rs.tables.size === 0) return;
   const save = formatIptablesSave(rs, { order: 'nft' });
   // kube-proxy creates its nfacct counters before its first sync (xt_nfacct refuses unknown names)
   for (const name of new Set([...save.matchAll(/--nfacct-name\s+(\S+)/g)].map((m) => m[1]!))) {

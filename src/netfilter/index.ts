@@ -3,7 +3,7 @@
 export * from './types.js';
 export { NFT_JUMP_STACK_SIZE, applyIptablesRestore, emptyRuleset, emptyTable, formatIptablesSave, formatRule, parseIptablesSave, parseRuleLine, renderRule } from './iptables-save.js';
 export type { FormatOptions, ParseOptions, RestoreOptions } from './iptables-save.js';
-export { compileRuleset, walkTable } from './walk.js';
+export { compileAllChains, compileRuleset, walkTable } from './walk.js';
 export { IpsetStore, formatIpsetSave, missingIpsets, parseIpsetSave } from './ipset.js';
 export type { IpSet, IpsetMember, IpsetType } from './ipset.js';
 export { NthState, RecentStore, RECENT_DEFAULTS } from './state.js';

@@ -3,6 +3,7 @@
  * (kube-proxy's payload). Models iptables-nft 1.8.9: xtables-restore.c line handling,
  * xshared.c option parsing, nft-ipv4.c / nft-ipv6.c save order.
  */
+import { ChainMap } from './chain-map.js';
 import type { Cidr, Family } from '../base/index.js';
 import { MATCH_MODULES, Seen, finishMatch, formatMatch, matchOption, needsSeen, newMatch } from './matches.js';
 import { NFT_SAVE_TABLE_ORDER, PROTO, PROTO_NAMES, PROTO_NUMBERS } from './names.js';
@@ -76,6 +77,7 @@ function restore(base: Ruleset, text: string, opts: RestoreOptions, fast: boolea
   if (opts.family !== undefined && opts.family !== family) throw new RulesetParseError(`ruleset is IPv${family}, input is IPv${opts.family}`, { file: opts.file });
   const out: Ruleset = { family, tables: new Map() };
   for (const [n, t] of base.tables) out.tables.set(n, cloneTable(t));
+  const owned = new Owned();
   const file = opts.file;
   const shared = fast ? new SharedValues() : undefined;
   const scan = fast ? new LineScan(text) : undefined;
@@ -100,7 +102,7 @@ function restore(base: Ruleset, text: string, opts: RestoreOptions, fast: boolea
     try {
       // Fast path: a command line ("-A CHAIN …") read by position, without slicing the line.
       if (scan && c0 === 45 /* - */ && table && lineCur.reset(scan, start, end)) {
-        command(table, lineCur, undefined, family, lineNo, file, !!opts.noflush, shared);
+        command(table, lineCur, undefined, family, lineNo, file, owned, shared);
         continue;
       }
       const line = text.slice(start, end);
@@ -110,7 +112,10 @@ function restore(base: Ruleset, text: string, opts: RestoreOptions, fast: boolea
         if (!(TABLE_NAMES as readonly string[]).includes(name)) fail(`unknown table "${name}"`, name);
         const tn = name as TableName;
         if (opts.noflush && out.tables.has(tn)) table = out.tables.get(tn)!;
-        else table = emptyTable(tn);
+        else {
+          table = emptyTable(tn);
+          for (const c of table.chains.values()) owned.add(c);
+        }
         out.tables.set(tn, table);
         tableLine = lineNo;
         continue;
@@ -124,7 +129,7 @@ function restore(base: Ruleset, text: string, opts: RestoreOptions, fast: boolea
       if (!table) fail(`"${line.split(' ')[0]}" outside a table (expected *raw, *mangle, *nat, *filter or *security)`, line.split(' ')[0]);
       const t = table!;
       if (c0 === 58 /* : */) {
-        declareChain(t, line, !!opts.noflush);
+        declareChain(t, line, !!opts.noflush, owned);
         continue;
       }
       let counters: Counters | undefined;
@@ -137,7 +142,7 @@ function restore(base: Ruleset, text: string, opts: RestoreOptions, fast: boolea
         rest = line.slice(close + 1).trimStart();
       }
       const cur = (fast ? Cursor.onLine(new LineScan(rest), 0, rest.length) : undefined) ?? new Cursor(tokenize(rest));
-      command(t, cur, counters, family, lineNo, file, !!opts.noflush, shared);
+      command(t, cur, counters, family, lineNo, file, owned, shared);
     } catch (e) {
       if (e instanceof TokenError) throw new RulesetParseError(e.message, { file, line: lineNo, token: e.token });
       throw e;
@@ -148,8 +153,7 @@ function restore(base: Ruleset, text: string, opts: RestoreOptions, fast: boolea
 }
 
 /** One command line of iptables-restore input inside a table: -A/-I/-N/-X/-F/-P. */
-function command(t: Table, cur: Cursor, counters: Counters | undefined, family: Family, lineNo: number, file: string | undefined, noflush: boolean, shared: SharedValues | undefined): void {
-  void noflush;
+function command(t: Table, cur: Cursor, counters: Counters | undefined, family: Family, lineNo: number, file: string | undefined, owned: Owned, shared: SharedValues | undefined): void {
   const cmd = cur.take();
   switch (cmd) {
     case '-A':
@@ -158,8 +162,9 @@ function command(t: Table, cur: Cursor, counters: Counters | undefined, family: 
     case '--insert': {
       const chainName = cur.take();
       if (chainName === undefined) throw new TokenError(`${cmd} needs a chain`, cmd);
-      const chain = shared ? shared.appendChain(t, chainName) : t.chains.get(chainName);
-      if (!chain) throw new TokenError(`chain "${chainName}" does not exist in table ${t.name}`, chainName);
+      const found = shared ? shared.appendChain(t, chainName) : t.chains.get(chainName);
+      if (!found) throw new TokenError(`chain "${chainName}" does not exist in table ${t.name}`, chainName);
+      const chain = owned.chain(t, chainName);
       let at = chain.rules.length;
       if (cmd === '-I' || cmd === '--insert') {
         at = 0;
@@ -185,13 +190,14 @@ function command(t: Table, cur: Cursor, counters: Counters | undefined, family: 
       if (n === undefined) throw new TokenError('-N needs a chain name', cmd);
       if (t.chains.has(n)) throw new TokenError(`chain "${n}" already exists`, n);
       checkChainName(n);
-      t.chains.set(n, { name: n, builtin: false, rules: [], counters: { packets: 0, bytes: 0 } });
+      t.chains.set(n, owned.add({ name: n, builtin: false, rules: [], counters: { packets: 0, bytes: 0 } }));
       t.order.push(n);
       return;
     }
     case '-X':
     case '--delete-chain': {
       shared?.chainsChanged();
+      owned.forget();
       const n = cur.take();
       if (n === undefined) {
         for (const c of [...t.chains.values()]) if (!c.builtin) deleteChain(t, c.name);
@@ -206,11 +212,10 @@ function command(t: Table, cur: Cursor, counters: Counters | undefined, family: 
     case '-F':
     case '--flush': {
       const n = cur.take();
-      if (n === undefined) for (const c of t.chains.values()) c.rules = [];
+      if (n === undefined) for (const c of [...t.chains.keys()]) owned.chain(t, c).rules = [];
       else {
-        const ch = t.chains.get(n);
-        if (!ch) throw new TokenError(`chain "${n}" does not exist`, n);
-        ch.rules = [];
+        if (!t.chains.get(n)) throw new TokenError(`chain "${n}" does not exist`, n);
+        owned.chain(t, n).rules = [];
       }
       return;
     }
@@ -221,7 +226,7 @@ function command(t: Table, cur: Cursor, counters: Counters | undefined, family: 
       if (!ch || !ch.builtin) throw new TokenError(`-P needs a built-in chain`, cn ?? cmd);
       const p = cur.take();
       if (p !== 'ACCEPT' && p !== 'DROP') throw new TokenError(`bad policy "${p}"`, p ?? cmd);
-      ch.policy = p;
+      owned.chain(t, ch.name).policy = p;
       return;
     }
     default:
@@ -229,10 +234,42 @@ function command(t: Table, cur: Cursor, counters: Counters | undefined, family: 
   }
 }
 
+/** A copy of a table that shares its chains until restore changes one (see own). */
 function cloneTable(t: Table): Table {
-  const chains = new Map<string, Chain>();
-  for (const [n, c] of t.chains) chains.set(n, { ...c, rules: [...c.rules], ...(c.counters ? { counters: { ...c.counters } } : {}) });
-  return { name: t.name, chains, order: [...t.order] };
+  return { name: t.name, chains: new ChainMap(t.chains), order: [...t.order] };
+}
+
+/**
+ * The chains one restore made or copied, which it may change; every other chain of its tables is
+ * shared with the ruleset it started from and is copied before its first change.
+ */
+class Owned {
+  private readonly set = new Set<Chain>();
+  private last: Chain | undefined = undefined;
+  private lastTable: Table | undefined = undefined;
+  add(c: Chain): Chain {
+    this.set.add(c);
+    this.last = undefined;
+    return c;
+  }
+  /** Chains were deleted: the last one looked up may be gone. */
+  forget(): void {
+    this.last = undefined;
+  }
+  /** Table t's chain `name` (which exists), as a chain this restore may change. */
+  chain(t: Table, name: string): Chain {
+    const last = this.last;
+    if (last !== undefined && last.name === name && this.lastTable === t) return last;
+    let ch = t.chains.get(name)!;
+    if (!this.set.has(ch)) {
+      ch = { ...ch, rules: [...ch.rules], ...(ch.counters ? { counters: { ...ch.counters } } : {}) };
+      t.chains.set(name, ch);
+      this.set.add(ch);
+    }
+    this.last = ch;
+    this.lastTable = t;
+    return ch;
+  }
 }
 
 function checkChainName(n: string): void {
@@ -252,7 +289,7 @@ function deleteChain(t: Table, name: string): void {
 }
 
 /** `:NAME POLICY [packets:bytes]` */
-function declareChain(t: Table, line: string, noflush: boolean): void {
+function declareChain(t: Table, line: string, noflush: boolean, owned: Owned): void {
   // The first three space-separated words after ':' (as line.slice(1).split(' ') without empty words).
   let p = 1;
   const word = (): string | undefined => {
@@ -277,7 +314,7 @@ function declareChain(t: Table, line: string, noflush: boolean): void {
   const builtin = (BUILTIN_CHAINS[t.name] as readonly string[]).includes(name);
   if (builtin) {
     if (policy !== 'ACCEPT' && policy !== 'DROP') throw new TokenError(`bad policy "${policy}" for built-in chain ${name}`, policy);
-    const ch = t.chains.get(name)!;
+    const ch = owned.chain(t, name);
     ch.policy = policy;
     ch.counters = counters;
     return;
@@ -286,11 +323,11 @@ function declareChain(t: Table, line: string, noflush: boolean): void {
   checkChainName(name);
   const existing = t.chains.get(name);
   if (existing) {
-    if (noflush) existing.rules = [];
+    if (noflush) owned.chain(t, name).rules = [];
     else throw new TokenError(`chain "${name}" declared twice`, name);
     return;
   }
-  t.chains.set(name, { name, builtin: false, rules: [], counters });
+  t.chains.set(name, owned.add({ name, builtin: false, rules: [], counters }));
   t.order.push(name);
 }
 

@@ -24,6 +24,7 @@ import type {
   NfPacket,
   Rule,
   Ruleset,
+  Table,
   TableName,
   TableResult,
 } from './types.js';
@@ -43,8 +44,6 @@ interface CRule {
   tests: Match[];
   /** Per test: the [p, 1 - p] a random statistic match offers the chooser (undefined for others). */
   odds: (readonly number[] | undefined)[] | undefined;
-  /** The chain a JUMP/GOTO target names, resolved when compiled (undefined: missing, or not a jump). */
-  next: CChain | undefined;
   /** -s as numbers: tested when hasSrc4 (IPv4 rules with -s). */
   hasSrc4: boolean;
   srcNet: number;
@@ -60,6 +59,7 @@ interface CRule {
 interface CChain {
   chain: Chain;
   table: TableName;
+  family: 4 | 6;
   rules: CRule[];
   index: ChainIndex | undefined;
 }
@@ -74,8 +74,44 @@ interface ChainIndex {
   rest: number[];
 }
 
+/**
+ * A compiled table: each chain compiled when a walk first reaches it. A compiled chain depends only
+ * on its Chain object (jumps are resolved by name at walk time), so rulesets that share Chain
+ * objects — the nodes of a World that kube-proxy programs alike — share the compiled chain, its
+ * index included.
+ */
+class CTable {
+  private readonly own = new Map<string, CChain | null>();
+  constructor(
+    private readonly t: Table,
+    private readonly family: 4 | 6,
+    private readonly indexed: boolean,
+  ) {}
+  get(name: string): CChain | undefined {
+    const cc = this.own.get(name);
+    if (cc !== undefined) return cc ?? undefined;
+    const chain = this.t.chains.get(name);
+    const made = chain ? compiledChain(chain, this.t.name, this.family, this.indexed) : null;
+    this.own.set(name, made);
+    return made ?? undefined;
+  }
+}
+
+/** Compiled chains by Chain object, with and without the index (weak: a dropped ruleset frees them). */
+const COMPILED: Readonly<Record<'indexed' | 'linear', WeakMap<Chain, CChain>>> = { indexed: new WeakMap(), linear: new WeakMap() };
+
+function compiledChain(chain: Chain, table: TableName, family: 4 | 6, indexed: boolean): CChain {
+  const cache = COMPILED[indexed ? 'indexed' : 'linear'];
+  let cc = cache.get(chain);
+  if (cc && cc.table === table && cc.family === family) return cc;
+  const rules = chain.rules.map((rule, i) => compileRule(rule, i + 1, family, table));
+  cc = { chain, table, family, rules, index: indexed ? buildIndex(rules, family) : undefined };
+  cache.set(chain, cc);
+  return cc;
+}
+
 class Compiled implements CompiledRuleset {
-  readonly tables = new Map<TableName, Map<string, CChain>>();
+  readonly tables = new Map<TableName, CTable>();
   constructor(
     readonly ruleset: Ruleset,
     readonly indexed: boolean,
@@ -87,25 +123,22 @@ const INDEX_MIN_RULES = 8;
 
 /**
  * Prepares a ruleset for walking: chain lookups, numeric address checks and the per-chain
- * (dst, proto, dport) indexes. Call again whenever the ruleset changes; never per packet.
+ * (dst, proto, dport) indexes, each chain when a walk first reaches it. Call again whenever the
+ * ruleset changes; never per packet.
  */
 export function compileRuleset(ruleset: Ruleset, opts: CompileOptions = {}): CompiledRuleset {
   const c = new Compiled(ruleset, opts.index ?? true);
-  for (const [tn, t] of ruleset.tables) {
-    const chains = new Map<string, CChain>();
-    // Chains first, so that rules can hold the chain they jump to.
-    for (const [cn, ch] of t.chains) chains.set(cn, { chain: ch, table: tn, rules: [], index: undefined });
-    for (const cc of chains.values()) {
-      const rules = cc.chain.rules.map((rule, i) => compileRule(rule, i + 1, ruleset.family, tn, chains));
-      cc.rules = rules;
-      if (c.indexed) cc.index = buildIndex(rules, ruleset.family);
-    }
-    c.tables.set(tn, chains);
-  }
+  for (const [tn, t] of ruleset.tables) c.tables.set(tn, new CTable(t, ruleset.family, c.indexed));
   return c;
 }
 
-function compileRule(rule: Rule, pos: number, family: 4 | 6, table: TableName, chains: ReadonlyMap<string, CChain>): CRule {
+/** Compiles every chain now (what a walk would do on first reaching each): for benchmarks and checks. */
+export function compileAllChains(rs: CompiledRuleset): void {
+  if (!(rs instanceof Compiled)) throw new TypeError('compileAllChains needs a ruleset from compileRuleset()');
+  for (const [tn, t] of rs.ruleset.tables) for (const name of t.chains.keys()) rs.tables.get(tn)!.get(name);
+}
+
+function compileRule(rule: Rule, pos: number, family: 4 | 6, table: TableName): CRule {
   let where = '';
   let tests: Match[] = rule.matches;
   let odds: (readonly number[] | undefined)[] | undefined;
@@ -126,8 +159,6 @@ function compileRule(rule: Rule, pos: number, family: 4 | 6, table: TableName, c
     where,
     tests,
     odds,
-    // Jump and goto targets resolved once (the walk still reports a missing one when it gets there).
-    next: rule.target.kind === 'JUMP' || rule.target.kind === 'GOTO' ? chains.get(rule.target.chain) : undefined,
     hasSrc4: !!src,
     srcNet: src ? (src.value.network.n as number) : 0,
     srcMask: src ? mask4(src.value.prefix) : 0,
@@ -459,7 +490,7 @@ export function walkTable(rs: CompiledRuleset, table: TableName, hook: HookName,
         continue;
       case 'JUMP':
       case 'GOTO': {
-        const next = cr.next;
+        const next = chains.get(t.chain);
         if (!next) {
           w.ruleStep(cr, t.kind === 'JUMP' ? 'jump' : 'goto', false);
           return w.finish({ verdict: 'DROP', rule: cr.rule, error: `jump to missing chain ${t.chain}`, evaluated: 0, linearEvaluated: 0 });

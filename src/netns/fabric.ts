@@ -64,7 +64,8 @@ export interface NetnsSpec {
   readonly rib: Rib;
   readonly fdb: readonly FdbEntry[];
   readonly sysctls: Sysctls;
-  readonly ruleset?: CompiledRuleset;
+  /** The compiled tables, or a function compiling them when a packet first needs them (a large World compiles only the nodes a trace crosses). */
+  readonly ruleset?: CompiledRuleset | (() => CompiledRuleset);
   readonly ipsets?: IpsetLookup;
   readonly listeners: readonly Listener[];
   /**
@@ -86,7 +87,7 @@ export class Netns {
   /** The VXLAN and ipip devices, in device order (the receive handlers look them up per packet). */
   readonly vxlans: readonly VxlanDevice[];
   readonly ipips: readonly IpipDevice[];
-  readonly config: NetfilterHostConfig;
+  readonly config: NetnsConfig;
   /** Conntrack timeouts: the kernel's defaults with this namespace's nf_conntrack sysctls. */
   readonly timeouts: Timeouts;
   constructor(readonly spec: NetnsSpec) {
@@ -95,18 +96,13 @@ export class Netns {
     this.ipips = [...this.devices.values()].filter((d): d is IpipDevice => d.kind === 'ipip');
     applySysctlsToRib(spec.sysctls, spec.rib);
     this.timeouts = conntrackTimeouts(spec.sysctls);
-    const ruleset = spec.ruleset ?? compileRuleset(emptyRuleset(4));
     const rp = (dev: string): 0 | 1 | 2 => Math.max(spec.sysctls.rpFilter, spec.sysctls.rpFilterDev?.[dev] ?? 0) as 0 | 1 | 2;
-    this.config = {
-      name: spec.name,
-      family: 4,
-      ruleset,
+    this.config = new NetnsConfig(spec.name, spec.ruleset, {
       addresses: ribAddresses(spec.rib),
       route: ribRoute(spec.rib, { rpFilter: rp }),
       ipsets: spec.ipsets ?? new IpsetStore(),
-      conntrack: conntrackNeeded(ruleset),
       mtu: (dev) => this.devices.get(dev)?.mtu ?? null,
-    };
+    });
   }
   get name(): string {
     return this.spec.name;
@@ -129,6 +125,49 @@ export class Netns {
   /** Ports of a bridge, in device order. */
   portsOf(bridge: string): Device[] {
     return this.spec.devices.filter((d) => d.master === bridge);
+  }
+}
+
+/**
+ * A namespace's netfilter configuration. The compiled ruleset (and whether it makes the kernel load
+ * conntrack) is made on first use when the spec gives a function: building a 1,000-node World then
+ * costs no ruleset compilation for the nodes no trace enters.
+ */
+class NetnsConfig implements NetfilterHostConfig {
+  readonly family = 4 as const;
+  readonly addresses: NetfilterHostConfig['addresses'];
+  readonly route: NetfilterHostConfig['route'];
+  readonly ipsets: NetfilterHostConfig['ipsets'];
+  readonly mtu: NonNullable<NetfilterHostConfig['mtu']>;
+  private compiled: CompiledRuleset | undefined;
+  private ct: boolean | undefined;
+  constructor(
+    readonly name: string,
+    private readonly source: NetnsSpec['ruleset'],
+    parts: Pick<NetfilterHostConfig, 'addresses' | 'route' | 'ipsets'> & { mtu: NonNullable<NetfilterHostConfig['mtu']> },
+  ) {
+    this.addresses = parts.addresses;
+    this.route = parts.route;
+    this.ipsets = parts.ipsets;
+    this.mtu = parts.mtu;
+    if (typeof source !== 'function') this.compiled = source ?? compileRuleset(emptyRuleset(4));
+  }
+  get ruleset(): CompiledRuleset {
+    if (!this.compiled) this.compiled = (this.source as () => CompiledRuleset)();
+    return this.compiled;
+  }
+  /** Replaces the compiled ruleset (benchmarks compare an index-less one). */
+  set ruleset(rs: CompiledRuleset) {
+    this.compiled = rs;
+    this.ct = undefined;
+  }
+  get conntrack(): boolean {
+    if (this.ct === undefined) this.ct = conntrackNeeded(this.ruleset);
+    return this.ct;
+  }
+  /** Whether the ruleset has been compiled yet. */
+  get compiledYet(): boolean {
+    return this.compiled !== undefined;
   }
 }
 

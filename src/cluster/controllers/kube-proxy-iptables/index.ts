@@ -38,3 +38,4 @@ export type {
   RulesetDiff,
   SysctlSetting,
 } from './types.js';
+export { nodeOutputKey, NodeOutputKeys } from './node-key.js';

@@ -1,0 +1,185 @@
+/**
+ * The kernel hash functions IPVS uses, bit for bit: the service table keys (ip_vs_ctl.c), hash_32
+ * (include/linux/hash.h), jhash (include/linux/jhash.h) for the connection table, and hsiphash
+ * (lib/siphash.c, 64-bit build) for the mh scheduler. Byte order follows an x86-64 (little-endian)
+ * kernel wherever a __be16/__be32 value is used as a number without ntohs/ntohl.
+ */
+import type { Ip } from '../base/index.js';
+
+/** IP_VS_SVC_TAB_BITS / IP_VS_SVC_TAB_SIZE (ip_vs_ctl.c): both service tables have 256 buckets. */
+export const IP_VS_SVC_TAB_BITS = 8;
+export const IP_VS_SVC_TAB_SIZE = 1 << IP_VS_SVC_TAB_BITS;
+const IP_VS_SVC_TAB_MASK = IP_VS_SVC_TAB_SIZE - 1;
+
+/** CONFIG_IP_VS_TAB_BITS default 12: the connection table has 4096 buckets (`ipvsadm -Ln` prints size=4096). */
+export const IP_VS_CONN_TAB_BITS = 12;
+export const IP_VS_CONN_TAB_SIZE = 1 << IP_VS_CONN_TAB_BITS;
+
+/**
+ * ntohl(addr_fold): the IPv4 address as a host number; IPv6 folds its four 32-bit words with XOR
+ * (addr->ip6[0]^addr->ip6[1]^addr->ip6[2]^addr->ip6[3]).
+ */
+export function addrFold(ip: Ip): number {
+  if (ip.family === 4) return ip.n >>> 0;
+  let x = 0;
+  for (let i = 0; i < 4; i++) x ^= Number((ip.n >> BigInt(32 * (3 - i))) & 0xffffffffn);
+  return x >>> 0;
+}
+
+/**
+ * Models ip_vs_svc_hashkey (net/netfilter/ipvs/ip_vs_ctl.c):
+ * (proto ^ ntohl(addr_fold) ^ (netns >> 8) ^ (port >> 8) ^ port) & 255.
+ * `netSalt` stands for `(size_t)ipvs >> 8`, a per-netns kernel pointer; podpath uses 0 unless told.
+ */
+export function svcHashKey(protocol: number, addr: Ip, port: number, netSalt = 0): number {
+  const ahash = (addrFold(addr) ^ netSalt) >>> 0;
+  return (protocol ^ ahash ^ (port >>> IP_VS_SVC_TAB_BITS) ^ port) & IP_VS_SVC_TAB_MASK;
+}
+
+/** Models ip_vs_svc_fwm_hashkey (ip_vs_ctl.c): ((netns >> 8) ^ fwmark) & 255. */
+export function fwmHashKey(fwmark: number, netSalt = 0): number {
+  return ((netSalt ^ fwmark) >>> 0) & IP_VS_SVC_TAB_MASK;
+}
+
+/** GOLDEN_RATIO_32 (include/linux/hash.h). */
+export const GOLDEN_RATIO_32 = 0x61c88647;
+
+/** Models hash_32(val, bits) (include/linux/hash.h): the top `bits` bits of val * GOLDEN_RATIO_32. */
+export function hash32(val: number, bits: number): number {
+  return (Math.imul(val >>> 0, GOLDEN_RATIO_32) >>> 0) >>> (32 - bits);
+}
+
+function rol32(x: number, k: number): number {
+  return ((x << k) | (x >>> (32 - k))) >>> 0;
+}
+
+/** JHASH_INITVAL (include/linux/jhash.h). */
+const JHASH_INITVAL = 0xdeadbeef;
+
+function jhashFinal(a: number, b: number, c: number): number {
+  c = (c ^ b) >>> 0; c = (c - rol32(b, 14)) >>> 0;
+  a = (a ^ c) >>> 0; a = (a - rol32(c, 11)) >>> 0;
+  b = (b ^ a) >>> 0; b = (b - rol32(a, 25)) >>> 0;
+  c = (c ^ b) >>> 0; c = (c - rol32(b, 16)) >>> 0;
+  a = (a ^ c) >>> 0; a = (a - rol32(c, 4)) >>> 0;
+  b = (b ^ a) >>> 0; b = (b - rol32(a, 14)) >>> 0;
+  c = (c ^ b) >>> 0; c = (c - rol32(b, 24)) >>> 0;
+  return c;
+}
+
+/** Models jhash_3words(a, b, c, initval) (include/linux/jhash.h). */
+export function jhash3words(a: number, b: number, c: number, initval: number): number {
+  const iv = (initval + JHASH_INITVAL + (3 << 2)) >>> 0;
+  return jhashFinal((a + iv) >>> 0, (b + iv) >>> 0, (c + iv) >>> 0);
+}
+
+/** Models jhash(key, length, initval) over bytes (include/linux/jhash.h), words read little-endian. */
+export function jhashBytes(key: Uint8Array, initval: number): number {
+  let length = key.length;
+  let a = (JHASH_INITVAL + length + initval) >>> 0;
+  let b = a;
+  let c = a;
+  let i = 0;
+  const word = (o: number) => (key[o]! | (key[o + 1]! << 8) | (key[o + 2]! << 16) | (key[o + 3]! << 24)) >>> 0;
+  while (length > 12) {
+    a = (a + word(i)) >>> 0;
+    b = (b + word(i + 4)) >>> 0;
+    c = (c + word(i + 8)) >>> 0;
+    a = (a - c) >>> 0; a = (a ^ rol32(c, 4)) >>> 0; c = (c + b) >>> 0;
+    b = (b - a) >>> 0; b = (b ^ rol32(a, 6)) >>> 0; a = (a + c) >>> 0;
+    c = (c - b) >>> 0; c = (c ^ rol32(b, 8)) >>> 0; b = (b + a) >>> 0;
+    a = (a - c) >>> 0; a = (a ^ rol32(c, 16)) >>> 0; c = (c + b) >>> 0;
+    b = (b - a) >>> 0; b = (b ^ rol32(a, 19)) >>> 0; a = (a + c) >>> 0;
+    c = (c - b) >>> 0; c = (c ^ rol32(b, 4)) >>> 0; b = (b + a) >>> 0;
+    length -= 12;
+    i += 12;
+  }
+  // The kernel's switch falls through from `length` down to 1; here one `if` per byte.
+  const k = (o: number) => key[i + o]!;
+  if (length >= 12) c = (c + (k(11) << 24)) >>> 0;
+  if (length >= 11) c = (c + (k(10) << 16)) >>> 0;
+  if (length >= 10) c = (c + (k(9) << 8)) >>> 0;
+  if (length >= 9) c = (c + k(8)) >>> 0;
+  if (length >= 8) b = (b + (k(7) << 24)) >>> 0;
+  if (length >= 7) b = (b + (k(6) << 16)) >>> 0;
+  if (length >= 6) b = (b + (k(5) << 8)) >>> 0;
+  if (length >= 5) b = (b + k(4)) >>> 0;
+  if (length >= 4) a = (a + (k(3) << 24)) >>> 0;
+  if (length >= 3) a = (a + (k(2) << 16)) >>> 0;
+  if (length >= 2) a = (a + (k(1) << 8)) >>> 0;
+  if (length >= 1) {
+    a = (a + k(0)) >>> 0;
+    c = jhashFinal(a, b, c);
+  }
+  return c >>> 0;
+}
+
+/** A __be16 port read as a number on a little-endian CPU ((__force u32)port). */
+export function be16AsHost(port: number): number {
+  return ((port & 0xff) << 8) | ((port >>> 8) & 0xff);
+}
+
+/** A __be32 IPv4 address read as a number on a little-endian CPU ((__force u32)addr->ip). */
+export function be32AsHost(n: number): number {
+  return (((n & 0xff) << 24) | (((n >>> 8) & 0xff) << 16) | (((n >>> 16) & 0xff) << 8) | ((n >>> 24) & 0xff)) >>> 0;
+}
+
+/**
+ * Models ip_vs_conn_hashkey (net/netfilter/ipvs/ip_vs_conn.c):
+ * (jhash_3words(addr, port, proto, ip_vs_conn_rnd) ^ (netns >> 8)) & ip_vs_conn_tab_mask, IPv6 first
+ * folding the address with jhash(addr, 16, rnd). `rnd` is ip_vs_conn_rnd, random per boot in the
+ * kernel; podpath takes it as a parameter (0 unless told).
+ */
+export function connHashKey(protocol: number, addr: Ip, port: number, rnd = 0, netSalt = 0, tabBits = IP_VS_CONN_TAB_BITS): number {
+  const mask = (1 << tabBits) - 1;
+  const p = be16AsHost(port);
+  if (addr.family === 4) return ((jhash3words(be32AsHost(addr.n), p, protocol, rnd) ^ netSalt) >>> 0) & mask;
+  const bytes = new Uint8Array(16);
+  for (let i = 0; i < 16; i++) bytes[i] = Number((addr.n >> BigInt((15 - i) * 8)) & 0xffn);
+  return ((jhash3words(jhashBytes(bytes, rnd), p, protocol, rnd) ^ netSalt) >>> 0) & mask;
+}
+
+// ---- SipHash (lib/siphash.c) ----
+
+const M64 = (1n << 64n) - 1n;
+const rol64 = (x: bigint, k: bigint) => ((x << k) | (x >> (64n - k))) & M64;
+
+/** A generic SipHash-c-d over bytes with a 128-bit key given as two 64-bit words (k0, k1); returns 64 bits. */
+export function siphash(data: Uint8Array, k0: bigint, k1: bigint, cRounds: number, dRounds: number): bigint {
+  let v0 = 0x736f6d6570736575n ^ k0;
+  let v1 = 0x646f72616e646f6dn ^ k1;
+  let v2 = 0x6c7967656e657261n ^ k0;
+  let v3 = 0x7465646279746573n ^ k1;
+  const round = () => {
+    v0 = (v0 + v1) & M64; v1 = rol64(v1, 13n); v1 ^= v0; v0 = rol64(v0, 32n);
+    v2 = (v2 + v3) & M64; v3 = rol64(v3, 16n); v3 ^= v2;
+    v0 = (v0 + v3) & M64; v3 = rol64(v3, 21n); v3 ^= v0;
+    v2 = (v2 + v1) & M64; v1 = rol64(v1, 17n); v1 ^= v2; v2 = rol64(v2, 32n);
+  };
+  const len = data.length;
+  const end = len - (len % 8);
+  for (let i = 0; i < end; i += 8) {
+    let m = 0n;
+    for (let j = 7; j >= 0; j--) m = (m << 8n) | BigInt(data[i + j]!);
+    v3 ^= m;
+    for (let r = 0; r < cRounds; r++) round();
+    v0 ^= m;
+  }
+  let b = BigInt(len & 0xff) << 56n;
+  for (let j = len - 1; j >= end; j--) b |= BigInt(data[j]!) << BigInt(8 * (j - end));
+  v3 ^= b;
+  for (let r = 0; r < cRounds; r++) round();
+  v0 ^= b;
+  v2 ^= 0xffn;
+  for (let r = 0; r < dRounds; r++) round();
+  return (v0 ^ v1 ^ v2 ^ v3) & M64;
+}
+
+/**
+ * Models hsiphash(&v, sizeof(u32), key) on a 64-bit kernel (lib/siphash.c): there HalfSipHash is
+ * SipHash-1-3 with 64-bit key words, truncated to u32. `v` is the u32 as stored (little-endian).
+ */
+export function hsiphashU32(v: number, key: readonly [bigint, bigint]): number {
+  const bytes = Uint8Array.of(v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff);
+  return Number(siphash(bytes, key[0], key[1], 1, 3) & 0xffffffffn);
+}
