@@ -12,6 +12,7 @@ const suites: Array<() => Promise<{ default: BenchSuite }>> = [
   () => import('./ipvs.js'),
   () => import('./netfilter.js'),
   () => import('./trace.js'),
+  () => import('./inspector.js'),
 ];
 
 const wanted = process.argv.slice(2);

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { registerNetfilter } from './netfilter.js';
 import { registerRules } from './rules.js';
+import { registerServe } from './serve.js';
 import { registerTrace } from './trace.js';
 
 /**
@@ -12,6 +13,7 @@ type Register = (program: Command) => void;
 const commands: Register[] = [];
 commands.push(registerNetfilter, registerRules);
 commands.push(registerTrace);
+commands.push(registerServe);
 
 export function registerCommands(program: Command): void {
   for (const register of commands) register(program);
