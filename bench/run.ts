@@ -10,6 +10,7 @@ const suites: Array<() => Promise<{ default: BenchSuite }>> = [
   () => import('./kube-proxy-iptables.js'),
   () => import('./netfilter.js'),
   () => import('./trace.js'),
+  () => import('./bgp.js'),
 ];
 
 const wanted = process.argv.slice(2);

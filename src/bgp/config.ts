@@ -61,11 +61,15 @@ export interface FilterRoute {
   readonly fromSpeaker?: string;
 }
 
-/** The session a filter runs for. */
+/**
+ * The session a filter runs for. Import filters see the session itself. Export filters run once
+ * per group of sessions with equal export settings (the filter function among them), so they see
+ * no protocol or peer address: a per-peer export policy needs its own filter function.
+ */
 export interface FilterSession {
   readonly speaker: string;
-  readonly protocol: string;
-  readonly peerAddress: string;
+  readonly protocol?: string;
+  readonly peerAddress?: string;
   readonly peerAsn: number;
   readonly internal: boolean;
 }

@@ -6,10 +6,6 @@ function neighborAs(r: Route): number {
   return first ?? r.session?.cfg.peerAsn ?? 0;
 }
 
-function u32(ip: string): number {
-  const p = ip.split('.');
-  return ((Number(p[0]) << 24) >>> 0) + (Number(p[1]) << 16) + (Number(p[2]) << 8) + Number(p[3]);
-}
 
 /**
  * Is `a` better than `b`? Models bgp_rte_better (proto/bgp/attrs.c) after nest's protocol
@@ -38,9 +34,7 @@ export function betterRoute(a: Route, b: Route): boolean {
     if (ma !== mb) return ma < mb;
   }
   if (sa.internal !== sb.internal) return !sa.internal;
-  const ida = x.originatorId !== undefined ? u32(x.originatorId) : sa.remoteIdN;
-  const idb = y.originatorId !== undefined ? u32(y.originatorId) : sb.remoteIdN;
-  if (ida !== idb) return ida < idb;
+  if (a.idN !== b.idN) return a.idN < b.idN;
   const cla = x.clusterList?.length ?? 0;
   const clb = y.clusterList?.length ?? 0;
   if (cla !== clb) return cla < clb;

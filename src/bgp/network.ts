@@ -21,17 +21,40 @@ export interface Route {
   readonly since: number;
   /** Rejected by the import filter: kept for `adjRibIn`, never a candidate. */
   readonly filtered: boolean;
-  /** ADD-PATH path id this speaker uses when it sends the route (BIRD: the route source's id). */
-  readonly pathId: number;
+  /** ORIGINATOR_ID, else the router id of the peer it came from, as a number (decision step f). */
+  readonly idN: number;
+  /** Single-prefix UPDATEs this route is sent in, per attribute set, shared by every session. */
+  msgs?: Map<PathAttributes, UpdateMessage>;
   /** Export attributes, memoised per export kind (shared by all sessions of that kind). */
-  cache?: Map<string, PathAttributes>;
+  cache?: Map<number, PathAttributes | null>;
 }
 
 interface PrefixEntry {
+  readonly nlri: Nlri;
+  /** The withdrawal of this prefix alone, shared by every session. */
+  wd: UpdateMessage | undefined;
   routes: Route[];
   best: Route | undefined;
   /** The best route as of the last export round (what peers were told). */
   announced: Route | undefined;
+}
+
+interface Change {
+  readonly e: PrefixEntry;
+  readonly a: PathAttributes | null;
+  readonly r: Route | undefined;
+}
+
+/**
+ * Sessions of one speaker whose exports are identical (same iBGP/eBGP, rr client, cluster id, next
+ * hop options, source address, export filter, peer AS; eBGP: same peer address), so an export
+ * round computes their UPDATEs once.
+ */
+interface ExportClass {
+  readonly id: number;
+  readonly rep: Session;
+  readonly members: Session[];
+  readonly filterSession: FilterSession;
 }
 
 type TimerKind = 'hold' | 'keepalive' | 'connectRetry' | 'errorWait';
@@ -57,7 +80,7 @@ export class Session {
   initiator = false;
   addPathTx = false;
   addPathRx = false;
-  out = new Map<string, PathAttributes | null>();
+  cls!: ExportClass;
   imported = 0;
   exported = 0;
   readonly internal: boolean;
@@ -77,6 +100,11 @@ export class Session {
   }
   /** The remote speaker's name once a connection exists. */
   remoteSpeaker: Speaker | undefined;
+  /** Deconfigured (removeNeighbor). */
+  removed = false;
+  /** The batch of messages this session sends at `txAt` (a deliver event still queued). */
+  tx: { readonly conn: number; readonly msgs: BgpMessage[]; work: boolean } | undefined;
+  txAt = -1;
   remoteSession: Session | undefined;
 }
 
@@ -87,10 +115,13 @@ export class Speaker {
   readonly byPeer = new Map<string, Session>();
   readonly table = new Map<string, PrefixEntry>();
   readonly dirty = new Set<string>();
+  readonly classes: ExportClass[] = [];
+  readonly classByKey = new Map<string, ExportClass>();
+  /** Some session may be sent routes learned over iBGP (an rr client or an eBGP peer). */
+  mayExportLearned = false;
   flushQueued = false;
   readonly routerIdN: number;
   readonly connected: Cidr[];
-  localPathIds = 0;
   constructor(readonly cfg: SpeakerConfig) {
     this.routerIdN = ipv4N(cfg.routerId);
     this.connected = (cfg.connected ?? []).map((c) => parseCidr(c));
@@ -191,12 +222,24 @@ export interface OriginateOptions {
 }
 
 type Ev =
-  | { readonly k: 'deliver'; readonly to: Session; readonly conn: number; readonly msg: BgpMessage }
+  | { readonly k: 'deliver'; readonly to: Session; readonly conn: number; readonly msgs: BgpMessage[]; work: boolean }
   | { readonly k: 'syn'; readonly from: Session; readonly attempt: number }
   | { readonly k: 'synack'; readonly to: Session; readonly attempt: number; readonly peer: Session; readonly conn: number }
   | { readonly k: 'rst'; readonly to: Session; readonly attempt: number }
   | { readonly k: 'timer'; readonly s: Session; readonly timer: TimerKind; readonly gen: number }
   | { readonly k: 'flush'; readonly sp: Speaker };
+
+const V4_CACHE = new Map<string, number>();
+
+/** An IPv4 address as a number, memoised (router ids and next hops repeat). */
+export function v4n(ip: string): number {
+  let n = V4_CACHE.get(ip);
+  if (n === undefined) {
+    n = ipv4N(ip);
+    if (V4_CACHE.size < 100_000) V4_CACHE.set(ip, n);
+  }
+  return n;
+}
 
 function ipv4N(ip: string): number {
   const p = parseIp(ip);
@@ -333,10 +376,26 @@ export class BgpNetwork {
     if (sp.sessions.some((s) => s.name === name)) problems.push({ field: 'name', message: `speaker "${speaker}" already has a protocol "${name}"` });
     if (problems.length) throw new InputError(problems.map((p) => ({ ...p, field: `speaker ${speaker} neighbor ${cfg.peerAddress}: ${p.field}` })));
     const s = new Session(sp, name, cfg, sp.sessions.length + 1);
+    this.assignClass(sp, s);
     sp.sessions.push(s);
     sp.byPeer.set(cfg.peerAddress, s);
     if (sp.up) this.start(s);
     return name;
+  }
+
+  private assignClass(sp: Speaker, s: Session): void {
+    const c = s.cfg;
+    const key = [s.internal ? 'i' : `e${c.peerAddress}`, c.peerAsn, s.rrClient, s.clusterId, c.nextHopSelf ?? false, c.nextHopKeep ?? false, s.sourceAddress, c.exportFilter ? filterId(c.exportFilter) : 0].join('|');
+    let cls = sp.classByKey.get(key);
+    if (!cls) {
+      const fs: FilterSession = { speaker: sp.cfg.name, peerAsn: c.peerAsn, internal: s.internal };
+      cls = { id: sp.classes.length, rep: s, members: [], filterSession: fs };
+      sp.classes.push(cls);
+      sp.classByKey.set(key, cls);
+    }
+    cls.members.push(s);
+    s.cls = cls;
+    if (s.rrClient || !s.internal) sp.mayExportLearned = true;
   }
 
   /**
@@ -366,6 +425,8 @@ export class BgpNetwork {
     const s = sp.sessions[i]!;
     this.closeSession(s, { notify: [NOTIFY.CEASE, CEASE.PEER_DECONFIGURED], restart: false, why: 'Peer de-configured' });
     sp.sessions.splice(i, 1);
+    s.removed = true;
+    s.cls.members.splice(s.cls.members.indexOf(s), 1);
     sp.byPeer.delete(s.cfg.peerAddress);
   }
 
@@ -373,15 +434,11 @@ export class BgpNetwork {
   originate(speaker: string, prefix: string, opts: OriginateOptions = {}): void {
     const sp = this.speaker(speaker);
     const key = normPrefix(prefix, 'prefix');
-    const attrs: PathAttributes = {
-      origin: opts.origin ?? 0, asPath: [], nextHop: opts.nextHop ?? '0.0.0.0',
-      ...(opts.med !== undefined ? { med: opts.med } : {}),
-      localPref: opts.localPref ?? BIRD_BGP_DEFAULTS.defaultLocalPref,
-    };
+    const attrs = mkAttrs({ origin: opts.origin ?? 0, asPath: [], nextHop: opts.nextHop ?? '0.0.0.0', med: opts.med, localPref: opts.localPref ?? BIRD_BGP_DEFAULTS.defaultLocalPref });
     if (opts.nextHop !== undefined) checkV4Throw(opts.nextHop, 'nextHop');
     const e = this.entry(sp, key);
     e.routes = e.routes.filter((r) => r.session !== null);
-    e.routes.push({ prefix: key, attrs, session: null, protocol: opts.protocol ?? 'static1', since: this.clock.now(), filtered: false, pathId: ++sp.localPathIds });
+    e.routes.push({ prefix: key, attrs, session: null, protocol: opts.protocol ?? 'static1', since: this.clock.now(), filtered: false, idN: 0, cache: undefined, msgs: undefined });
     this.recompute(sp, key, e);
   }
 
@@ -533,7 +590,7 @@ export class BgpNetwork {
     const remote = this.byAddress.get(s.cfg.peerAddress);
     if (s.state === 'Established') {
       const r = s.remoteSession;
-      return !(r && r.speaker.up && r.state === 'Established' && r.conn === s.conn && r.speaker.sessions.includes(r));
+      return !(r && r.speaker.up && r.state === 'Established' && r.conn === s.conn && !r.removed);
     }
     if (!remote || !remote.up) return false;
     const rs = remote.byPeer.get(s.sourceAddress);
@@ -554,12 +611,14 @@ export class BgpNetwork {
   private dispatch(ev: Ev): void {
     switch (ev.k) {
       case 'deliver':
-        if (ev.to.conn !== ev.conn || !ev.to.speaker.up) return;
-        if (ev.msg.type === 'UPDATE' && this.lastUpdateAt !== this.clock.now()) {
-          this.lastUpdateAt = this.clock.now();
-          this.rounds++;
+        for (const m of ev.msgs) {
+          if (ev.to.conn !== ev.conn || !ev.to.speaker.up) return;
+          if (m.type === 'UPDATE' && this.lastUpdateAt !== this.clock.now()) {
+            this.lastUpdateAt = this.clock.now();
+            this.rounds++;
+          }
+          this.receive(ev.to, m);
         }
-        this.receive(ev.to, ev.msg);
         return;
       case 'syn':
         this.onSyn(ev.from, ev.attempt);
@@ -754,7 +813,6 @@ export class BgpNetwork {
     for (const k of Object.keys(s.timerGen) as TimerKind[]) s.timerGen[k]++;
     s.holdDue = Infinity;
     s.keepaliveDue = Infinity;
-    s.out.clear();
     s.lastError = o.why;
     this.setState(s, 'Idle');
     if (wasEstablished) this.dropRoutesOf(s);
@@ -813,7 +871,22 @@ export class BgpNetwork {
       s.keepaliveDue = due;
       if (first) this.startTimer(s, 'keepalive', s.keepaliveTime);
     }
-    if (peer) this.push(now + this.delayMs, { k: 'deliver', to: peer, conn: s.conn, msg: m });
+    if (!peer) return;
+    // Messages one session sends at one instant travel together (one TCP stream, in order).
+    const at = now + this.delayMs;
+    const batch = s.tx;
+    if (batch && s.txAt === at && batch.conn === s.conn) {
+      batch.msgs.push(m);
+      if (!batch.work && m.type !== 'KEEPALIVE') {
+        batch.work = true;
+        this.work++;
+      }
+      return;
+    }
+    const ev = { k: 'deliver' as const, to: peer, conn: s.conn, msgs: [m], work: m.type !== 'KEEPALIVE' };
+    s.tx = ev;
+    s.txAt = at;
+    this.push(at, ev);
   }
 
   private logEvent(s: Session, type: 'SYN' | 'RST' | 'STATE', summary: string): void {
@@ -828,7 +901,7 @@ export class BgpNetwork {
   private entry(sp: Speaker, key: string): PrefixEntry {
     let e = sp.table.get(key);
     if (!e) {
-      e = { routes: [], best: undefined, announced: undefined };
+      e = { nlri: { prefix: key }, wd: undefined, routes: [], best: undefined, announced: undefined };
       sp.table.set(key, e);
     }
     return e;
@@ -844,6 +917,12 @@ export class BgpNetwork {
     if (best === e.best) return;
     e.best = best;
     this.lastRibChangeAt = this.clock.now();
+    if (!sp.mayExportLearned && (!best || best.session) && (!e.announced || e.announced.session)) {
+      // Nothing learned over iBGP can leave this speaker (no rr client, no eBGP peer): no export round.
+      e.announced = best;
+      if (!e.routes.length) sp.table.delete(key);
+      return;
+    }
     sp.dirty.add(key);
     if (!sp.flushQueued) {
       sp.flushQueued = true;
@@ -862,7 +941,7 @@ export class BgpNetwork {
       for (const n of m.nlri) this.removeRoute(s, n.prefix);
       return;
     }
-    if (a.localPref === undefined) a = { ...a, localPref: BIRD_BGP_DEFAULTS.defaultLocalPref };
+    if (a.localPref === undefined) a = mkAttrs({ ...a, localPref: BIRD_BGP_DEFAULTS.defaultLocalPref });
     const now = this.clock.now();
     for (const n of m.nlri) {
       let attrs = a;
@@ -870,10 +949,11 @@ export class BgpNetwork {
       if (s.cfg.importFilter) {
         const v = s.cfg.importFilter(filterView(n.prefix, a, s), s.filterSession);
         if (v === false) filtered = true;
-        else if (v !== true) attrs = v;
+        else if (v !== true) attrs = mkAttrs(v);
       }
       const e = this.entry(sp, n.prefix);
-      const r: Route = { prefix: n.prefix, attrs, session: s, protocol: s.name, since: now, filtered, pathId: s.index + 0x1000 };
+      const idN = attrs.originatorId !== undefined ? v4n(attrs.originatorId) : s.remoteIdN;
+      const r: Route = { prefix: n.prefix, attrs, session: s, protocol: s.name, since: now, filtered, idN, cache: undefined, msgs: undefined };
       const i = e.routes.findIndex((x) => x.session === s);
       if (i >= 0) {
         if (!e.routes[i]!.filtered) s.imported--;
@@ -905,74 +985,119 @@ export class BgpNetwork {
 
   /** A newly Established session gets the whole table (BIRD's route feed). */
   private feed(s: Session): void {
-    for (const [key, e] of s.speaker.table) {
-      if (!e.announced) continue;
-      const a = this.exportAttrs(e.announced, s);
-      if (a) s.out.set(key, a);
+    const list: Change[] = [];
+    for (const e of s.speaker.table.values()) {
+      const r = e.announced;
+      if (!r) continue;
+      const a = this.exportAttrs(r, s);
+      if (a) list.push({ e, a, r });
     }
-    if (s.out.size) this.sendOut(s);
+    this.sendAll(s, this.pack(list), list.length, 0);
   }
 
-  /** One export round: for each prefix whose best changed, tell every Established session. */
+  /**
+   * One export round (BIRD's rt_notify for each changed best route): every Established session
+   * is told of the prefixes whose best route changed. Sessions with the same export settings get
+   * the same UPDATEs, computed once; a session that is the source of a changed route gets its own
+   * (a route never goes back to the session it came from).
+   */
   private flush(sp: Speaker): void {
-    const touched: Session[] = [];
+    const changes: { e: PrefixEntry; old: Route | undefined; neu: Route | undefined }[] = [];
+    const sources = new Set<Session>();
     for (const key of sp.dirty) {
       const e = sp.table.get(key);
       if (!e) continue;
       const old = e.announced;
       const neu = e.best;
       e.announced = neu;
-      if (old === neu) continue;
-      for (const s of sp.sessions) {
-        if (s.state !== 'Established') continue;
-        const an = neu ? this.exportAttrs(neu, s) : null;
-        if (an) {
-          if (s.out.size === 0) touched.push(s);
-          s.out.set(key, an);
-        } else if (old && this.exportAttrs(old, s)) {
-          if (s.out.size === 0) touched.push(s);
-          s.out.set(key, null);
-        }
-      }
       if (!e.routes.length && !e.best) sp.table.delete(key);
+      if (old === neu) continue;
+      changes.push({ e, old, neu });
+      if (old?.session) sources.add(old.session);
+      if (neu?.session) sources.add(neu.session);
     }
     sp.dirty.clear();
-    for (const s of touched) this.sendOut(s);
+    if (!changes.length) return;
+    for (const c of sp.classes) {
+      let generic: BgpMessage[] | undefined;
+      let ann = 0;
+      let wd = 0;
+      for (const s of c.members) {
+        if (s.state !== 'Established') continue;
+        if (sources.has(s)) {
+          const list: Change[] = [];
+          let w = 0;
+          for (const ch of changes) {
+            const an = ch.neu ? this.exportAttrs(ch.neu, s) : null;
+            if (an) list.push({ e: ch.e, a: an, r: ch.neu });
+            else if (ch.old && this.exportAttrs(ch.old, s)) {
+              list.push({ e: ch.e, a: null, r: undefined });
+              w++;
+            }
+          }
+          this.sendAll(s, this.pack(list), list.length - w, w);
+          continue;
+        }
+        if (!generic) {
+          const list: Change[] = [];
+          for (const ch of changes) {
+            const an = ch.neu ? this.classAttrs(ch.neu, c) : null;
+            if (an) list.push({ e: ch.e, a: an, r: ch.neu });
+            else if (ch.old && this.classAttrs(ch.old, c)) {
+              list.push({ e: ch.e, a: null, r: undefined });
+              wd++;
+            }
+          }
+          ann = list.length - wd;
+          generic = this.pack(list);
+        }
+        this.sendAll(s, generic, ann, wd);
+      }
+    }
   }
 
-  /** Packs the session's pending changes into UPDATEs: withdrawals first, then one per attribute set. */
-  private sendOut(s: Session): void {
+  private sendAll(s: Session, msgs: readonly BgpMessage[], announced: number, withdrawn: number): void {
+    for (const m of msgs) this.send(s, m);
+    s.exported += announced - withdrawn;
+  }
+
+  /**
+   * Packs changes into UPDATEs as BIRD's buckets do: withdrawals first, then one UPDATE per set of
+   * equal attributes, each within 4096 bytes. Single-prefix UPDATEs are shared between sessions.
+   */
+  private pack(list: readonly Change[]): BgpMessage[] {
+    if (list.length === 0) return [];
+    if (list.length === 1) {
+      const { e, a, r } = list[0]!;
+      if (a === null || !r) return [e.wd ?? (e.wd = { type: 'UPDATE', withdrawn: [e.nlri], nlri: [] })];
+      let msgs = r.msgs;
+      if (!msgs) r.msgs = msgs = new Map();
+      let m = msgs.get(a);
+      if (!m) msgs.set(a, (m = { type: 'UPDATE', withdrawn: [], attrs: a, nlri: [e.nlri] }));
+      return [m];
+    }
+    const out: BgpMessage[] = [];
     const withdrawn: Nlri[] = [];
     const groups = new Map<PathAttributes, Nlri[]>();
-    const e = s.speaker.table;
-    for (const [key, a] of s.out) {
-      const pathId = s.addPathTx ? (e.get(key)?.announced?.pathId ?? 0) : undefined;
-      const n: Nlri = pathId === undefined ? { prefix: key } : { prefix: key, pathId };
+    for (const { e, a } of list) {
       if (a === null) {
-        withdrawn.push(n);
-        s.exported--;
+        withdrawn.push(e.nlri);
         continue;
       }
       let g = groups.get(a);
       if (!g) groups.set(a, (g = []));
-      g.push(n);
+      g.push(e.nlri);
     }
-    s.out.clear();
-    const per = s.addPathTx ? 9 : 5;
+    // Sizes as if ADD-PATH were on (9 bytes per /25–/32 prefix), so a chunk fits either way.
+    const per = 9;
     const room = 4096 - 19 - 4;
-    for (let i = 0; i < withdrawn.length;) {
-      const k = Math.floor(room / per);
-      this.send(s, { type: 'UPDATE', withdrawn: withdrawn.slice(i, i + k), nlri: [] });
-      i += k;
-    }
+    const k = Math.floor(room / per);
+    for (let i = 0; i < withdrawn.length; i += k) out.push({ type: 'UPDATE', withdrawn: withdrawn.slice(i, i + k), nlri: [] });
     for (const [a, nlri] of groups) {
-      const k = Math.max(1, Math.floor((room - attrsSize(a)) / per));
-      for (let i = 0; i < nlri.length; i += k) {
-        const chunk = nlri.slice(i, i + k);
-        this.send(s, { type: 'UPDATE', withdrawn: [], attrs: a, nlri: chunk });
-      }
-      s.exported += nlri.length;
+      const n = nlri.length <= 200 ? nlri.length : Math.max(1, Math.floor((room - attrsSize(a)) / per));
+      for (let i = 0; i < nlri.length; i += n) out.push({ type: 'UPDATE', withdrawn: [], attrs: a, nlri: nlri.slice(i, i + n) });
     }
+    return out;
   }
 
   /**
@@ -980,33 +1105,35 @@ export class BgpNetwork {
    * bgp_create_attrs and bgp_update_attrs (proto/bgp/attrs.c), then the export filter.
    */
   exportAttrs(r: Route, s: Session): PathAttributes | null {
-    const src = r.session;
-    let base: PathAttributes;
-    if (src) {
-      if (src === s) return null; // never back to where it came from
-      if (s.rrClient && r.attrs.clusterList?.includes(s.clusterId)) return null;
-      if (s.internal && src.internal) {
-        if (!(s.rrClient || src.rrClient)) return null; // iBGP split horizon
-        base = this.reflectAttrs(r, src, s);
-      } else {
-        base = this.forwardAttrs(r, s);
-      }
-    } else {
-      base = this.localAttrs(r, s);
-    }
-    const f = s.cfg.exportFilter;
-    if (!f) return base;
-    const v = f(filterView(r.prefix, base, src ? src : null, r.protocol), s.filterSession);
-    if (v === false) return null;
-    return v === true ? base : v;
+    if (r.session === s) return null; // never back to where it came from
+    return this.classAttrs(r, s.cls);
   }
 
-  private cached(r: Route, key: string, make: () => PathAttributes): PathAttributes {
-    let c = r.cache;
-    if (!c) r.cache = c = new Map();
-    let a = c.get(key);
-    if (!a) c.set(key, (a = make()));
-    return a;
+  /** exportAttrs for any session of an export class, poison reverse aside; memoised on the route. */
+  private classAttrs(r: Route, c: ExportClass): PathAttributes | null {
+    const src = r.session;
+    const s = c.rep;
+    if (src) {
+      if (s.rrClient && r.attrs.clusterList?.includes(s.clusterId)) return null;
+      if (s.internal && src.internal && !(s.rrClient || src.rrClient)) return null; // iBGP split horizon
+    }
+    let cache = r.cache;
+    if (cache) {
+      const v = cache.get(c.id);
+      if (v !== undefined) return v;
+    } else r.cache = cache = new Map();
+    let base: PathAttributes;
+    if (!src) base = this.localAttrs(r, s);
+    else if (s.internal && src.internal) base = this.reflectAttrs(r, src, s);
+    else base = this.forwardAttrs(r, s);
+    let out: PathAttributes | null = base;
+    const f = s.cfg.exportFilter;
+    if (f) {
+      const v = f(filterView(r.prefix, base, src, r.protocol), c.filterSession);
+      out = v === false ? null : v === true ? base : mkAttrs(v);
+    }
+    cache.set(c.id, out);
+    return out;
   }
 
   /** Route reflection (RFC 4456 §8): ORIGINATOR_ID if absent, cluster id prepended; next hop kept. */
@@ -1014,33 +1141,24 @@ export class BgpNetwork {
     const cid = src.rrClient ? src.clusterId : s.clusterId;
     const twice = src.rrClient && s.rrClient && src.clusterId !== s.clusterId;
     const selfNh = s.cfg.nextHopSelf || r.attrs.nextHop === '0.0.0.0';
-    const key = (twice ? `${cid}|${s.clusterId}` : cid) + (selfNh ? `|${s.sourceAddress}` : '');
-    return this.cached(r, key, () => {
-      const cl = twice ? [s.clusterId, cid, ...(r.attrs.clusterList ?? [])] : [cid, ...(r.attrs.clusterList ?? [])];
-      return { ...r.attrs, originatorId: r.attrs.originatorId ?? src.remoteId, clusterList: cl, ...(selfNh ? { nextHop: s.sourceAddress } : {}) };
-    });
+    const cl = twice ? [s.clusterId, cid, ...(r.attrs.clusterList ?? [])] : [cid, ...(r.attrs.clusterList ?? [])];
+    return mkAttrs({ ...r.attrs, originatorId: r.attrs.originatorId ?? src.remoteId, clusterList: cl, nextHop: selfNh ? s.sourceAddress : r.attrs.nextHop });
   }
 
   /** A learned route towards eBGP (or eBGP-learned towards iBGP): AS prepend on eBGP, MED dropped, next hop rules. */
   private forwardAttrs(r: Route, s: Session): PathAttributes {
     const nh = r.attrs.nextHop;
     const keep = !s.cfg.nextHopSelf && (s.cfg.nextHopKeep || (s.internal && nh !== '0.0.0.0') || this.sameSubnet(s.speaker, nh, s.cfg.peerAddress));
-    const key = `${s.internal ? 'i' : 'e'}|${keep ? '' : s.sourceAddress}`;
-    return this.cached(r, key, () => {
-      const a = { ...r.attrs, nextHop: keep ? nh : s.sourceAddress };
-      if (s.internal) return a;
-      return stripForEbgp({ ...a, asPath: [s.speaker.cfg.asn, ...a.asPath] });
-    });
+    const a = mkAttrs({ ...r.attrs, nextHop: keep ? nh : s.sourceAddress });
+    if (s.internal) return a;
+    return stripForEbgp({ ...a, asPath: [s.speaker.cfg.asn, ...a.asPath] });
   }
 
   /** bgp_create_attrs: ORIGIN IGP, AS_PATH empty (iBGP) or [local AS] (eBGP), NEXT_HOP = source address unless a gateway route. */
   private localAttrs(r: Route, s: Session): PathAttributes {
     const gw = r.attrs.nextHop !== '0.0.0.0' && !s.cfg.nextHopSelf && (s.internal || this.sameSubnet(s.speaker, r.attrs.nextHop, s.cfg.peerAddress));
-    const key = `l${s.internal ? 'i' : 'e'}|${gw ? '' : s.sourceAddress}`;
-    return this.cached(r, key, () => {
-      const a = { ...r.attrs, nextHop: gw ? r.attrs.nextHop : s.sourceAddress, localPref: r.attrs.localPref ?? BIRD_BGP_DEFAULTS.defaultLocalPref };
-      return s.internal ? a : stripForEbgp({ ...a, asPath: [s.speaker.cfg.asn] });
-    });
+    const a = mkAttrs({ ...r.attrs, nextHop: gw ? r.attrs.nextHop : s.sourceAddress, localPref: r.attrs.localPref ?? BIRD_BGP_DEFAULTS.defaultLocalPref });
+    return s.internal ? a : stripForEbgp({ ...a, asPath: [s.speaker.cfg.asn] });
   }
 
   private sameSubnet(sp: Speaker, a: string, b: string): boolean {
@@ -1154,6 +1272,14 @@ export class BgpNetwork {
   }
 }
 
+const FILTER_IDS = new WeakMap<BgpFilter, number>();
+let filterSeq = 0;
+function filterId(f: BgpFilter): number {
+  let id = FILTER_IDS.get(f);
+  if (id === undefined) FILTER_IDS.set(f, (id = ++filterSeq));
+  return id;
+}
+
 function filterView(prefix: string, attrs: PathAttributes, s: Session | null, protocol?: string): FilterRoute {
   if (!s) return { prefix, attrs, source: 'static', protocol: protocol ?? 'static1' };
   const from = s.remoteSpeaker?.cfg.name;
@@ -1162,8 +1288,12 @@ function filterView(prefix: string, attrs: PathAttributes, s: Session | null, pr
 
 /** LOCAL_PREF, ORIGINATOR_ID and CLUSTER_LIST are not sent to external peers (RFC 4271 §5.1.5, RFC 4456 §8). */
 function stripForEbgp(a: PathAttributes): PathAttributes {
-  const { localPref: _lp, originatorId: _o, clusterList: _c, med: _m, ...rest } = a;
-  return rest;
+  return mkAttrs({ origin: a.origin, asPath: a.asPath, nextHop: a.nextHop });
+}
+
+/** Every attribute object in one shape (all keys, fixed order), so the decision code stays monomorphic. */
+function mkAttrs(a: PathAttributes): PathAttributes {
+  return { origin: a.origin, asPath: a.asPath, nextHop: a.nextHop, med: a.med, localPref: a.localPref, originatorId: a.originatorId, clusterList: a.clusterList };
 }
 
 function attrsSize(a: PathAttributes): number {
@@ -1172,7 +1302,7 @@ function attrsSize(a: PathAttributes): number {
 
 function isWork(ev: Ev): boolean {
   if (ev.k === 'timer') return ev.timer === 'errorWait';
-  if (ev.k === 'deliver') return ev.msg.type !== 'KEEPALIVE';
+  if (ev.k === 'deliver') return ev.work;
   return true;
 }
 

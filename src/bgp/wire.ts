@@ -9,6 +9,11 @@ export const BGP_HEADER_LEN = 19;
 export const BGP_MAX_MESSAGE_LEN = 4096;
 export const AS_TRANS = 23456;
 export const ATTR = { ORIGIN: 1, AS_PATH: 2, NEXT_HOP: 3, MED: 4, LOCAL_PREF: 5, ORIGINATOR_ID: 9, CLUSTER_LIST: 10 } as const;
+/**
+ * The ADD-PATH path identifier written when an NLRI has none: podpath advertises one path per
+ * prefix (the best), so one id, and a new announcement replaces the previous one.
+ */
+export const ADD_PATH_ID = 1;
 const FLAG_OPTIONAL = 0x80;
 const FLAG_TRANSITIVE = 0x40;
 const FLAG_EXT_LEN = 0x10;
@@ -175,7 +180,7 @@ function encodePrefix(w: Writer, n: Nlri, addPath: boolean, field: string): void
     throw new BgpWireError(field, 0, `"${n.prefix}" is not an IPv4 prefix: ${(e as Error).message}`);
   }
   if (c.family !== 4) throw new BgpWireError(field, 0, `"${n.prefix}" is not an IPv4 prefix`);
-  if (addPath) w.u32(n.pathId ?? 0);
+  if (addPath) w.u32(n.pathId ?? ADD_PATH_ID);
   w.u8(c.prefix);
   const v = c.network.n as number;
   const bytes = (c.prefix + 7) >> 3;
