@@ -29,7 +29,11 @@ export interface Route {
   cache?: Map<number, PathAttributes | null>;
 }
 
+/** NLRI entries podpath creates carry the prefix's interned id, so receivers skip a string lookup. */
+type INlri = Nlri & { readonly pid?: number };
+
 interface PrefixEntry {
+  readonly pid: number;
   readonly nlri: Nlri;
   /** The withdrawal of this prefix alone, shared by every session. */
   wd: UpdateMessage | undefined;
@@ -39,10 +43,15 @@ interface PrefixEntry {
   announced: Route | undefined;
 }
 
-interface Change {
-  readonly e: PrefixEntry;
-  readonly a: PathAttributes | null;
-  readonly r: Route | undefined;
+/** The UPDATE for one prefix alone (announced with `a`, or withdrawn), shared by every session sending it. */
+function single(e: PrefixEntry, a: PathAttributes | null): UpdateMessage {
+  const r = e.announced;
+  if (a === null || !r) return e.wd ?? (e.wd = { type: 'UPDATE', withdrawn: [e.nlri], nlri: [] });
+  let msgs = r.msgs;
+  if (!msgs) r.msgs = msgs = new Map();
+  let m = msgs.get(a);
+  if (!m) msgs.set(a, (m = { type: 'UPDATE', withdrawn: [], attrs: a, nlri: [e.nlri] }));
+  return m;
 }
 
 /**
@@ -90,14 +99,13 @@ export class Session {
   readonly filterSession: FilterSession;
   constructor(readonly speaker: Speaker, readonly name: string, readonly cfg: NeighborConfig, readonly index: number) {
     this.internal = cfg.peerAsn === speaker.cfg.asn;
+    this.rrClient = cfg.rrClient ?? false;
     this.clusterId = cfg.rrClusterId ?? speaker.cfg.clusterId ?? speaker.cfg.routerId;
     this.peerAddressN = ipv4N(cfg.peerAddress);
     this.sourceAddress = cfg.sourceAddress ?? speaker.cfg.address;
     this.filterSession = { speaker: speaker.cfg.name, protocol: name, peerAddress: cfg.peerAddress, peerAsn: cfg.peerAsn, internal: this.internal };
   }
-  get rrClient(): boolean {
-    return this.cfg.rrClient ?? false;
-  }
+  readonly rrClient: boolean;
   /** The remote speaker's name once a connection exists. */
   remoteSpeaker: Speaker | undefined;
   /** Deconfigured (removeNeighbor). */
@@ -108,12 +116,41 @@ export class Session {
   remoteSession: Session | undefined;
 }
 
+/** A speaker's routing table: entries indexed by the network's prefix ids, iterated in id order. */
+class PrefixTable {
+  readonly arr: (PrefixEntry | undefined)[] = [];
+  size = 0;
+  constructor(private readonly pids: Map<string, number>) {}
+  get(key: string): PrefixEntry | undefined {
+    const pid = this.pids.get(key);
+    return pid === undefined ? undefined : this.arr[pid];
+  }
+  set(e: PrefixEntry): void {
+    if (!this.arr[e.pid]) this.size++;
+    this.arr[e.pid] = e;
+  }
+  delete(e: PrefixEntry): void {
+    if (this.arr[e.pid] === e) {
+      this.size--;
+      this.arr[e.pid] = undefined;
+    }
+  }
+  values(): PrefixEntry[] {
+    const out: PrefixEntry[] = [];
+    for (const e of this.arr) if (e) out.push(e);
+    return out;
+  }
+  keys(): string[] {
+    return this.values().map((e) => e.nlri.prefix);
+  }
+}
+
 /** One BGP speaker (a BIRD instance). Internal; read through the network's views. */
 export class Speaker {
   up = true;
   readonly sessions: Session[] = [];
   readonly byPeer = new Map<string, Session>();
-  readonly table = new Map<string, PrefixEntry>();
+  readonly table: PrefixTable;
   readonly dirty = new Set<string>();
   readonly classes: ExportClass[] = [];
   readonly classByKey = new Map<string, ExportClass>();
@@ -122,7 +159,8 @@ export class Speaker {
   flushQueued = false;
   readonly routerIdN: number;
   readonly connected: Cidr[];
-  constructor(readonly cfg: SpeakerConfig) {
+  constructor(readonly cfg: SpeakerConfig, pids: Map<string, number>) {
+    this.table = new PrefixTable(pids);
     this.routerIdN = ipv4N(cfg.routerId);
     this.connected = (cfg.connected ?? []).map((c) => parseCidr(c));
   }
@@ -307,6 +345,9 @@ export class BgpNetwork {
   private readonly jitter: boolean;
   private readonly logLimit: number;
   private readonly speakers = new Map<string, Speaker>();
+  private readonly pids = new Map<string, number>();
+  /** One NLRI object per prefix, shared by every table and message. */
+  private readonly nlris: Nlri[] = [];
   private readonly byAddress = new Map<string, Speaker>();
   private readonly buckets = new Map<number, Ev[]>();
   private readonly times = new TimeHeap();
@@ -355,7 +396,7 @@ export class BgpNetwork {
       if (other) problems.push({ field: 'address', message: `${a} already belongs to speaker "${other.cfg.name}"` });
     }
     if (problems.length) throw new InputError(problems.map((p) => ({ ...p, field: `speaker ${cfg.name}: ${p.field}` })));
-    const sp = new Speaker(cfg);
+    const sp = new Speaker(cfg, this.pids);
     this.speakers.set(cfg.name, sp);
     for (const a of [cfg.address, ...(cfg.addresses ?? [])]) this.byAddress.set(a, sp);
   }
@@ -465,11 +506,11 @@ export class BgpNetwork {
     }
     sp.up = false;
     // Learned routes are gone with the process; local statics come back on start.
-    for (const [key, e] of sp.table) {
+    for (const e of sp.table.values()) {
       e.routes = e.routes.filter((r) => r.session === null);
       e.best = e.routes[0];
       e.announced = e.best;
-      if (!e.routes.length) sp.table.delete(key);
+      if (!e.routes.length) this.dropEntry(sp, e);
     }
     sp.dirty.clear();
   }
@@ -899,12 +940,28 @@ export class BgpNetwork {
   // Routes (RFC 4271 §9; BIRD proto/bgp/attrs.c bgp_decode_attrs, bgp_import_control, bgp_rte_better)
 
   private entry(sp: Speaker, key: string): PrefixEntry {
-    let e = sp.table.get(key);
+    const pid = this.pidOf(key);
+    let e = sp.table.arr[pid];
     if (!e) {
-      e = { nlri: { prefix: key }, wd: undefined, routes: [], best: undefined, announced: undefined };
-      sp.table.set(key, e);
+      e = { pid, nlri: this.nlris[pid]!, wd: undefined, routes: [], best: undefined, announced: undefined };
+      sp.table.set(e);
     }
     return e;
+  }
+
+  private dropEntry(sp: Speaker, e: PrefixEntry): void {
+    sp.table.delete(e);
+  }
+
+  /** A small integer per prefix, shared by all speakers (tables index by it). */
+  private pidOf(prefix: string): number {
+    let id = this.pids.get(prefix);
+    if (id === undefined) {
+      this.pids.set(prefix, (id = this.pids.size));
+      const n: INlri = { prefix, pid: id };
+      this.nlris.push(n);
+    }
+    return id;
   }
 
   /** Decision process for one prefix: BIRD picks the best by pairwise `rte_better`, in arrival order. */
@@ -920,7 +977,7 @@ export class BgpNetwork {
     if (!sp.mayExportLearned && (!best || best.session) && (!e.announced || e.announced.session)) {
       // Nothing learned over iBGP can leave this speaker (no rr client, no eBGP peer): no export round.
       e.announced = best;
-      if (!e.routes.length) sp.table.delete(key);
+      if (!e.routes.length) this.dropEntry(sp, e);
       return;
     }
     sp.dirty.add(key);
@@ -943,24 +1000,32 @@ export class BgpNetwork {
     }
     if (a.localPref === undefined) a = mkAttrs({ ...a, localPref: BIRD_BGP_DEFAULTS.defaultLocalPref });
     const now = this.clock.now();
+    const filter = s.cfg.importFilter;
+    const idA = a.originatorId !== undefined ? v4n(a.originatorId) : s.remoteIdN;
     for (const n of m.nlri) {
       let attrs = a;
       let filtered = false;
-      if (s.cfg.importFilter) {
-        const v = s.cfg.importFilter(filterView(n.prefix, a, s), s.filterSession);
+      let idN = idA;
+      if (filter) {
+        const v = filter(filterView(n.prefix, a, s), s.filterSession);
         if (v === false) filtered = true;
-        else if (v !== true) attrs = mkAttrs(v);
+        else if (v !== true) {
+          attrs = mkAttrs(v);
+          idN = attrs.originatorId !== undefined ? v4n(attrs.originatorId) : s.remoteIdN;
+        }
       }
-      const e = this.entry(sp, n.prefix);
-      const idN = attrs.originatorId !== undefined ? v4n(attrs.originatorId) : s.remoteIdN;
+      const pid = (n as INlri).pid ?? this.pidOf(n.prefix);
+      const e = sp.table.arr[pid] ?? this.entry(sp, n.prefix);
       const r: Route = { prefix: n.prefix, attrs, session: s, protocol: s.name, since: now, filtered, idN, cache: undefined, msgs: undefined };
-      const i = e.routes.findIndex((x) => x.session === s);
-      if (i >= 0) {
-        if (!e.routes[i]!.filtered) s.imported--;
-        e.routes[i] = r;
-      } else e.routes.push(r);
+      const routes = e.routes;
+      let i = 0;
+      while (i < routes.length && routes[i]!.session !== s) i++;
+      if (i < routes.length) {
+        if (!routes[i]!.filtered) s.imported--;
+        routes[i] = r;
+      } else routes.push(r);
       if (!filtered) s.imported++;
-      this.recompute(sp, n.prefix, e);
+      this.recompute(sp, e.nlri.prefix, e);
     }
   }
 
@@ -973,26 +1038,30 @@ export class BgpNetwork {
     if (!e.routes[i]!.filtered) s.imported--;
     e.routes.splice(i, 1);
     this.recompute(sp, prefix, e);
-    if (!e.routes.length && !e.announced && !e.best) sp.table.delete(prefix);
+    if (!e.routes.length && !e.announced && !e.best) this.dropEntry(sp, e);
   }
 
   private dropRoutesOf(s: Session): void {
-    for (const [key, e] of [...s.speaker.table]) {
-      if (e.routes.some((r) => r.session === s)) this.removeRoute(s, key);
+    for (const e of s.speaker.table.values()) {
+      if (e.routes.some((r) => r.session === s)) this.removeRoute(s, e.nlri.prefix);
     }
     s.imported = 0;
   }
 
   /** A newly Established session gets the whole table (BIRD's route feed). */
   private feed(s: Session): void {
-    const list: Change[] = [];
-    for (const e of s.speaker.table.values()) {
-      const r = e.announced;
+    const es: PrefixEntry[] = [];
+    const as: PathAttributes[] = [];
+    for (const e of s.speaker.table.arr) {
+      const r = e?.announced;
       if (!r) continue;
       const a = this.exportAttrs(r, s);
-      if (a) list.push({ e, a, r });
+      if (a) {
+        es.push(e!);
+        as.push(a);
+      }
     }
-    this.sendAll(s, this.pack(list), list.length, 0);
+    this.sendAll(s, this.pack(es, as), es.length, 0);
   }
 
   /**
@@ -1010,7 +1079,7 @@ export class BgpNetwork {
       const old = e.announced;
       const neu = e.best;
       e.announced = neu;
-      if (!e.routes.length && !e.best) sp.table.delete(key);
+      if (!e.routes.length && !e.best) this.dropEntry(sp, e);
       if (old === neu) continue;
       changes.push({ e, old, neu });
       if (old?.session) sources.add(old.session);
@@ -1025,31 +1094,33 @@ export class BgpNetwork {
       for (const s of c.members) {
         if (s.state !== 'Established') continue;
         if (sources.has(s)) {
-          const list: Change[] = [];
+          const es: PrefixEntry[] = [];
+          const as: (PathAttributes | null)[] = [];
           let w = 0;
           for (const ch of changes) {
             const an = ch.neu ? this.exportAttrs(ch.neu, s) : null;
-            if (an) list.push({ e: ch.e, a: an, r: ch.neu });
-            else if (ch.old && this.exportAttrs(ch.old, s)) {
-              list.push({ e: ch.e, a: null, r: undefined });
-              w++;
+            if (an || (ch.old && this.exportAttrs(ch.old, s))) {
+              es.push(ch.e);
+              as.push(an);
+              if (!an) w++;
             }
           }
-          this.sendAll(s, this.pack(list), list.length - w, w);
+          this.sendAll(s, this.pack(es, as), es.length - w, w);
           continue;
         }
         if (!generic) {
-          const list: Change[] = [];
+          const es: PrefixEntry[] = [];
+          const as: (PathAttributes | null)[] = [];
           for (const ch of changes) {
             const an = ch.neu ? this.classAttrs(ch.neu, c) : null;
-            if (an) list.push({ e: ch.e, a: an, r: ch.neu });
-            else if (ch.old && this.classAttrs(ch.old, c)) {
-              list.push({ e: ch.e, a: null, r: undefined });
-              wd++;
+            if (an || (ch.old && this.classAttrs(ch.old, c))) {
+              es.push(ch.e);
+              as.push(an);
+              if (!an) wd++;
             }
           }
-          ann = list.length - wd;
-          generic = this.pack(list);
+          ann = es.length - wd;
+          generic = this.pack(es, as);
         }
         this.sendAll(s, generic, ann, wd);
       }
@@ -1065,35 +1136,35 @@ export class BgpNetwork {
    * Packs changes into UPDATEs as BIRD's buckets do: withdrawals first, then one UPDATE per set of
    * equal attributes, each within 4096 bytes. Single-prefix UPDATEs are shared between sessions.
    */
-  private pack(list: readonly Change[]): BgpMessage[] {
-    if (list.length === 0) return [];
-    if (list.length === 1) {
-      const { e, a, r } = list[0]!;
-      if (a === null || !r) return [e.wd ?? (e.wd = { type: 'UPDATE', withdrawn: [e.nlri], nlri: [] })];
-      let msgs = r.msgs;
-      if (!msgs) r.msgs = msgs = new Map();
-      let m = msgs.get(a);
-      if (!m) msgs.set(a, (m = { type: 'UPDATE', withdrawn: [], attrs: a, nlri: [e.nlri] }));
-      return [m];
-    }
+  private pack(es: readonly PrefixEntry[], as: readonly (PathAttributes | null)[]): BgpMessage[] {
+    if (es.length === 0) return [];
+    if (es.length === 1) return [single(es[0]!, as[0]!)];
     const out: BgpMessage[] = [];
     const withdrawn: Nlri[] = [];
-    const groups = new Map<PathAttributes, Nlri[]>();
-    for (const { e, a } of list) {
+    const groups = new Map<PathAttributes, PrefixEntry[] | PrefixEntry>();
+    for (let i = 0; i < es.length; i++) {
+      const e = es[i]!;
+      const a = as[i]!;
       if (a === null) {
         withdrawn.push(e.nlri);
         continue;
       }
-      let g = groups.get(a);
-      if (!g) groups.set(a, (g = []));
-      g.push(e.nlri);
+      const g = groups.get(a);
+      if (!g) groups.set(a, e);
+      else if (Array.isArray(g)) g.push(e);
+      else groups.set(a, [g, e]);
     }
     // Sizes as if ADD-PATH were on (9 bytes per /25–/32 prefix), so a chunk fits either way.
     const per = 9;
     const room = 4096 - 19 - 4;
     const k = Math.floor(room / per);
     for (let i = 0; i < withdrawn.length; i += k) out.push({ type: 'UPDATE', withdrawn: withdrawn.slice(i, i + k), nlri: [] });
-    for (const [a, nlri] of groups) {
+    for (const [a, g] of groups) {
+      if (!Array.isArray(g)) {
+        out.push(single(g, a));
+        continue;
+      }
+      const nlri = g.map((e) => e.nlri);
       const n = nlri.length <= 200 ? nlri.length : Math.max(1, Math.floor((room - attrsSize(a)) / per));
       for (let i = 0; i < nlri.length; i += n) out.push({ type: 'UPDATE', withdrawn: [], attrs: a, nlri: nlri.slice(i, i + n) });
     }
