@@ -26,7 +26,7 @@ export interface Route {
   /** Single-prefix UPDATEs this route is sent in, per attribute set, shared by every session. */
   msgs?: Map<PathAttributes, UpdateMessage>;
   /** Export attributes, memoised per export kind (shared by all sessions of that kind). */
-  cache?: Map<number, PathAttributes | null>;
+  cache?: (PathAttributes | null | undefined)[];
 }
 
 /** NLRI entries podpath creates carry the prefix's interned id, so receivers skip a string lookup. */
@@ -346,6 +346,7 @@ export class BgpNetwork {
   private readonly logLimit: number;
   private readonly speakers = new Map<string, Speaker>();
   private readonly pids = new Map<string, number>();
+  private readonly interned = new Map<string, PathAttributes>();
   /** One NLRI object per prefix, shared by every table and message. */
   private readonly nlris: Nlri[] = [];
   private readonly byAddress = new Map<string, Speaker>();
@@ -475,7 +476,7 @@ export class BgpNetwork {
   originate(speaker: string, prefix: string, opts: OriginateOptions = {}): void {
     const sp = this.speaker(speaker);
     const key = normPrefix(prefix, 'prefix');
-    const attrs = mkAttrs({ origin: opts.origin ?? 0, asPath: [], nextHop: opts.nextHop ?? '0.0.0.0', med: opts.med, localPref: opts.localPref ?? BIRD_BGP_DEFAULTS.defaultLocalPref });
+    const attrs = this.intern({ origin: opts.origin ?? 0, asPath: [], nextHop: opts.nextHop ?? '0.0.0.0', med: opts.med, localPref: opts.localPref ?? BIRD_BGP_DEFAULTS.defaultLocalPref });
     if (opts.nextHop !== undefined) checkV4Throw(opts.nextHop, 'nextHop');
     const e = this.entry(sp, key);
     e.routes = e.routes.filter((r) => r.session !== null);
@@ -998,7 +999,7 @@ export class BgpNetwork {
       for (const n of m.nlri) this.removeRoute(s, n.prefix);
       return;
     }
-    if (a.localPref === undefined) a = mkAttrs({ ...a, localPref: BIRD_BGP_DEFAULTS.defaultLocalPref });
+    if (a.localPref === undefined) a = this.intern({ ...a, localPref: BIRD_BGP_DEFAULTS.defaultLocalPref });
     const now = this.clock.now();
     const filter = s.cfg.importFilter;
     const idA = a.originatorId !== undefined ? v4n(a.originatorId) : s.remoteIdN;
@@ -1010,7 +1011,7 @@ export class BgpNetwork {
         const v = filter(filterView(n.prefix, a, s), s.filterSession);
         if (v === false) filtered = true;
         else if (v !== true) {
-          attrs = mkAttrs(v);
+          attrs = this.intern(v);
           idN = attrs.originatorId !== undefined ? v4n(attrs.originatorId) : s.remoteIdN;
         }
       }
@@ -1190,9 +1191,9 @@ export class BgpNetwork {
     }
     let cache = r.cache;
     if (cache) {
-      const v = cache.get(c.id);
+      const v = cache[c.id];
       if (v !== undefined) return v;
-    } else r.cache = cache = new Map();
+    } else r.cache = cache = [];
     let base: PathAttributes;
     if (!src) base = this.localAttrs(r, s);
     else if (s.internal && src.internal) base = this.reflectAttrs(r, src, s);
@@ -1201,9 +1202,9 @@ export class BgpNetwork {
     const f = s.cfg.exportFilter;
     if (f) {
       const v = f(filterView(r.prefix, base, src, r.protocol), c.filterSession);
-      out = v === false ? null : v === true ? base : mkAttrs(v);
+      out = v === false ? null : v === true ? base : this.intern(v);
     }
-    cache.set(c.id, out);
+    cache[c.id] = out;
     return out;
   }
 
@@ -1213,23 +1214,39 @@ export class BgpNetwork {
     const twice = src.rrClient && s.rrClient && src.clusterId !== s.clusterId;
     const selfNh = s.cfg.nextHopSelf || r.attrs.nextHop === '0.0.0.0';
     const cl = twice ? [s.clusterId, cid, ...(r.attrs.clusterList ?? [])] : [cid, ...(r.attrs.clusterList ?? [])];
-    return mkAttrs({ ...r.attrs, originatorId: r.attrs.originatorId ?? src.remoteId, clusterList: cl, nextHop: selfNh ? s.sourceAddress : r.attrs.nextHop });
+    return this.intern({ ...r.attrs, originatorId: r.attrs.originatorId ?? src.remoteId, clusterList: cl, nextHop: selfNh ? s.sourceAddress : r.attrs.nextHop });
   }
 
   /** A learned route towards eBGP (or eBGP-learned towards iBGP): AS prepend on eBGP, MED dropped, next hop rules. */
   private forwardAttrs(r: Route, s: Session): PathAttributes {
     const nh = r.attrs.nextHop;
     const keep = !s.cfg.nextHopSelf && (s.cfg.nextHopKeep || (s.internal && nh !== '0.0.0.0') || this.sameSubnet(s.speaker, nh, s.cfg.peerAddress));
-    const a = mkAttrs({ ...r.attrs, nextHop: keep ? nh : s.sourceAddress });
+    const a = this.intern({ ...r.attrs, nextHop: keep ? nh : s.sourceAddress });
     if (s.internal) return a;
-    return stripForEbgp({ ...a, asPath: [s.speaker.cfg.asn, ...a.asPath] });
+    return this.stripForEbgp({ ...a, asPath: [s.speaker.cfg.asn, ...a.asPath] });
   }
 
   /** bgp_create_attrs: ORIGIN IGP, AS_PATH empty (iBGP) or [local AS] (eBGP), NEXT_HOP = source address unless a gateway route. */
   private localAttrs(r: Route, s: Session): PathAttributes {
     const gw = r.attrs.nextHop !== '0.0.0.0' && !s.cfg.nextHopSelf && (s.internal || this.sameSubnet(s.speaker, r.attrs.nextHop, s.cfg.peerAddress));
-    const a = mkAttrs({ ...r.attrs, nextHop: gw ? r.attrs.nextHop : s.sourceAddress, localPref: r.attrs.localPref ?? BIRD_BGP_DEFAULTS.defaultLocalPref });
-    return s.internal ? a : stripForEbgp({ ...a, asPath: [s.speaker.cfg.asn] });
+    const a = this.intern({ ...r.attrs, nextHop: gw ? r.attrs.nextHop : s.sourceAddress, localPref: r.attrs.localPref ?? BIRD_BGP_DEFAULTS.defaultLocalPref });
+    return s.internal ? a : this.stripForEbgp({ ...a, asPath: [s.speaker.cfg.asn] });
+  }
+
+  /**
+   * One object per distinct attribute set (all keys, fixed order): UPDATEs group prefixes by
+   * object identity, as BIRD's buckets group equal attributes, and the decision code stays monomorphic.
+   */
+  private intern(a: PathAttributes): PathAttributes {
+    const key = `${a.origin}|${a.asPath.join(' ')}|${a.nextHop}|${a.med ?? ''}|${a.localPref ?? ''}|${a.originatorId ?? ''}|${a.clusterList?.join(' ') ?? ''}`;
+    let x = this.interned.get(key);
+    if (!x) this.interned.set(key, (x = mkAttrs(a)));
+    return x;
+  }
+
+  /** LOCAL_PREF, ORIGINATOR_ID, CLUSTER_LIST and MED are not sent to external peers (RFC 4271 §5.1.5, RFC 4456 §8; bgp_update_attrs). */
+  private stripForEbgp(a: PathAttributes): PathAttributes {
+    return this.intern({ origin: a.origin, asPath: a.asPath, nextHop: a.nextHop });
   }
 
   private sameSubnet(sp: Speaker, a: string, b: string): boolean {
@@ -1357,12 +1374,8 @@ function filterView(prefix: string, attrs: PathAttributes, s: Session | null, pr
   return from === undefined ? { prefix, attrs, source: 'bgp', protocol: s.name } : { prefix, attrs, source: 'bgp', protocol: s.name, fromSpeaker: from };
 }
 
-/** LOCAL_PREF, ORIGINATOR_ID and CLUSTER_LIST are not sent to external peers (RFC 4271 §5.1.5, RFC 4456 §8). */
-function stripForEbgp(a: PathAttributes): PathAttributes {
-  return mkAttrs({ origin: a.origin, asPath: a.asPath, nextHop: a.nextHop });
-}
 
-/** Every attribute object in one shape (all keys, fixed order), so the decision code stays monomorphic. */
+/** An attribute object in the one shape every internal attribute object has. */
 function mkAttrs(a: PathAttributes): PathAttributes {
   return { origin: a.origin, asPath: a.asPath, nextHop: a.nextHop, med: a.med, localPref: a.localPref, originatorId: a.originatorId, clusterList: a.clusterList };
 }
