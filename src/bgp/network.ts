@@ -64,6 +64,8 @@ interface ExportClass {
   readonly rep: Session;
   readonly members: Session[];
   readonly filterSession: FilterSession;
+  /** The full-table feed for a newly Established member, valid while the speaker's version is `feedVersion`. */
+  feed: { version: number; msgs: BgpMessage[]; count: number } | undefined;
 }
 
 type TimerKind = 'hold' | 'keepalive' | 'connectRetry' | 'errorWait';
@@ -156,6 +158,8 @@ export class Speaker {
   readonly classByKey = new Map<string, ExportClass>();
   /** Some session may be sent routes learned over iBGP (an rr client or an eBGP peer). */
   mayExportLearned = false;
+  /** Bumps whenever an announced route changes (feeds of one class are reused within a version). */
+  version = 0;
   flushQueued = false;
   readonly routerIdN: number;
   readonly connected: Cidr[];
@@ -431,7 +435,7 @@ export class BgpNetwork {
     let cls = sp.classByKey.get(key);
     if (!cls) {
       const fs: FilterSession = { speaker: sp.cfg.name, peerAsn: c.peerAsn, internal: s.internal };
-      cls = { id: sp.classes.length, rep: s, members: [], filterSession: fs };
+      cls = { id: sp.classes.length, rep: s, members: [], filterSession: fs, feed: undefined };
       sp.classes.push(cls);
       sp.classByKey.set(key, cls);
     }
@@ -511,6 +515,7 @@ export class BgpNetwork {
       e.routes = e.routes.filter((r) => r.session === null);
       e.best = e.routes[0];
       e.announced = e.best;
+      sp.version++;
       if (!e.routes.length) this.dropEntry(sp, e);
     }
     sp.dirty.clear();
@@ -978,6 +983,7 @@ export class BgpNetwork {
     if (!sp.mayExportLearned && (!best || best.session) && (!e.announced || e.announced.session)) {
       // Nothing learned over iBGP can leave this speaker (no rr client, no eBGP peer): no export round.
       e.announced = best;
+      sp.version++;
       if (!e.routes.length) this.dropEntry(sp, e);
       return;
     }
@@ -1051,18 +1057,26 @@ export class BgpNetwork {
 
   /** A newly Established session gets the whole table (BIRD's route feed). */
   private feed(s: Session): void {
-    const es: PrefixEntry[] = [];
-    const as: PathAttributes[] = [];
-    for (const e of s.speaker.table.arr) {
-      const r = e?.announced;
-      if (!r) continue;
-      const a = this.exportAttrs(r, s);
-      if (a) {
-        es.push(e!);
-        as.push(a);
+    // No announced route came from `s` (its routes went when it last closed), so the class's
+    // feed is this session's feed; sessions established at one instant share it.
+    const sp = s.speaker;
+    const c = s.cls;
+    let f = c.feed;
+    if (!f || f.version !== sp.version) {
+      const es: PrefixEntry[] = [];
+      const as: PathAttributes[] = [];
+      for (const e of sp.table.arr) {
+        const r = e?.announced;
+        if (!r) continue;
+        const a = this.exportAttrs(r, s);
+        if (a) {
+          es.push(e!);
+          as.push(a);
+        }
       }
+      c.feed = f = { version: sp.version, msgs: this.pack(es, as), count: es.length };
     }
-    this.sendAll(s, this.pack(es, as), es.length, 0);
+    this.sendAll(s, f.msgs, f.count, 0);
   }
 
   /**
@@ -1080,6 +1094,7 @@ export class BgpNetwork {
       const old = e.announced;
       const neu = e.best;
       e.announced = neu;
+      sp.version++;
       if (!e.routes.length && !e.best) this.dropEntry(sp, e);
       if (old === neu) continue;
       changes.push({ e, old, neu });
