@@ -7,3 +7,5 @@ export type { BgpLogEntry, ConvergenceReport, NetworkOptions, OriginateOptions, 
 export { betterRoute } from './decision.js';
 export * from './wire.js';
 export { bgpFrames, syntheticMac } from './pcap.js';
+export { formatBirdProtocols, formatBirdRoutes } from './format.js';
+export type { BirdFormatOptions } from './format.js';
