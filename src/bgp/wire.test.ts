@@ -126,4 +126,27 @@ describe('tshark decodes the exchange as BGP on TCP 179', () => {
     expect(frames.length).toBeGreaterThan(6);
     expect(decodeBgpStream(new Uint8Array(0))).toEqual([]);
   });
+
+  it('with Calico\'s template (ADD-PATH negotiated): path ids, two blocks in one UPDATE, a withdrawal', () => {
+    const net = new BgpNetwork();
+    net.addSpeaker({ name: 'node-1', routerId: '192.168.56.11', asn: 64512, address: '192.168.56.11' });
+    net.addSpeaker({ name: 'node-2', routerId: '192.168.56.12', asn: 64512, address: '192.168.56.12' });
+    net.addPeering('node-1', 'node-2', { namePrefix: 'Mesh', a: CALICO_BGP_TEMPLATE, b: CALICO_BGP_TEMPLATE });
+    net.originate('node-1', '10.244.1.0/26');
+    net.originate('node-1', '10.244.1.64/26');
+    net.run();
+    net.withdraw('node-1', '10.244.1.64/26');
+    net.run();
+    const file = join(dir, 'addpath.pcap');
+    writeFileSync(file, writePcap(bgpFrames(net.log), LINKTYPE.ETHERNET));
+    const r = spawnSync('tshark', ['-n', '-r', file, '-o', 'tcp.check_checksum:TRUE', '-Y', 'bgp.type == 2', '-T', 'fields', '-E', 'separator=/t', '-E', 'occurrence=a', '-E', 'aggregator=,',
+      '-e', 'ip.src', '-e', 'bgp.nlri_prefix', '-e', 'bgp.prefix_length', '-e', 'bgp.nlri_path_id', '-e', 'bgp.withdrawn_prefix', '-e', 'bgp.update.path_attribute.next_hop', '-e', '_ws.expert.severity'], { encoding: 'utf8' });
+    if (r.error) throw new Error(`tshark is not installed (${r.error.message}): apt-get install tshark`);
+    expect(r.status, r.stderr).toBe(0);
+    const rows = r.stdout.replace(/\n$/, '').split('\n').map((l) => l.split('\t'));
+    expect(rows).toEqual([
+      ['192.168.56.11', '10.244.1.0,10.244.1.64', '26,26', '1,1', '', '192.168.56.11', ''],
+      ['192.168.56.11', '', '26', '1', '10.244.1.64', '', ''],
+    ]);
+  });
 });
