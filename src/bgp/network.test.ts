@@ -142,6 +142,23 @@ describe('route exchange', () => {
     expect(net.sessions('node-1').map((s) => s.lastError)).toEqual(['Received: Administrative shutdown', '']);
   });
 
+  it('a node joining a converged mesh of 3: the report counts only what the change cost', () => {
+    const net = mesh(3);
+    net.run();
+    node(net, 4);
+    for (const i of [1, 2, 3]) net.addPeering(`node-${i}`, 'node-4', { namePrefix: 'Mesh', a: CALICO_BGP_TEMPLATE, b: CALICO_BGP_TEMPLATE });
+    net.originate('node-4', '10.244.4.0/26');
+    const rep = net.run();
+    // 3 new sessions: 2 OPENs and 2 KEEPALIVEs each; node-4 sends its block on each, and each old
+    // node sends node-4 only its own block (iBGP-learned routes are not passed on).
+    expect(rep.messages).toEqual({ OPEN: 6, KEEPALIVE: 6, UPDATE: 6, NOTIFICATION: 0 });
+    expect(rep.sessionsEstablished).toBe(12);
+    expect(rep.virtualTimeMs).toBeGreaterThanOrEqual(1500); // Calico's 2 s connect delay, jittered to 75–100 %
+    expect(rep.virtualTimeMs).toBeLessThan(2100);
+    expect(table(net, 'node-4')).toHaveLength(4);
+    expect(table(net, 'node-1')).toContain(`10.244.4.0/26 via ${ip(4)} [Mesh_192_168_56_14]`);
+  });
+
   it('is deterministic: same calls, same log', () => {
     const a = mesh(5);
     const b = mesh(5);
@@ -241,6 +258,22 @@ describe('eBGP, filters and best path', () => {
     // The ToR did send it (same subnet: next hop kept, AS 65000 prepended), node-1 dropped it.
     const sent = net.log.find((e) => e.from === 'tor' && e.to === 'node-1' && e.type === 'UPDATE');
     expect(sent?.summary).toBe(`UPDATE 10.244.2.0/26 next-hop ${ip(2)} as-path [65000 64512]`);
+  });
+
+  it('eBGP towards a peer not on a shared subnet: next hop = own address, AS prepended, LOCAL_PREF not sent', () => {
+    const net = new BgpNetwork();
+    node(net, 1);
+    net.addSpeaker({ name: 'tor', routerId: '192.168.56.1', asn: 65000, address: '192.168.56.1', addresses: ['10.10.0.1'], connected: ['192.168.56.0/24', '10.10.0.0/30'] });
+    net.addSpeaker({ name: 'upstream', routerId: '10.10.0.2', asn: 65100, address: '10.10.0.2' });
+    net.addPeering('tor', 'node-1');
+    net.addNeighbor('tor', { peerAddress: '10.10.0.2', peerAsn: 65100, sourceAddress: '10.10.0.1' });
+    net.addNeighbor('upstream', { peerAddress: '10.10.0.1', peerAsn: 65000 });
+    net.originate('node-1', '10.244.1.0/26');
+    net.run();
+    const r = net.locRib('upstream')[0]!;
+    expect(r.attrs).toMatchObject({ nextHop: '10.10.0.1', asPath: [65000, 64512], localPref: 100 });
+    const sent = net.log.find((e) => e.from === 'tor' && e.to === 'upstream' && e.type === 'UPDATE');
+    expect(sent?.summary).toBe('UPDATE 10.244.1.0/26 next-hop 10.10.0.1 as-path [65000 64512]');
   });
 
   it('import and export filters decide, as Calico\'s BIRD filters do (export local blocks only; reject own blocks)', () => {
