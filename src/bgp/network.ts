@@ -938,7 +938,7 @@ export class BgpNetwork {
 
   private logEvent(s: Session, type: 'SYN' | 'RST' | 'STATE', summary: string): void {
     if (this.log.length < this.logLimit) {
-      this.log.push({ t: this.clock.now(), from: s.speaker.cfg.name, to: s.cfg.peerAddress, fromAddress: s.sourceAddress, toAddress: s.cfg.peerAddress, protocol: s.name, type, summary });
+      this.log.push({ t: this.clock.now(), from: s.speaker.cfg.name, to: this.byAddress.get(s.cfg.peerAddress)?.cfg.name ?? s.cfg.peerAddress, fromAddress: s.sourceAddress, toAddress: s.cfg.peerAddress, protocol: s.name, type, summary });
     }
   }
 
