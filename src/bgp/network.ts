@@ -1191,7 +1191,7 @@ export class BgpNetwork {
    * The attributes `r` is sent with on `s`, or null if it is not sent. Models bgp_import_control,
    * bgp_create_attrs and bgp_update_attrs (proto/bgp/attrs.c), then the export filter.
    */
-  exportAttrs(r: Route, s: Session): PathAttributes | null {
+  private exportAttrs(r: Route, s: Session): PathAttributes | null {
     if (r.session === s) return null; // never back to where it came from
     return this.classAttrs(r, s.cls);
   }
