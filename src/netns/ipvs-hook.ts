@@ -173,9 +173,9 @@ function recordIn(ctx: PipelineCtx, fn: string, ipvs: Ipvs, res: IpvsInResult): 
   const l = res.lookup!;
   const probes = l.probes.length > 1 ? ` (probed ${l.probes.join(', ')})` : '';
   ctx.rec.add({ kind: 'ipvs', service, realServer: null, text: `${fn}: ip_vs_service_find ${l.why}${probes}: one hash lookup among ${ipvs.services.size} virtual services, not a walk` });
-  const sched = svc ? `${svc.scheduler}${svc.flags & 1 ? ` persistent ${svc.timeout} s` : ''}` : '';
+  const sched = svc && svc.flags & 1 ? ` (persistent ${svc.timeout} s)` : '';
   if (!c) {
-    ctx.rec.add({ kind: 'ipvs', service, realServer: null, text: `ip_vs_schedule (${sched}): ${res.decision ? chance(res.decision.why) : 'no destination'}` });
+    ctx.rec.add({ kind: 'ipvs', service, realServer: null, text: `ip_vs_schedule${sched}: ${res.decision ? chance(res.decision.why) : 'no destination'}` });
     return;
   }
   const why = res.decision
@@ -187,13 +187,18 @@ function recordIn(ctx: PipelineCtx, fn: string, ipvs: Ipvs, res: IpvsInResult): 
     kind: 'ipvs',
     service,
     realServer: ep(c.daddr, c.dport),
-    text: `ip_vs_schedule (${sched}): ${why} → real server ${ep(c.daddr, c.dport)} ${FORWARDING[c.fwd].column}; ip_vs_conn_new: ${protocolName(c)} ${ep(c.caddr, c.cport)} → ${ep(c.vaddr, c.vport)} → ${ep(c.daddr, c.dport)} in connection table bucket ${c.bucket} of ${ipvs.conns.tabSize}`,
+    text: `ip_vs_schedule${sched}: ${why} → real server ${ep(c.daddr, c.dport)} ${FORWARDING[c.fwd].column}; ip_vs_conn_new: ${protocolName(c)} ${ep(c.caddr, c.cport)} → ${ep(c.vaddr, c.vport)} → ${ep(c.daddr, c.dport)} in connection table bucket ${c.bucket} of ${ipvs.conns.tabSize}`,
   });
 }
 
 /** Ipvs.decide's "(probability 0.3333333333333333)" as the renderers print probabilities. */
 function chance(why: string): string {
-  return why.replace(/\(probability ([0-9.e-]+)\)$/, (_m, p: string) => `(p=${formatProbability(Number(p))})`);
+  const p = /^(.*) \(probability ([0-9.e-]+)\)$/.exec(why);
+  if (!p) return why;
+  const prob = `p=${formatProbability(Number(p[2]))}`;
+  // rr/wrr: the position in the list is state earlier connections left, which the request does not fix
+  const cycle = /^(\d+ of \d+ picks in one cycle); next: (.*)$/.exec(p[1]!);
+  return cycle ? `${cycle[2]} — the position depends on earlier connections: ${cycle[1]} (${prob})` : `${p[1]} (${prob})`;
 }
 
 function protocolName(c: IpvsConn): string {
