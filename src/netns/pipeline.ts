@@ -493,7 +493,7 @@ function ipvsSend(ctx: PipelineCtx, skb: NetnsSkb, pass: Pass, route: Extract<Ro
 function conntrackIn(ctx: PipelineCtx, skb: NetnsSkb): HookOutcome {
   if (!ctx.host.config.conntrack) return { kind: 'accept' };
   if (skb.ct) {
-    ctx.rec.add({ kind: 'conntrack', state: 'seen', text: 'nf_conntrack_in: a conntrack entry is already attached (looped back, or nf_ct_attach to an error or reset), not looked up again' });
+    ctx.rec.add({ kind: 'conntrack', state: 'seen', text: skb.ipvsProperty ? 'nf_conntrack_in: IPVS sent the packet on with its conntrack entry attached (ip_vs_nat_send_or_cont), not looked up again' /* IPVS (issue 6) */ : 'nf_conntrack_in: a conntrack entry is already attached (looped back, or nf_ct_attach to an error or reset), not looked up again' });
     return { kind: 'accept' };
   }
   if (skb.untracked) {
