@@ -9,7 +9,7 @@
  */
 import { InputError, closestName, formatIp, macFromName, nthHost, parseCidr, parseIp, cidrContains, type Problem } from '../base/index.js';
 import { applyIptablesRestore, compileRuleset, IpsetStore, parseIpsetSave, type CompiledRuleset, type Ruleset } from '../netfilter/index.js';
-import { Fabric, type Device, type FdbEntry, type LazyNetnsSpec, type Listener, type NetnsSpec, type Sysctls } from '../netns/index.js';
+import { Fabric, netnsIpvs, type Device, type FdbEntry, type LazyNetnsSpec, type Listener, type NetnsSpec, type Sysctls } from '../netns/index.js';
 import { Rib } from '../routing/index.js';
 import { refusalFor, type FlannelNodeState } from './controllers/flannel/index.js';
 import { calicoMissingRouteReason, calicoNodeAdditions, calicoPodNetns, installRouterBgpRoutes, type CalicoNodeState } from './controllers/calico/index.js';
@@ -232,6 +232,7 @@ function buildNode(
     ipsets,
     listeners,
     ...(announce.length ? { announce } : {}),
+    ...(ipvs ? { ipvs: netnsIpvs(ipvs.ipvsadmSave, { file: `ipvsadm -Sn of ${node.name}`, sysctls: ipvs.sysctls }) } : {}), // IPVS (issue 6)
   };
   fabric.add(spec);
   for (const a of rib.addresses) if (a.family === 4 && a.dev !== 'lo' && a.dev !== KUBE_IPVS_DUMMY_DEVICE) owners.set(formatIp(a.local), { kind: a.dev === NODE_UPLINK ? 'node' : 'cni', name: node.name, netns: node.name });

@@ -20,6 +20,7 @@ import { IPIP_OVERHEAD, udpFlowSrcPort, VXLAN_OVERHEAD, type Device, type FdbEnt
 import { conntrackNeeded, type NetfilterHost, type NetfilterHostConfig, type NetfilterHostState } from './host.js';
 import { bridgeReceive, icmpSend, localOut, receive, tcpReset, type NetnsSkb, type PassResult, type PipelineCtx, type SentError } from './pipeline.js';
 import { quotedOf, writeSkbFrame } from './icmp-frame.js';
+import type { NetnsIpvs } from './ipvs-hook.js';
 import { fragmentDatagram } from './fragment.js';
 import { ribAddresses, ribRoute } from './rib-route.js';
 import { applySysctlsToRib, conntrackTimeouts } from './sysctls.js';
@@ -73,6 +74,8 @@ export interface NetnsSpec {
    * (a LoadBalancer implementation in L2 mode, e.g. MetalLB's speaker). The kernel does not answer.
    */
   readonly announce?: readonly string[];
+  /** IPVS virtual services (kube-proxy IPVS mode): IPVS registers its hooks in this namespace. */
+  readonly ipvs?: NetnsIpvs;
 }
 
 export interface Segment {
@@ -154,6 +157,7 @@ export class Netns {
         route: ribRoute(spec.rib, { rpFilter: rp }),
         ipsets: spec.ipsets ?? new IpsetStore(),
         mtu: (dev) => this.devices.get(dev)?.mtu ?? null,
+        ...(spec.ipvs ? { ipvs: spec.ipvs } : {}),
       }),
     };
     return this.parts;
@@ -230,17 +234,19 @@ class NetnsConfig implements NetfilterHostConfig {
   readonly route: NetfilterHostConfig['route'];
   readonly ipsets: NetfilterHostConfig['ipsets'];
   readonly mtu: NonNullable<NetfilterHostConfig['mtu']>;
+  readonly ipvs?: NetfilterHostConfig['ipvs'];
   private compiled: CompiledRuleset | undefined;
   private ct: boolean | undefined;
   constructor(
     readonly name: string,
     private readonly source: NetnsSpec['ruleset'],
-    parts: Pick<NetfilterHostConfig, 'addresses' | 'route' | 'ipsets'> & { mtu: NonNullable<NetfilterHostConfig['mtu']> },
+    parts: Pick<NetfilterHostConfig, 'addresses' | 'route' | 'ipsets' | 'ipvs'> & { mtu: NonNullable<NetfilterHostConfig['mtu']> },
   ) {
     this.addresses = parts.addresses;
     this.route = parts.route;
     this.ipsets = parts.ipsets;
     this.mtu = parts.mtu;
+    if (parts.ipvs) this.ipvs = parts.ipvs;
     if (typeof source !== 'function') this.compiled = source ?? compileRuleset(emptyRuleset(4));
   }
   get ruleset(): CompiledRuleset {
