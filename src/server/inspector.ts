@@ -545,7 +545,14 @@ export class Inspector {
   private editedDocument(fn: (edit: { put(o: Json): void; remove(sk: string, kind: KubeKind, key: string): void }) => void): Json {
     // objects are replaced, never changed in place, so the new document shares the others
     const objects = [...((this.doc.objects as Json[] | undefined) ?? [])];
-    const materialised = new Map(this.materialised);
+    // changes to `this.materialised` as a delta (the map holds every Deployment Pod: no copy per edit)
+    const matAdded = new Map<string, string>();
+    const matGone = new Set<string>();
+    const materialised = {
+      set: (k: string, v: string) => (matGone.delete(k), matAdded.set(k, v)),
+      delete: (k: string) => (matAdded.delete(k), matGone.add(k)),
+      entries: (): [string, string][] => [...[...this.materialised].filter(([k]) => !matGone.has(k) && !matAdded.has(k)), ...matAdded],
+    };
     // positions by key, kept across edits that only replace objects (a readiness flip on a large cluster)
     const positions = (this.positions ??= new Map(objects.map((o, i) => [o && typeof o === 'object' ? sourceKey(o) : `\u0000${i}`, i])));
     let moved = false;
@@ -573,7 +580,7 @@ export class Inspector {
     const dropOwnedBy = (deployment: Json, keep = 0) => {
       const ns = String((deployment.metadata as Json).namespace ?? 'default');
       const prefix = `${String((deployment.metadata as Json).name)}-`;
-      const owned = [...materialised].filter(([sk, rs]) => sk.startsWith(`Pod/${ns}/`) && rs.startsWith(prefix)).sort((a, b) => (a[0] < b[0] ? -1 : 1));
+      const owned = materialised.entries().filter(([sk, rs]) => sk.startsWith(`Pod/${ns}/`) && rs.startsWith(prefix)).sort((a, b) => (a[0] < b[0] ? -1 : 1));
       for (const [sk] of owned.slice(keep)) {
         const i = indexOf(sk);
         if (i >= 0) objects.splice(i, 1);
@@ -626,8 +633,8 @@ export class Inspector {
     this.pendingDoc = doc;
     this.commitMaterialised = () => {
       if (moved) this.positions = null;
-      this.materialised.clear();
-      for (const [k, v] of materialised) this.materialised.set(k, v);
+      for (const k of matGone) this.materialised.delete(k);
+      for (const [k, v] of matAdded) this.materialised.set(k, v);
     };
     return doc;
   }
