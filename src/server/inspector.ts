@@ -35,12 +35,20 @@ export interface DiffRule {
   readonly provenance: readonly Provenance[];
 }
 
+/** One line of a tool's state (`ipset save`, `ipvsadm -Sn`) with what made it. */
+export interface DiffLine {
+  readonly line: string;
+  readonly provenance: readonly Provenance[];
+}
+
 export interface NodeDiff {
   readonly node: string;
   readonly rules: { readonly added: readonly DiffRule[]; readonly removed: readonly DiffRule[] };
   readonly routes: { readonly added: readonly string[]; readonly removed: readonly string[] };
-  /** `ipset save` lines; kube-proxy's iptables mode makes no ipsets, so these stay empty there. */
-  readonly ipsets: { readonly added: readonly string[]; readonly removed: readonly string[] };
+  /** `ipset save` lines (`add SET ENTRY`): kube-proxy's in IPVS mode, Felix's on Calico; none otherwise. */
+  readonly ipsets: { readonly added: readonly DiffLine[]; readonly removed: readonly DiffLine[] };
+  /** `ipvsadm -Sn` lines: virtual servers (`-A`) and real servers (`-a`), kube-proxy IPVS mode only. */
+  readonly ipvs: { readonly added: readonly DiffLine[]; readonly removed: readonly DiffLine[] };
 }
 
 export interface ChangeSet {
@@ -67,14 +75,23 @@ export interface TraceQuery {
   readonly reply?: boolean;
 }
 
-/** The `--what` values of `podpath rules` the inspector dumps. */
-export const DUMP_WHATS = ['iptables', 'ip6tables', 'iptables-restore', 'ip6tables-restore', 'ipset', 'routes', 'neigh', 'links', 'fdb', 'conntrack'] as const;
+/** The `--what` values of `podpath rules` the inspector dumps (all but `all`). */
+export const DUMP_WHATS = ['iptables', 'ip6tables', 'iptables-restore', 'ip6tables-restore', 'ipvs', 'ipset', 'routes', 'neigh', 'links', 'fdb', 'conntrack', 'bgp', 'bgp-log'] as const;
 export type DumpWhat = (typeof DUMP_WHATS)[number];
 
-interface NodeWatch {
-  refs: number;
-  proxy: api.KubeProxyIptables;
+/** A watched node's state as last reported: what its diffs are computed against. */
+interface NodeState {
+  /** kube-proxy's iptables mode: synced incrementally on endpoint changes. */
+  proxy: api.KubeProxyIptables | null;
+  /** null: the proxy's current ruleset (listed only when a reload compares it). */
+  rules: DiffRule[] | null;
   routes: string[];
+  ipsets: DiffLine[];
+  ipvs: DiffLine[];
+}
+
+interface NodeWatch extends NodeState {
+  refs: number;
 }
 
 const problem = (message: string, field?: string, file = '<request>'): api.Problem => ({ file, ...(field ? { field } : {}), message, severity: 'error' });
@@ -115,6 +132,48 @@ function listDiff<T>(before: readonly T[], after: readonly T[], key: (x: T) => s
 }
 
 const toDiffRule = (r: RuleWithProvenance): DiffRule => ({ table: r.table, chain: r.chain, rule: r.rule, provenance: r.provenance });
+const lineKey = (x: DiffLine) => x.line;
+
+/**
+ * kube-proxy IPVS mode's virtual and real servers as `ipvsadm -Sn` lines, each with the VS's or the
+ * RS's provenance: the generator's own save text, which has one `-A` line per VS followed by one
+ * `-a` line per real server, in virtualServers order.
+ */
+function ipvsLines(gen: api.GeneratedIpvs): DiffLine[] {
+  const lines = gen.ipvsadmSave.split('\n');
+  const out: DiffLine[] = [];
+  let i = 0;
+  for (const vs of gen.virtualServers) {
+    out.push({ line: lines[i++]!, provenance: vs.provenance });
+    for (const rs of vs.realServers) out.push({ line: lines[i++]!, provenance: rs.provenance });
+  }
+  return out;
+}
+
+/** kube-proxy IPVS mode's ipset members as `ipset save` prints them (`add SET ENTRY`). */
+function ipvsIpsetLines(gen: api.GeneratedIpvs): DiffLine[] {
+  return gen.ipsets.flatMap((s) => s.entries.map((e) => ({ line: `add ${s.name} ${e.entry}`, provenance: e.provenance })));
+}
+
+/** Felix's ipset members (Calico): its restore text has no per-entry origin, so Felix on the node is named. */
+function calicoIpsetLines(text: string, node: string): DiffLine[] {
+  const by: Provenance[] = [{ kind: 'calico-node', name: node, detail: 'Felix' }];
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith('add '))
+    .map((line) => ({ line, provenance: by }));
+}
+
+const rulesOf = (st: NodeState): DiffRule[] => st.rules ?? st.proxy?.ruleset().rules.map(toDiffRule) ?? [];
+
+function diffState(name: string, b: NodeState, a: NodeState): NodeDiff | null {
+  const rules = listDiff(rulesOf(b), rulesOf(a), ruleKey);
+  const routes = listDiff(b.routes, a.routes, (x) => x);
+  const ipsets = listDiff(b.ipsets, a.ipsets, lineKey);
+  const ipvs = listDiff(b.ipvs, a.ipvs, lineKey);
+  const n = rules.added.length + rules.removed.length + routes.added.length + routes.removed.length + ipsets.added.length + ipsets.removed.length + ipvs.added.length + ipvs.removed.length;
+  return n ? { node: name, rules, routes, ipsets, ipvs } : null;
+}
 
 export class Inspector {
   private doc: Json;
@@ -326,12 +385,21 @@ export class Inspector {
     return [...this.watches.keys()];
   }
 
-  private nodeState(name: string): { proxy: api.KubeProxyIptables; routes: string[] } {
+  /**
+   * The node's kube-proxy rules, routes, ipset members and IPVS servers. In iptables mode a
+   * KubeProxyIptables is kept for partial syncs; in IPVS mode the generator runs again.
+   */
+  private nodeState(name: string, routes = this.routeLines(name)): NodeState {
     const node = api.findNode(this.topo, name);
+    const calico = this.topo.cluster.cni.plugin === 'calico' ? calicoIpsetLines(this.world().nodes.get(name)?.calico?.ipsets ?? '', name) : [];
+    if (this.topo.cluster.kubeProxy.mode === 'ipvs') {
+      const gen = api.generateNodeIpvs(this.topo, node, 4);
+      return { proxy: null, rules: gen.rules.map(toDiffRule), routes, ipsets: [...ipvsIpsetLines(gen), ...calico], ipvs: ipvsLines(gen) };
+    }
     const proxy = new api.KubeProxyIptables(api.nodeProxyConfig(this.topo, node), 4);
     const { services, endpointSlices } = api.proxyObjects(this.topo);
     proxy.load(services, endpointSlices);
-    return { proxy, routes: this.routeLines(name) };
+    return { proxy, rules: null, routes, ipsets: calico, ipvs: [] };
   }
 
   private routeLines(name: string): string[] {
@@ -351,8 +419,17 @@ export class Inspector {
       case 'iptables-restore':
       case 'ip6tables-restore':
         return api.generateNodeIptables(this.topo, node, what === 'iptables-restore' ? 4 : 6).payload;
-      case 'ipset':
-        return '';
+      case 'ipvs':
+      case 'ipset': {
+        // as `podpath rules`: kube-proxy's iptables mode makes no VS and no ipset
+        const ipvs = this.topo.cluster.kubeProxy.mode === 'ipvs' ? api.generateNodeIpvs(this.topo, node, 4) : null;
+        if (what === 'ipset') return `${ipvs ? ipvs.ipsetRestore : ''}${this.world().nodes.get(nodeName)?.calico?.ipsets ?? ''}`;
+        return api.formatIpvsadmList(api.loadIpvsadmSave(ipvs?.ipvsadmSave ?? '', { file: `kube-proxy on ${nodeName}` }));
+      }
+      case 'bgp':
+        return api.formatBirdShow(this.topo, nodeName);
+      case 'bgp-log':
+        return api.formatBirdLog(this.topo);
       case 'routes':
         return api.formatRoutes(api.nodeRib(this.topo, node).routes(4));
       case 'neigh':
@@ -458,13 +535,23 @@ export class Inspector {
       changes.push({ kind: ev.object.kind, op, object: ev.object } as ChangedObject);
     }
     const nodes: NodeDiff[] = [];
+    if (events.length) this.worldCache = null;
     if (changes.length) {
       for (const [name, w] of this.watches) {
-        const d = w.proxy.update(changes);
-        if (d.added.length || d.removed.length) nodes.push({ node: name, rules: { added: d.added.map(toDiffRule), removed: d.removed.map(toDiffRule) }, routes: { added: [], removed: [] }, ipsets: { added: [], removed: [] } });
+        if (w.proxy) {
+          // iptables mode: kube-proxy's partial sync says what it wrote
+          const d = w.proxy.update(changes);
+          if (!d.added.length && !d.removed.length) continue;
+          nodes.push({ node: name, rules: { added: d.added.map(toDiffRule), removed: d.removed.map(toDiffRule) }, routes: { added: [], removed: [] }, ipsets: { added: [], removed: [] }, ipvs: { added: [], removed: [] } });
+          continue;
+        }
+        // IPVS mode: the node's state again, compared (routes do not follow endpoints)
+        const st = this.nodeState(name, w.routes);
+        const d = diffState(name, w, st);
+        Object.assign(w, st);
+        if (d) nodes.push(d);
       }
     }
-    if (events.length) this.worldCache = null;
     const objects = events.map((ev) => ({ type: ev.type, kind: ev.object.kind, key: api.objectKey(ev.object), object: ev.object }));
     return this.emit({ version: ++this.version, how: 'incremental', cause: objs.map(sourceKey), objects, nodes });
   }
@@ -484,7 +571,6 @@ export class Inspector {
       throw this.located(e, file, applied);
     }
     const prev = this.topo;
-    const before = new Map([...this.watches].map(([n, w]) => [n, { rules: w.proxy.ruleset().rules.map(toDiffRule), routes: w.routes }]));
     this.doc = doc;
     this.accepted();
     this.topo = next;
@@ -498,12 +584,9 @@ export class Inspector {
         continue;
       }
       const st = this.nodeState(name);
-      w.proxy = st.proxy;
-      w.routes = st.routes;
-      const b = before.get(name)!;
-      const rules = listDiff(b.rules, st.proxy.ruleset().rules.map(toDiffRule), ruleKey);
-      const routes = listDiff(b.routes, st.routes, (x) => x);
-      if (rules.added.length || rules.removed.length || routes.added.length || routes.removed.length) nodes.push({ node: name, rules, routes, ipsets: { added: [], removed: [] } });
+      const d = diffState(name, w, st);
+      Object.assign(w, st);
+      if (d) nodes.push(d);
     }
     return this.emit({ version: ++this.version, how: 'reload', cause, objects: storeDiff(prev, next), nodes });
   }

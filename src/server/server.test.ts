@@ -14,8 +14,8 @@ afterEach(async () => {
   for (const s of servers.splice(0)) await s.close();
 });
 
-async function start(opts: { savePath?: string } = {}): Promise<{ inspector: Inspector; server: RunningServer; base: string }> {
-  const inspector = await Inspector.open(TOPO, opts);
+async function start(opts: { savePath?: string; topology?: string } = {}): Promise<{ inspector: Inspector; server: RunningServer; base: string }> {
+  const inspector = await Inspector.open(opts.topology ?? TOPO, opts);
   const server = await serveInspector(inspector, { port: 0, uiDir: '/nonexistent' });
   servers.push(server);
   return { inspector, server, base: `http://127.0.0.1:${server.port}` };
@@ -200,5 +200,49 @@ describe('websocket protocol', () => {
     const diffs = cs.map((c) => c.got.filter((m) => m.type === 'node-diff').length);
     expect(new Set(diffs).size).toBe(1);
     expect(diffs[0]).toBeGreaterThanOrEqual(1);
+  });
+
+  test('IPVS mode: an unready pod removes its real servers, a NodePort adds virtual servers and ipset members, each with its origin', async () => {
+    const { server, inspector } = await start({ topology: 'topologies/flannel-vxlan-ipvs.yaml' });
+    const c = await client(server.port);
+    c.send({ type: 'subscribe', id: 's', nodes: ['node-2'] });
+    await c.next((m) => m.type === 'ack' && m.id === 's');
+    type Diff = Extract<ServerMessage, { type: 'node-diff' }>;
+    const svc = inspector.get('Service', 'default/web') as import('../index.js').Service;
+    const vip = svc.spec.clusterIP!;
+    const pod = inspector.list('Pod').find((p) => p.metadata.name.startsWith('web-'))! as import('../index.js').Pod;
+    const ip = pod.status!.podIP!;
+    await inspector.apply([{ ...pod, status: { ...pod.status, conditions: [{ type: 'Ready', status: 'False' }] } }]);
+    const d1 = (await c.next((m) => m.type === 'node-diff' && m.version === 1)) as Diff;
+    expect(d1.how).toBe('incremental');
+    // kube-proxy deletes the endpoint's real server from the Service's VS (ipvsadm -Sn: -a -t VIP:80 -r POD:8080 -m -w 1)
+    const rs = d1.ipvs.removed.find((l) => l.line === `-a -t ${vip}:80 -r ${ip}:8080 -m -w 1`);
+    expect(rs?.provenance).toEqual([expect.objectContaining({ kind: 'EndpointSlice' })]);
+    expect(d1.ipvs.added).toEqual([]);
+    // the VS itself stays: two endpoints remain
+    expect(d1.ipvs.removed.some((l) => l.line.startsWith('-A '))).toBe(false);
+
+    // web becomes a NodePort Service: a VS on the node's address and the port in KUBE-NODE-PORT-TCP
+    await inspector.apply([{ ...svc, spec: { ...svc.spec, type: 'NodePort', ports: svc.spec.ports!.map((p) => ({ ...p, nodePort: 30999 })) } }]);
+    const d2 = (await c.next((m) => m.type === 'node-diff' && m.version === 2)) as Diff;
+    expect(d2.how).toBe('reload');
+    const vs = d2.ipvs.added.find((l) => l.line === '-A -t 192.168.56.12:30999 -s rr');
+    expect(vs?.provenance).toEqual([expect.objectContaining({ kind: 'Service', name: 'default/web' })]);
+    expect(d2.ipvs.added.filter((l) => l.line.startsWith('-a -t 192.168.56.12:30999 -r '))).toHaveLength(2);
+    const member = d2.ipsets.added.find((l) => l.line === 'add KUBE-NODE-PORT-TCP 30999');
+    expect(member?.provenance).toEqual([expect.objectContaining({ kind: 'Service', name: 'default/web' })]);
+  });
+
+  test('the node dumps cover every podpath rules --what: ipvs, ipset, bgp on a Calico cluster', async () => {
+    const { base } = await start({ topology: 'topologies/flannel-vxlan-ipvs.yaml' });
+    const info = (await json(await fetch(`${base}/api/info`))).body;
+    expect(info.whats).toEqual(expect.arrayContaining(['ipvs', 'ipset', 'bgp', 'bgp-log']));
+    // ipvsadm -Ln: the header, then TCP VIP:port rr
+    expect(await (await fetch(`${base}/api/nodes/node-1/dump?what=ipvs`)).text()).toMatch(/^IP Virtual Server version [\s\S]*^TCP {2}10\.\d+\.\d+\.\d+:80 rr/m);
+    expect(await (await fetch(`${base}/api/nodes/node-1/dump?what=ipset`)).text()).toMatch(/^create KUBE-CLUSTER-IP hash:ip,port /m);
+    const cal = await start({ topology: 'topologies/calico-bgp-mesh.yaml' });
+    const bgp = await (await fetch(`${cal.base}/api/nodes/${cal.inspector.topology.nodes[0]!.name}/dump?what=bgp`)).text();
+    // birdc show protocols: a full mesh has one Established BGP session per other node
+    expect(bgp.match(/^Mesh_\S+ +BGP +master +up .*Established$/gm)).toHaveLength(cal.inspector.topology.nodes.length - 1);
   });
 });
