@@ -184,6 +184,8 @@ export class Inspector {
   private readonly watches = new Map<string, NodeWatch>();
   /** Pods written into the document from a ReplicaSet's expansion (by Kind/ns/name → RS name). */
   private readonly materialised = new Map<string, string>();
+  /** Pods of the document whose address pin() wrote (the allocator's choice, not the user's). */
+  private readonly pinnedAddress = new Set<string>();
   private stopStoreWatch: () => void = () => undefined;
   private pending: api.WatchEvent[] = [];
 
@@ -230,7 +232,10 @@ export class Inspector {
         const spec = (o.spec ??= {}) as Json;
         if (spec.nodeName === undefined && cur.spec.nodeName) spec.nodeName = cur.spec.nodeName;
         // the whole status: a Pod given with an address keeps the conditions it is given (none = not Ready)
-        if ((o.status as Json | undefined)?.podIP === undefined && cur.status?.podIP) o.status = clone(cur.status);
+        if ((o.status as Json | undefined)?.podIP === undefined && cur.status?.podIP) {
+          o.status = clone(cur.status);
+          this.pinnedAddress.add(sourceKey(o));
+        }
       } else if (o.kind === 'Service') {
         const cur = this.topo.store.get('Service', key);
         const spec = o.spec as Json | undefined;
@@ -344,7 +349,27 @@ export class Inspector {
   /** Replaces the document's `cluster:` section (CNI plugin and mode, kube-proxy mode, CIDRs). */
   async setCluster(cluster: unknown): Promise<ChangeSet> {
     if (!cluster || typeof cluster !== 'object' || Array.isArray(cluster)) throw new api.InputError(problem('the cluster section is a map (podCIDR, serviceCIDR, cni, kubeProxy)', 'cluster'));
-    return this.reload({ ...this.doc, cluster: clone(cluster) }, ['cluster'], '<cluster>', []);
+    const before = this.doc.cluster as Json | undefined;
+    const after = cluster as Json;
+    let doc: Json = { ...this.doc, cluster: clone(cluster) };
+    // Another CNI (or pod CIDR) gives pods their addresses from its own IPAM (Calico's blocks are not
+    // flannel's node podCIDRs): the addresses the inspector pinned are given up, as the pods would be
+    // recreated; addresses written in the topology stay. Nodes, readiness and the rest are kept.
+    if (canonical(before?.cni ?? null) !== canonical(after.cni ?? null) || canonical(before?.podCIDR ?? null) !== canonical(after.podCIDR ?? null)) {
+      const objects = ((doc.objects as Json[] | undefined) ?? []).map((o) => {
+        if (!o || typeof o !== 'object' || o.kind !== 'Pod') return o;
+        const sk = sourceKey(o);
+        if (!this.pinnedAddress.has(sk) && !this.materialised.has(sk)) return o;
+        const c = clone(o) as Json & { status?: Json };
+        if (c.status) {
+          delete c.status.podIP;
+          delete c.status.podIPs;
+        }
+        return c;
+      });
+      doc = { ...doc, objects };
+    }
+    return this.reload(doc, ['cluster'], '<cluster>', []);
   }
 
   /** The document as YAML: what `save` writes, loadable with `podpath serve -t`. */

@@ -245,4 +245,26 @@ describe('websocket protocol', () => {
     // birdc show protocols: a full mesh has one Established BGP session per other node
     expect(bgp.match(/^Mesh_\S+ +BGP +master +up .*Established$/gm)).toHaveLength(cal.inspector.topology.nodes.length - 1);
   });
+
+  test('switching the CNI to Calico (vxlan, then BGP) re-addresses the pods from Calico IPAM and the trace still delivers', async () => {
+    const { server, inspector } = await start({ topology: 'topologies/flannel-vxlan.yaml' });
+    const c = await client(server.port);
+    c.send({ type: 'subscribe', id: 's', nodes: ['node-2'], traces: [{ id: 't', from: 'pod/default/client', to: 'svc/default/web:80', all: true }] });
+    await c.next((m) => m.type === 'trace' && m.id === 't');
+    const section = inspector.clusterSection() as Record<string, unknown>;
+    const flannelIp = (inspector.get('Pod', 'default/client') as import('../index.js').Pod).status!.podIP!;
+    await inspector.setCluster({ ...section, cni: { plugin: 'calico', mode: 'vxlan' } });
+    const t1 = (await c.next((m) => m.type === 'trace' && m.version === 1)) as Extract<ServerMessage, { type: 'trace' }>;
+    expect(t1.trace?.outcomes.map((o) => o.disposition)).toEqual(['delivered', 'delivered', 'delivered']);
+    // Calico IPAM hands out addresses from /26 blocks (node-1's first block), not flannel's node podCIDR
+    const calicoIp = (inspector.get('Pod', 'default/client') as import('../index.js').Pod).status!.podIP!;
+    expect(calicoIp).not.toBe(flannelIp);
+    expect(inspector.dump('node-1', 'routes')).toMatch(new RegExp(`^${calicoIp.replace(/\./g, '\\.')} dev cali`, 'm'));
+    await inspector.setCluster({ ...section, cni: { plugin: 'calico', mode: 'bgp' } });
+    const d2 = (await c.next((m) => m.type === 'node-diff' && m.version === 2)) as Extract<ServerMessage, { type: 'node-diff' }>;
+    // BIRD's routes to the other nodes' blocks: `… via NODE-IP dev eth0 proto bird`
+    expect(d2.routes.added.filter((r) => / proto bird/.test(r)).length).toBeGreaterThan(0);
+    const t2 = (await c.next((m) => m.type === 'trace' && m.version === 2)) as Extract<ServerMessage, { type: 'trace' }>;
+    expect(t2.trace?.outcomes.every((o) => o.disposition === 'delivered')).toBe(true);
+  });
 });
