@@ -796,7 +796,8 @@ export class Inspector {
       proxy: t.cluster.kubeProxy.mode,
       segments: t.networks.map((n) => ({ name: n.name, cidrs: [...n.cidrs], mtu: n.mtu })),
       routers: t.routers.map((r) => ({ name: r.name, interfaces: r.interfaces.map((i) => ({ network: i.network, ip: i.ip })) })),
-      nodes: t.nodes.map((n) => ({ name: n.name, ips: [...n.ips], network: n.network, podCIDRs: [...n.podCIDRs] })),
+      // Calico gives pods addresses from its IPAM blocks, not from the node's podCIDR
+      nodes: t.nodes.map((n) => ({ name: n.name, ips: [...n.ips], network: n.network, podCIDRs: t.cluster.cni.plugin === 'calico' ? [...(this.world().nodes.get(n.name)?.calico?.blocks ?? [])] : [...n.podCIDRs] })),
       clients: t.clients.map((c) => ({ name: c.name, ips: [...c.ips], network: c.network })),
       pods,
       services,
