@@ -75,6 +75,18 @@ export interface TraceQuery {
   readonly reply?: boolean;
 }
 
+/** What the compare view asks (the options of `podpath compare`). */
+export interface CompareQuery {
+  readonly from: string;
+  readonly to: string;
+  readonly proto?: TraceProto;
+  readonly sport?: number;
+  readonly all?: boolean;
+  readonly seed?: number;
+  readonly modes?: readonly api.CniModeName[];
+  readonly proxies?: readonly api.ProxyModeName[];
+}
+
 /** The `--what` values of `podpath rules` the inspector dumps (all but `all`). */
 export const DUMP_WHATS = ['iptables', 'ip6tables', 'iptables-restore', 'ip6tables-restore', 'ipvs', 'ipset', 'routes', 'neigh', 'links', 'fdb', 'conntrack', 'bgp', 'bgp-log'] as const;
 export type DumpWhat = (typeof DUMP_WHATS)[number];
@@ -353,23 +365,38 @@ export class Inspector {
     const after = cluster as Json;
     let doc: Json = { ...this.doc, cluster: clone(cluster) };
     // Another CNI (or pod CIDR) gives pods their addresses from its own IPAM (Calico's blocks are not
-    // flannel's node podCIDRs): the addresses the inspector pinned are given up, as the pods would be
-    // recreated; addresses written in the topology stay. Nodes, readiness and the rest are kept.
-    if (canonical(before?.cni ?? null) !== canonical(after.cni ?? null) || canonical(before?.podCIDR ?? null) !== canonical(after.podCIDR ?? null)) {
-      const objects = ((doc.objects as Json[] | undefined) ?? []).map((o) => {
-        if (!o || typeof o !== 'object' || o.kind !== 'Pod') return o;
-        const sk = sourceKey(o);
-        if (!this.pinnedAddress.has(sk) && !this.materialised.has(sk)) return o;
-        const c = clone(o) as Json & { status?: Json };
-        if (c.status) {
-          delete c.status.podIP;
-          delete c.status.podIPs;
-        }
-        return c;
-      });
-      doc = { ...doc, objects };
-    }
+    // flannel's node podCIDRs), as the pods would be recreated. Nodes, readiness and the rest are kept.
+    if (canonical(before?.cni ?? null) !== canonical(after.cni ?? null) || canonical(before?.podCIDR ?? null) !== canonical(after.podCIDR ?? null)) doc = this.unpinned(doc);
     return this.reload(doc, ['cluster'], '<cluster>', []);
+  }
+
+  /** The document without the pod addresses the inspector pinned (addresses written in the topology stay). */
+  private unpinned(doc: Json): Json {
+    const objects = ((doc.objects as Json[] | undefined) ?? []).map((o) => {
+      if (!o || typeof o !== 'object' || o.kind !== 'Pod') return o;
+      const sk = sourceKey(o);
+      if (!this.pinnedAddress.has(sk) && !this.materialised.has(sk)) return o;
+      const c = clone(o) as Json & { status?: Json };
+      if (c.status) {
+        delete c.status.podIP;
+        delete c.status.podIPs;
+      }
+      return c;
+    });
+    return { ...doc, objects };
+  }
+
+  /**
+   * The request under each CNI × kube-proxy mode (src/compare, as `podpath compare`), on the
+   * current objects: each variant's IPAM numbers the pods afresh, so the pinned addresses are left out.
+   */
+  async compare(q: CompareQuery): Promise<api.CompareRow[]> {
+    const source: api.CompareSource = { document: clone(this.unpinned(this.doc)), file: this.file };
+    return api.compareModes(
+      source,
+      { from: q.from, to: q.to, ...(q.proto ? { proto: q.proto } : {}), ...(q.sport !== undefined ? { sport: q.sport } : {}) },
+      { trace: api.traceRequest, all: q.all === true, seed: q.seed ?? 1, ...(q.modes ? { modes: q.modes } : {}), ...(q.proxies ? { proxies: q.proxies } : {}) },
+    );
   }
 
   /** The document as YAML: what `save` writes, loadable with `podpath serve -t`. */

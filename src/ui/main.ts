@@ -2,7 +2,7 @@
 // ui: the browser inspector — cluster graph, trace panel, node tables, object editor — over the server's API and /ws.
 // Must not import any podpath code at run time: only types from src/index.ts (`import type`); all data comes from the server.
 import cytoscape from 'cytoscape';
-import type { Hop, Outcome, PacketSnapshot, Provenance, Step, Trace } from '../index.js';
+import type { CompareRow, Hop, Outcome, PacketSnapshot, Provenance, Step, Trace } from '../index.js';
 
 // ------------------------------------------------------------------ shapes the server sends
 
@@ -834,13 +834,77 @@ async function save(): Promise<void> {
 
 // ------------------------------------------------------------------ compare
 
-async function renderCompare(): Promise<void> {
+interface CompareAnswer {
+  rows: CompareRow[];
+  table: string;
+  delivered: boolean;
+}
+
+const CNI_MODES = ['flannel-vxlan', 'flannel-host-gw', 'calico-bgp', 'calico-ipip', 'calico-ipip-crosssubnet', 'calico-vxlan', 'calico-vxlan-crosssubnet'];
+const range = (r: { min: number; max: number } | null): string => (r === null ? '-' : r.min === r.max ? String(r.min) : `${r.min}-${r.max}`);
+let compareSeq = 0;
+
+/** The current request under each CNI × kube-proxy mode (GET /api/compare, as `podpath compare`). */
+async function renderCompare(run = false): Promise<void> {
   const root = $('tab-compare');
   if (!S.info?.compare) {
-    root.replaceChildren(h('div', { class: 'empty' }, h('b', {}, 'Compare is not available'), h('br'), 'the same request across CNI and kube-proxy modes comes with podpath compare; this build does not include it.'));
+    root.replaceChildren(h('div', { class: 'empty' }, h('b', {}, 'Compare is not available'), h('br'), 'this server was started without the compare view.'));
     return;
   }
-  root.replaceChildren(h('div', { class: 'empty' }, 'loading…'));
+  if (!S.query) {
+    root.replaceChildren(h('div', { class: 'empty' }, 'Trace a request first: compare runs the same request under every CNI and kube-proxy mode.'));
+    return;
+  }
+  const q = S.query;
+  const prev = root.querySelector<HTMLElement>('#cmp-result');
+  const checked = new Set([...root.querySelectorAll<HTMLInputElement>('input.cmp-mode:checked')].map((i) => i.value));
+  const proxies = new Set([...root.querySelectorAll<HTMLInputElement>('input.cmp-proxy:checked')].map((i) => i.value));
+  const modeBoxes = CNI_MODES.map((m) => h('label', { class: 'chk' }, h('input', { type: 'checkbox', class: 'cmp-mode', value: m, ...(checked.size === 0 || checked.has(m) ? { checked: true } : {}) }), m));
+  const proxyBoxes = ['iptables', 'ipvs'].map((p) => h('label', { class: 'chk' }, h('input', { type: 'checkbox', class: 'cmp-proxy', value: p, ...(proxies.size === 0 || proxies.has(p) ? { checked: true } : {}) }), `kube-proxy ${p}`));
+  const result = prev ?? h('div', { id: 'cmp-result' }, h('div', { class: 'muted' }, 'Press Compare: each mode loads the topology again and traces the request (a few seconds).'));
+  root.replaceChildren(
+    h('div', { class: 'row' }, h('h2', {}, `${q.from} → ${q.to}`), h('span', { class: 'spacer' }), h('button', { id: 'cmp-go', class: 'primary', onclick: () => void renderCompare(true) }, 'Compare')),
+    h('div', { class: 'row wrap' }, ...modeBoxes),
+    h('div', { class: 'row wrap' }, ...proxyBoxes),
+    result,
+  );
+  if (!run) return;
+  const seq = ++compareSeq;
+  const modes = [...root.querySelectorAll<HTMLInputElement>('input.cmp-mode:checked')].map((i) => i.value);
+  const px = [...root.querySelectorAll<HTMLInputElement>('input.cmp-proxy:checked')].map((i) => i.value);
+  const p = new URLSearchParams({ from: q.from, to: q.to, all: q.all ? 'true' : 'false', modes: modes.join(','), proxy: px.join(',') });
+  if (q.proto) p.set('proto', q.proto);
+  result.replaceChildren(h('div', { class: 'empty' }, 'comparing…'));
+  try {
+    const a = await api<CompareAnswer>(`/api/compare?${p.toString()}`);
+    if (seq !== compareSeq) return;
+    const t = h('table', { class: 'cmp', id: 'cmp-table' });
+    t.append(h('tr', {}, ...['mode', 'kube-proxy', 'disposition', 'endpoint', 'hops', 'encap B', 'pod MTU', 'rules', 'routes/node', 'BGP'].map((c) => h('th', {}, c))));
+    for (const r of a.rows) {
+      const disp = r.status === 'error' ? h('span', { class: 'badge bad' }, 'error') : r.status === 'unmodelled' ? h('span', { class: 'badge warn' }, 'not modelled') : r.disposition ? dispBadge(r.disposition) : h('span', { class: 'badge warn' }, 'mixed');
+      const eps = [...new Set(r.outcomes.map((o) => o.endpoint).filter((x): x is string => x !== null))];
+      const why = r.error ?? r.outcomes.find((o) => o.disposition !== 'delivered')?.reason ?? null;
+      t.append(
+        h(
+          'tr',
+          { class: r.status === 'ok' && r.delivered ? 'ok' : 'bad', 'data-row': `${r.mode}/${r.proxy}` },
+          h('td', {}, r.mode),
+          h('td', {}, r.proxy),
+          h('td', {}, disp, why ? h('div', { class: 'muted small' }, why) : null),
+          h('td', { class: 'mono' }, eps.length > 1 ? `${eps.length} endpoints` : (eps[0] ?? '-')),
+          h('td', {}, range(r.hops)),
+          h('td', {}, range(r.encapBytes)),
+          h('td', {}, range(r.podMtu)),
+          h('td', {}, `${range(r.rulesEvaluated)}${r.ipvsLookups && r.ipvsLookups.max > 0 ? ` +${range(r.ipvsLookups)} ipvs` : ''}`),
+          h('td', {}, range(r.nodeRoutes)),
+          h('td', {}, r.bgpSessions === null ? '-' : String(r.bgpSessions)),
+        ),
+      );
+    }
+    result.replaceChildren(t, h('h3', {}, 'as podpath compare prints it'), h('pre', { class: 'dump' }, a.table));
+  } catch (e) {
+    if (seq === compareSeq) result.replaceChildren(h('div', { class: 'errors' }, (e as Error).message));
+  }
 }
 
 // ------------------------------------------------------------------ tabs and start

@@ -98,6 +98,23 @@ describe.skipIf(!have)('inspector in headless Chromium', () => {
     expect(took).toBeLessThan(5000);
     mkdirSync('test-output', { recursive: true });
     await page.screenshot({ path: 'test-output/inspector-scaled.png' });
+
+    // compare: the same request under the two Flannel modes with kube-proxy iptables
+    await page.click('#tabs button[data-tab="compare"]');
+    for (const m of ['calico-bgp', 'calico-ipip', 'calico-ipip-crosssubnet', 'calico-vxlan', 'calico-vxlan-crosssubnet']) await page.uncheck(`input.cmp-mode[value="${m}"]`);
+    await page.uncheck('input.cmp-proxy[value="ipvs"]');
+    await page.click('#cmp-go');
+    await page.waitForSelector('#cmp-table tr[data-row]', { timeout: 20_000 });
+    const rows = await page.locator('#cmp-table tr[data-row]').evaluateAll((rs) => rs.map((r) => (r as HTMLElement).dataset.row));
+    expect(rows).toEqual(['flannel-vxlan/iptables', 'flannel-host-gw/iptables']);
+    // VXLAN's pods get eth0 MTU 1500 - 50, host-gw's the underlay's 1500
+    const cells = await page.locator('#cmp-table tr[data-row]').evaluateAll((rs) => rs.map((r) => [...r.querySelectorAll('td')].map((td) => td.textContent ?? '')));
+    expect(cells.map((c) => [c[2], c[6]])).toEqual([
+      ['delivered', '1450'],
+      ['delivered', '1500'],
+    ]);
+    expect(await page.locator('#tab-compare pre').innerText()).toMatch(/^MODE +PROXY +DISPOSITION/);
+    await page.screenshot({ path: 'test-output/inspector-compare.png' });
     expect(errors).toEqual([]);
   });
 
