@@ -2,8 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import * as api from '../index.js';
-import type { CompareRow, Hop, Outcome, Step } from '../index.js';
+import * as api from '../../src/index.js';
+import type { CompareRow, Hop, Outcome, Step } from '../../src/index.js';
 
 const REQUEST = { from: 'pod/default/client', to: 'svc/default/web:80' } as const;
 
@@ -184,19 +184,6 @@ describe('a variant that fails', () => {
 });
 
 describe('bad input', () => {
-  it('an unknown mode lists the valid ones', () => {
-    expect(() => api.parseCniModes('flannel-vxlan,calico-ipipp')).toThrow(api.InputError);
-    try {
-      api.parseCniModes('flannel-vxlan,calico-ipipp');
-    } catch (e) {
-      const msg = (e as api.InputError).problems[0]!.message;
-      expect(msg).toMatch(/unknown mode "calico-ipipp"; did you mean calico-ipip\?/);
-      for (const m of api.CNI_MODES) expect(msg).toContain(m);
-      expect((e as api.InputError).problems[0]!.field).toBe('--modes');
-    }
-    expect(() => api.parseProxyModes('iptables,nftables')).toThrow(/unknown mode "nftables".*valid: iptables, ipvs/);
-  });
-
   it('a SRC that does not exist, or a pod address as SRC, is bad input', async () => {
     const source = await api.readCompareSource('topologies/default.yaml');
     await expect(api.compareModes(source, { from: 'pod/default/nope', to: REQUEST.to }, { trace: api.traceRequest })).rejects.toThrow(/no pod default\/nope/);
@@ -204,22 +191,6 @@ describe('bad input', () => {
     const clientIp = base.pods.get('default/client')!.ip;
     await expect(api.compareModes(source, { from: clientIp, to: REQUEST.to }, { trace: api.traceRequest })).rejects.toThrow(/pod default\/client.*name it \(pod\/default\/client\)/);
   }, 60_000);
-});
-
-describe('variantDocument', () => {
-  it('replaces cluster.cni and kubeProxy.mode, keeps the rest, never changes its input', () => {
-    const doc = { name: 'x', cluster: { cni: { plugin: 'calico', mode: 'bgp', bgp: { routeReflectors: ['node-1'] }, asNumber: 64600 }, kubeProxy: { mode: 'iptables', masqueradeAll: true } }, objects: [{ kind: 'IPPool', metadata: { name: 'p' }, spec: { cidr: '10.244.0.0/16', ipipMode: 'Never' } }] };
-    const before = structuredClone(doc);
-    const v = api.variantDocument(doc, 'calico-ipip-crosssubnet', 'ipvs') as typeof doc & { cluster: { cni: Record<string, unknown> } };
-    expect(doc).toEqual(before);
-    expect(v.cluster.cni).toEqual({ plugin: 'calico', mode: 'ipip', encapsulation: 'CrossSubnet', bgp: { routeReflectors: ['node-1'] }, asNumber: 64600 });
-    expect(v.cluster.kubeProxy).toEqual({ mode: 'ipvs', masqueradeAll: true });
-    expect(v.objects[0]!.spec).toEqual({ cidr: '10.244.0.0/16', ipipMode: 'CrossSubnet', vxlanMode: 'Never' });
-    const f = api.variantDocument(doc, 'flannel-vxlan', 'iptables') as typeof doc & { cluster: { cni: Record<string, unknown> } };
-    expect(f.cluster.cni).toEqual({ plugin: 'flannel', mode: 'vxlan' });
-    expect(api.cniModeOf(doc)).toBe('calico-bgp');
-    expect(api.cniModeOf({ cluster: { cni: { plugin: 'calico', mode: 'vxlan' } } })).toBe('calico-vxlan');
-  });
 });
 
 describe('formats', () => {
