@@ -459,49 +459,14 @@ export class Inspector {
     return api.formatRoutes(rib.routes(4)).split('\n').filter((l) => l !== '');
   }
 
-  /** One node's state in a real tool's format (as `podpath rules --what`). */
+  /** One node's state in a real tool's format: the text `podpath rules --what` prints (the same rendering, nodeDump). */
   dump(nodeName: string, what: DumpWhat, after?: TraceQuery): string {
-    const node = api.findNode(this.topo, nodeName);
-    switch (what) {
-      case 'iptables':
-      case 'ip6tables': {
-        if (what === 'iptables') return api.formatIptablesSave(this.world().nodes.get(nodeName)!.ruleset, { order: 'nft' });
-        return api.formatIptablesSave(api.nodeIptables(this.topo, nodeName, 6).ruleset, { order: 'nft' });
-      }
-      case 'iptables-restore':
-      case 'ip6tables-restore':
-        return api.generateNodeIptables(this.topo, node, what === 'iptables-restore' ? 4 : 6).payload;
-      case 'ipvs':
-      case 'ipset': {
-        // as `podpath rules`: kube-proxy's iptables mode makes no VS and no ipset
-        const ipvs = this.topo.cluster.kubeProxy.mode === 'ipvs' ? api.generateNodeIpvs(this.topo, node, 4) : null;
-        if (what === 'ipset') return `${ipvs ? ipvs.ipsetRestore : ''}${this.world().nodes.get(nodeName)?.calico?.ipsets ?? ''}`;
-        return api.formatIpvsadmList(api.loadIpvsadmSave(ipvs?.ipvsadmSave ?? '', { file: `kube-proxy on ${nodeName}` }));
-      }
-      case 'bgp':
-        return api.formatBirdShow(this.topo, nodeName);
-      case 'bgp-log':
-        return api.formatBirdLog(this.topo);
-      case 'routes':
-        return api.formatRoutes(api.nodeRib(this.topo, node).routes(4));
-      case 'neigh':
-        return api.formatNeighs(api.nodeRib(this.topo, node).neigh.entries());
-      case 'links': {
-        const ns = this.world().fabric.get(nodeName);
-        return ns.spec.devices.map((d, i) => `${api.formatLink(d, i + 1)}\n`).join('');
-      }
-      case 'fdb':
-        return this.world()
-          .fabric.get(nodeName)
-          .spec.fdb.map((e) => `${api.formatFdb(e)}\n`)
-          .join('');
-      case 'conntrack': {
-        if (!after) throw new api.InputError(problem('conntrack is the state after a traced request: give from and to', 'from'));
-        const { runs } = api.traceRequest(this.world(), { ...this.traceRequest(after), all: false, establish: true });
-        const ct = runs[0]?.conntrack(nodeName);
-        return ct ? api.formatConntrackList(ct) : '';
-      }
-    }
+    api.findNode(this.topo, nodeName);
+    if (what !== 'conntrack') return api.nodeDump(this.topo, nodeName, what, { world: () => this.world() });
+    if (!after) throw new api.InputError(problem('conntrack is the state after a traced request: give from and to', 'from'));
+    const { runs } = api.traceRequest(this.world(), { ...this.traceRequest(after), all: false, establish: true });
+    const ct = runs[0]?.conntrack(nodeName);
+    return ct ? api.formatConntrackList(ct) : '';
   }
 
   /** The node's iptables as traced, table by table, each rule with its provenance. */

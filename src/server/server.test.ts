@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import WebSocket from 'ws';
-import { buildWorld, compareModes, formatCompareTable, loadTopology, readCompareSource, renderTrace, traceRequest } from '../index.js';
-import { Inspector, MAX_MESSAGE_BYTES, serveInspector, type RunningServer, type ServerMessage } from './index.js';
+import { buildWorld, compareModes, formatCompareTable, loadTopology, nodeDump, readCompareSource, renderTrace, traceRequest } from '../index.js';
+import { DUMP_WHATS, Inspector, MAX_MESSAGE_BYTES, serveInspector, type RunningServer, type ServerMessage } from './index.js';
 
 const TOPO = 'topologies/default.yaml';
 const servers: RunningServer[] = [];
@@ -250,6 +250,20 @@ describe('websocket protocol', () => {
     expect(d2.ipvs.added.filter((l) => l.line.startsWith('-a -t 192.168.56.12:30999 -r '))).toHaveLength(2);
     const member = d2.ipsets.added.find((l) => l.line === 'add KUBE-NODE-PORT-TCP 30999');
     expect(member?.provenance).toEqual([expect.objectContaining({ kind: 'Service', name: 'default/web' })]);
+  });
+
+  test('every dump answers, as podpath rules renders it (nodeDump), on iptables and IPVS clusters', async () => {
+    for (const topology of ['topologies/default.yaml', 'topologies/flannel-vxlan-ipvs.yaml']) {
+      const { base, inspector } = await start({ topology });
+      const topo = await loadTopology(topology);
+      for (const what of DUMP_WHATS) {
+        const extra = what === 'conntrack' ? '&from=pod/default/client&to=svc/default/web:80' : '';
+        const r = await fetch(`${base}/api/nodes/node-2/dump?what=${what}${extra}`);
+        expect(r.status, `${topology} ${what}`).toBe(200);
+        if (what !== 'conntrack') expect(await r.text(), `${topology} ${what}`).toBe(nodeDump(topo, 'node-2', what));
+      }
+      expect(inspector.changeVersion).toBe(0);
+    }
   });
 
   test('the node dumps cover every podpath rules --what: ipvs, ipset, bgp on a Calico cluster', async () => {
