@@ -100,6 +100,8 @@ interface NodeState {
   routes: string[];
   ipsets: DiffLine[];
   ipvs: DiffLine[];
+  /** Felix's members (Calico), part of `ipsets`: they follow pools and nodes, not endpoints. */
+  calico: DiffLine[];
 }
 
 interface NodeWatch extends NodeState {
@@ -441,17 +443,17 @@ export class Inspector {
    * The node's kube-proxy rules, routes, ipset members and IPVS servers. In iptables mode a
    * KubeProxyIptables is kept for partial syncs; in IPVS mode the generator runs again.
    */
-  private nodeState(name: string, routes = this.routeLines(name)): NodeState {
+  private nodeState(name: string, routes = this.routeLines(name), calicoKept?: DiffLine[]): NodeState {
     const node = api.findNode(this.topo, name);
-    const calico = this.topo.cluster.cni.plugin === 'calico' ? calicoIpsetLines(this.world().nodes.get(name)?.calico?.ipsets ?? '', name) : [];
+    const calico = calicoKept ?? (this.topo.cluster.cni.plugin === 'calico' ? calicoIpsetLines(this.world().nodes.get(name)?.calico?.ipsets ?? '', name) : []);
     if (this.topo.cluster.kubeProxy.mode === 'ipvs') {
       const gen = api.generateNodeIpvs(this.topo, node, 4);
-      return { proxy: null, rules: gen.rules.map(toDiffRule), routes, ipsets: [...ipvsIpsetLines(gen), ...calico], ipvs: ipvsLines(gen) };
+      return { proxy: null, rules: gen.rules.map(toDiffRule), routes, ipsets: [...ipvsIpsetLines(gen), ...calico], ipvs: ipvsLines(gen), calico };
     }
     const proxy = new api.KubeProxyIptables(api.nodeProxyConfig(this.topo, node), 4);
     const { services, endpointSlices } = api.proxyObjects(this.topo);
     proxy.load(services, endpointSlices);
-    return { proxy, rules: null, routes, ipsets: calico, ipvs: [] };
+    return { proxy, rules: null, routes, ipsets: calico, ipvs: [], calico };
   }
 
   private routeLines(name: string): string[] {
@@ -562,8 +564,8 @@ export class Inspector {
           nodes.push({ node: name, rules: { added: d.added.map(toDiffRule), removed: d.removed.map(toDiffRule) }, routes: { added: [], removed: [] }, ipsets: { added: [], removed: [] }, ipvs: { added: [], removed: [] } });
           continue;
         }
-        // IPVS mode: the node's state again, compared (routes do not follow endpoints)
-        const st = this.nodeState(name, w.routes);
+        // IPVS mode: the node's state again, compared (routes and Felix's sets do not follow endpoints)
+        const st = this.nodeState(name, w.routes, w.calico);
         const d = diffState(name, w, st);
         Object.assign(w, st);
         if (d) nodes.push(d);
