@@ -130,6 +130,9 @@ describe.skipIf(!support.ok)('kernel differential: podpath netfilter agrees with
     expect(outcomes.reduce((p, o) => p + o.probability, 0)).toBeCloseTo(1, 9);
     for (const o of outcomes) expect(o.probability).toBeCloseTo(1 / 3, 6);
 
+    // The closing states' timeouts (10 s for CLOSE) must outlast 60 connections on a busy machine,
+    // so that conntrack -L below still lists every one of them.
+    for (const state of ['close', 'time_wait', 'close_wait', 'fin_wait', 'last_ack']) await lab.sysctl(topo.host, `net.netfilter.nf_conntrack_tcp_timeout_${state}`, 3600);
     const conns = await lab.tcpConnect(topo.client, VIP, 80, { count: 60 });
     expect(conns.filter((c) => c.ok)).toHaveLength(60);
     const kernelEndpoints = new Set(conns.map((c) => c.servedBy!));
