@@ -175,11 +175,70 @@ export function siphash(data: Uint8Array, k0: bigint, k1: bigint, cRounds: numbe
   return (v0 ^ v1 ^ v2 ^ v3) & M64;
 }
 
+/** A 128-bit SipHash key as four u32 halves (k0 high/low, k1 high/low), ready for the 32-bit implementation. */
+export interface SipKey32 {
+  readonly k0h: number;
+  readonly k0l: number;
+  readonly k1h: number;
+  readonly k1l: number;
+}
+
+/** Splits a (k0, k1) key of 64-bit words into u32 halves, once, outside the datapath. */
+export function sipKey32(key: readonly [bigint, bigint]): SipKey32 {
+  const w = (x: bigint, shift: bigint) => Number((x >> shift) & 0xffffffffn);
+  return { k0h: w(key[0], 32n), k0l: w(key[0], 0n), k1h: w(key[1], 32n), k1l: w(key[1], 0n) };
+}
+
+/**
+ * Models hsiphash(&v, sizeof(u32), key) on a 64-bit kernel (lib/siphash.c, hsiphash_1u32 there):
+ * SipHash-1-3 with 64-bit key words over the 4 bytes of `v` as stored (little-endian), truncated
+ * to u32. Computed on u32 halves of each 64-bit word (add with carry, rotations across halves),
+ * without BigInt, because mh hashes every new connection with it. `siphash` is the reference.
+ */
+export function hsiphashU32Key(v: number, key: SipKey32): number {
+  // v0..v3 = the "somepseudorandomlygeneratedbytes" constants ^ key, as (high, low) u32 pairs.
+  let v0h = (0x736f6d65 ^ key.k0h) >>> 0, v0l = (0x70736575 ^ key.k0l) >>> 0;
+  let v1h = (0x646f7261 ^ key.k1h) >>> 0, v1l = (0x6e646f6d ^ key.k1l) >>> 0;
+  let v2h = (0x6c796765 ^ key.k0h) >>> 0, v2l = (0x6e657261 ^ key.k0l) >>> 0;
+  let v3h = (0x74656462 ^ key.k1h) >>> 0, v3l = (0x79746573 ^ key.k1l) >>> 0;
+  // The last (only) block: b = (len << 56) | the 4 bytes, len = 4.
+  const bh = 0x04000000;
+  const bl = v >>> 0;
+  v3h = (v3h ^ bh) >>> 0; v3l = (v3l ^ bl) >>> 0;
+  // One compression round (c = 1), then v0 ^= b, v2 ^= 0xff and three finalization rounds (d = 3).
+  for (let r = 0; r < 4; r++) {
+    if (r === 1) {
+      v0h = (v0h ^ bh) >>> 0; v0l = (v0l ^ bl) >>> 0;
+      v2l = (v2l ^ 0xff) >>> 0;
+    }
+    let s: number, th: number;
+    // v0 += v1; v1 = rol64(v1, 13); v1 ^= v0; v0 = rol64(v0, 32)
+    s = v0l + v1l; v0l = s >>> 0; v0h = (v0h + v1h + (s > 0xffffffff ? 1 : 0)) >>> 0;
+    th = v1h; v1h = ((th << 13) | (v1l >>> 19)) >>> 0; v1l = ((v1l << 13) | (th >>> 19)) >>> 0;
+    v1h = (v1h ^ v0h) >>> 0; v1l = (v1l ^ v0l) >>> 0;
+    th = v0h; v0h = v0l; v0l = th;
+    // v2 += v3; v3 = rol64(v3, 16); v3 ^= v2
+    s = v2l + v3l; v2l = s >>> 0; v2h = (v2h + v3h + (s > 0xffffffff ? 1 : 0)) >>> 0;
+    th = v3h; v3h = ((th << 16) | (v3l >>> 16)) >>> 0; v3l = ((v3l << 16) | (th >>> 16)) >>> 0;
+    v3h = (v3h ^ v2h) >>> 0; v3l = (v3l ^ v2l) >>> 0;
+    // v0 += v3; v3 = rol64(v3, 21); v3 ^= v0
+    s = v0l + v3l; v0l = s >>> 0; v0h = (v0h + v3h + (s > 0xffffffff ? 1 : 0)) >>> 0;
+    th = v3h; v3h = ((th << 21) | (v3l >>> 11)) >>> 0; v3l = ((v3l << 21) | (th >>> 11)) >>> 0;
+    v3h = (v3h ^ v0h) >>> 0; v3l = (v3l ^ v0l) >>> 0;
+    // v2 += v1; v1 = rol64(v1, 17); v1 ^= v2; v2 = rol64(v2, 32)
+    s = v2l + v1l; v2l = s >>> 0; v2h = (v2h + v1h + (s > 0xffffffff ? 1 : 0)) >>> 0;
+    th = v1h; v1h = ((th << 17) | (v1l >>> 15)) >>> 0; v1l = ((v1l << 17) | (th >>> 15)) >>> 0;
+    v1h = (v1h ^ v2h) >>> 0; v1l = (v1l ^ v2l) >>> 0;
+    th = v2h; v2h = v2l; v2l = th;
+  }
+  // (v0 ^ v1 ^ v2 ^ v3) truncated to u32: only the low halves matter.
+  return (v0l ^ v1l ^ v2l ^ v3l) >>> 0;
+}
+
 /**
  * Models hsiphash(&v, sizeof(u32), key) on a 64-bit kernel (lib/siphash.c): there HalfSipHash is
  * SipHash-1-3 with 64-bit key words, truncated to u32. `v` is the u32 as stored (little-endian).
  */
 export function hsiphashU32(v: number, key: readonly [bigint, bigint]): number {
-  const bytes = Uint8Array.of(v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff);
-  return Number(siphash(bytes, key[0], key[1], 1, 3) & 0xffffffffn);
+  return hsiphashU32Key(v, sipKey32(key));
 }

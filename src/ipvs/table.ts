@@ -57,13 +57,92 @@ function keyFamily(k: ServiceKey): 4 | 6 {
 }
 
 /**
+ * One hashed service: where the kernel's chain holds it. Chains are kept oldest first, so the
+ * kernel's walk (newest first, list_add at the head) reaches this entry after
+ * `chain.length - idx` compares.
+ */
+class SvcSlot {
+  /** The last hit result for this slot, reused until its bucket changes. */
+  cached: ServiceLookup | null = null;
+  constructor(
+    readonly svc: VirtualService,
+    readonly table: 'svc' | 'fwmark',
+    readonly bucket: number,
+    readonly chain: SvcSlot[],
+    public idx: number,
+  ) {}
+}
+
+/** One frozen probes list per bucket, so a plain hit allocates nothing. */
+const SVC_PROBES: readonly (readonly string[])[] = Array.from({ length: IP_VS_SVC_TAB_SIZE }, (_, b) => Object.freeze([`svc:${b}`]));
+const FWM_PROBES: readonly (readonly string[])[] = Array.from({ length: IP_VS_SVC_TAB_SIZE }, (_, b) => Object.freeze([`fwmark:${b}`]));
+
+/**
+ * A lookup result whose explanation is built only when read (`why` is a getter, so not an own
+ * property; toJSON includes it). Everything else is computed at lookup time.
+ */
+class LookupResult implements ServiceLookup {
+  private text: string | undefined;
+  constructor(
+    readonly service: VirtualService | null,
+    readonly table: 'fwmark' | 'svc',
+    readonly bucket: number,
+    readonly compared: number,
+    readonly probes: readonly string[],
+    /** Of the bucket's chain. */
+    private readonly chainLength: number,
+    /** For the miss text. */
+    private readonly miss: { protocol: IpvsProtocol; vaddr: Ip; vport: number; fwmark: number } | null,
+  ) {}
+
+  get why(): string {
+    if (this.text !== undefined) return this.text;
+    const { bucket, compared, chainLength: n } = this;
+    const k = this.service?.key;
+    if (k?.kind === 'fwmark') this.text = `fwmark ${k.fwmark} → bucket ${bucket} of the fwmark table (entry ${compared} of ${n})`;
+    else if (k) this.text = `${serviceKeyName(k)} → bucket ${bucket} of the service table (entry ${compared} of ${n})`;
+    else {
+      const { protocol, vaddr, vport, fwmark } = this.miss!;
+      const a = vaddr.family === 4 ? formatIp(vaddr) : `[${formatIp(vaddr)}]`;
+      this.text = `no virtual service ${protocol.toUpperCase()} ${a}:${vport}${fwmark ? ` nor FWM ${fwmark}` : ''} (bucket ${bucket} holds ${n})`;
+    }
+    return this.text;
+  }
+
+  toJSON(): ServiceLookup {
+    return { service: this.service, table: this.table, bucket: this.bucket, compared: this.compared, probes: this.probes, why: this.why };
+  }
+}
+
+/** A hit: the kernel's bucket and its position in the chain the kernel walks (newest first). */
+function hitResult(slot: SvcSlot, probes: readonly string[]): ServiceLookup {
+  const n = slot.chain.length;
+  return new LookupResult(slot.svc, slot.table, slot.bucket, n - slot.idx, probes, n, null);
+}
+
+/**
  * The IPVS service tables of one network namespace (ip_vs_svc_table and ip_vs_svc_fwm_table in
  * net/netfilter/ipvs/ip_vs_ctl.c): 256 buckets each, new services added at the head of their bucket.
  * Errors carry the messages ipvsadm prints for the kernel's errno (libipvs.c ipvs_strerror).
+ *
+ * The kernel's key keeps only 8 bits, so 10,000 ClusterIPs make chains of ~40 entries that the
+ * kernel walks. podpath answers with one exact-key index instead and reports the bucket and the
+ * entry's place in the kernel's chain (kept up to date on add and delete), so the result is what the
+ * walk would give without walking.
  */
 export class IpvsServiceTable {
-  private readonly svcTab: VirtualService[][] = Array.from({ length: IP_VS_SVC_TAB_SIZE }, () => []);
-  private readonly fwmTab: VirtualService[][] = Array.from({ length: IP_VS_SVC_TAB_SIZE }, () => []);
+  /** The kernel's buckets, each chain oldest first (the kernel's head is the array's end). */
+  private readonly svcTab: SvcSlot[][] = Array.from({ length: IP_VS_SVC_TAB_SIZE }, () => []);
+  private readonly fwmTab: SvcSlot[][] = Array.from({ length: IP_VS_SVC_TAB_SIZE }, () => []);
+  /** Exact-key indexes: address → the slots of services on that address (one per protocol/port). */
+  private readonly byAddr4 = new Map<number, SvcSlot[]>();
+  private readonly byAddr6 = new Map<bigint, SvcSlot[]>();
+  /** fwmark → slot, per family. */
+  private readonly byMark4 = new Map<number, SvcSlot>();
+  private readonly byMark6 = new Map<number, SvcSlot>();
+  private readonly slotOf = new Map<VirtualService, SvcSlot>();
+  /** <protocol, addr, 0> services: ipvs->nullsvc_counter, which turns on the port-zero probe. */
+  private nullsvc = 0;
   /** Services in creation order (ipvsadm sorts them for printing). */
   private readonly all: VirtualService[] = [];
 
@@ -85,66 +164,113 @@ export class IpvsServiceTable {
       : { table: 'svc', bucket: svcHashKey(IPPROTO[key.protocol], key.addr, key.port, this.netSalt) };
   }
 
+  /** The indexed slot of an <protocol, addr, port> key, or undefined. */
+  private addrSlot(protocol: IpvsProtocol, addr: Ip, port: number): SvcSlot | undefined {
+    const list = addr.family === 4 ? this.byAddr4.get(addr.n) : this.byAddr6.get(addr.n);
+    if (!list) return undefined;
+    for (let i = 0; i < list.length; i++) {
+      const s = list[i]!;
+      const k = s.svc.key as Extract<ServiceKey, { kind: 'addr' }>;
+      if (k.port === port && k.protocol === protocol) return s;
+    }
+    return undefined;
+  }
+
+  private slotFor(key: ServiceKey): SvcSlot | undefined {
+    if (key.kind === 'addr') return this.addrSlot(key.protocol, key.addr, key.port);
+    return (key.family === 4 ? this.byMark4 : this.byMark6).get(key.fwmark);
+  }
+
   /** __ip_vs_service_find / __ip_vs_svc_fwm_find: the service with exactly this key, or null. */
   find(key: ServiceKey): VirtualService | null {
-    const { table, bucket } = this.bucketOf(key);
-    const chain = (table === 'svc' ? this.svcTab : this.fwmTab)[bucket]!;
-    for (const s of chain) if (sameKey(s.key, key)) return s;
-    return null;
+    return this.slotFor(key)?.svc ?? null;
   }
 
   /**
    * Models ip_vs_service_get (ip_vs_ctl.c): the fwmark table first when the packet carries a mark,
    * then <protocol, vaddr, vport>, then the port-zero catch-all service (<protocol, vaddr, 0>) when
    * one exists. (The FTP-data fallback needs the ftp helper, which podpath does not model.)
+   * `bucket` and `compared` are the kernel's: the hash bucket and how many entries of its chain the
+   * kernel compares before the hit (all of them on a miss).
    */
   lookup(protocol: IpvsProtocol, vaddr: Ip, vport: number, fwmark = 0): ServiceLookup {
-    const probes: string[] = [];
+    let fwProbe: string | null = null;
     if (fwmark) {
-      const bucket = fwmHashKey(fwmark, this.netSalt);
-      probes.push(`fwmark:${bucket}`);
-      const chain = this.fwmTab[bucket]!;
-      for (let i = 0; i < chain.length; i++) {
-        const s = chain[i]!;
-        if (s.key.kind === 'fwmark' && s.key.fwmark === fwmark && s.key.family === vaddr.family) {
-          return { service: s, table: 'fwmark', bucket, compared: i + 1, probes, why: `fwmark ${fwmark} → bucket ${bucket} of the fwmark table (entry ${i + 1} of ${chain.length})` };
-        }
-      }
+      const slot = (vaddr.family === 4 ? this.byMark4 : this.byMark6).get(fwmark);
+      if (slot) return (slot.cached ??= hitResult(slot, FWM_PROBES[slot.bucket]!));
+      fwProbe = FWM_PROBES[fwmHashKey(fwmark, this.netSalt)]![0]!;
     }
-    const vn = vaddr.n;
-    const tryKey = (port: number): ServiceLookup | null => {
-      const bucket = svcHashKey(IPPROTO[protocol], vaddr, port, this.netSalt);
-      probes.push(`svc:${bucket}`);
-      const chain = this.svcTab[bucket]!;
-      for (let i = 0; i < chain.length; i++) {
-        const s = chain[i]!;
-        const k = s.key;
-        if (k.kind === 'addr' && k.addr.n === vn && k.port === port && k.protocol === protocol && k.addr.family === vaddr.family) {
-          const n = chain.length;
-          return {
-            service: s,
-            table: 'svc',
-            bucket,
-            compared: i + 1,
-            probes: [...probes],
-            get why() {
-              return `${serviceKeyName(k)} → bucket ${bucket} of the service table (entry ${i + 1} of ${n})`;
-            },
-          };
-        }
-      }
-      return null;
-    };
-    const hit = tryKey(vport);
-    if (hit) return hit;
+    const hit = this.addrSlot(protocol, vaddr, vport);
+    if (hit) return fwProbe === null ? (hit.cached ??= hitResult(hit, SVC_PROBES[hit.bucket]!)) : hitResult(hit, [fwProbe, SVC_PROBES[hit.bucket]![0]!]);
     const missBucket = svcHashKey(IPPROTO[protocol], vaddr, vport, this.netSalt);
-    const missChain = this.svcTab[missBucket]!.length;
-    if (vport !== 0 && this.all.some((s) => s.key.kind === 'addr' && s.key.port === 0)) {
-      const zero = tryKey(0);
-      if (zero) return zero;
+    const probes: string[] = fwProbe === null ? [SVC_PROBES[missBucket]![0]!] : [fwProbe, SVC_PROBES[missBucket]![0]!];
+    if (vport !== 0 && this.nullsvc > 0) {
+      const zeroBucket = svcHashKey(IPPROTO[protocol], vaddr, 0, this.netSalt);
+      probes.push(SVC_PROBES[zeroBucket]![0]!);
+      const zero = this.addrSlot(protocol, vaddr, 0);
+      if (zero) return hitResult(zero, probes);
     }
-    const a = vaddr.family === 4 ? formatIp(vaddr) : `[${formatIp(vaddr)}]`;
-    return { service: null, table: 'svc', bucket: missBucket, compared: missChain, probes, why: `no virtual service ${protocol.toUpperCase()} ${a}:${vport}${fwmark ? ` nor FWM ${fwmark}` : ''} (bucket ${missBucket} holds ${missChain})` };
+    const held = this.svcTab[missBucket]!.length;
+    return new LookupResult(null, 'svc', missBucket, held, probes, held, { protocol, vaddr, vport, fwmark });
+  }
+
+  /** The kernel's chain of one bucket, head first (for traces that list what the kernel walks). */
+  chain(table: 'svc' | 'fwmark', bucket: number): VirtualService[] {
+    const c = (table === 'svc' ? this.svcTab : this.fwmTab)[bucket] ?? [];
+    const out: VirtualService[] = [];
+    for (let i = c.length - 1; i >= 0; i--) out.push(c[i]!.svc);
+    return out;
+  }
+
+  /** Hashes a new service at the head of its bucket (list_add) and indexes it. */
+  private hash(svc: VirtualService): void {
+    const { table, bucket } = this.bucketOf(svc.key);
+    const chain = (table === 'svc' ? this.svcTab : this.fwmTab)[bucket]!;
+    const slot = new SvcSlot(svc, table, bucket, chain, chain.length);
+    chain.push(slot);
+    for (const s of chain) s.cached = null; // every position in the bucket moved
+    this.slotOf.set(svc, slot);
+    const k = svc.key;
+    if (k.kind === 'fwmark') {
+      (k.family === 4 ? this.byMark4 : this.byMark6).set(k.fwmark, slot);
+      return;
+    }
+    if (k.port === 0) this.nullsvc++;
+    if (k.addr.family === 4) {
+      const l = this.byAddr4.get(k.addr.n);
+      if (l) l.push(slot);
+      else this.byAddr4.set(k.addr.n, [slot]);
+    } else {
+      const l = this.byAddr6.get(k.addr.n);
+      if (l) l.push(slot);
+      else this.byAddr6.set(k.addr.n, [slot]);
+    }
+  }
+
+  /** Unhashes a service (ip_vs_svc_unhash): the entries behind it in the kernel's walk move up. */
+  private unhash(svc: VirtualService): void {
+    const slot = this.slotOf.get(svc);
+    if (!slot) return;
+    this.slotOf.delete(svc);
+    const chain = slot.chain;
+    chain.splice(slot.idx, 1);
+    for (let i = 0; i < chain.length; i++) {
+      chain[i]!.idx = i;
+      chain[i]!.cached = null;
+    }
+    const k = svc.key;
+    if (k.kind === 'fwmark') {
+      (k.family === 4 ? this.byMark4 : this.byMark6).delete(k.fwmark);
+      return;
+    }
+    if (k.port === 0) this.nullsvc--;
+    const l = k.addr.family === 4 ? this.byAddr4.get(k.addr.n) : this.byAddr6.get(k.addr.n);
+    if (!l) return;
+    l.splice(l.indexOf(slot), 1);
+    if (l.length === 0) {
+      if (k.addr.family === 4) this.byAddr4.delete(k.addr.n);
+      else this.byAddr6.delete(k.addr.n);
+    }
   }
 
   /** Models ip_vs_add_service: ESRCH/EEXIST become the messages ipvsadm prints. */
@@ -164,8 +290,7 @@ export class IpvsServiceTable {
       schedState: undefined,
     };
     SCHEDULERS[svc.scheduler].update(svc, { kind: 'init' });
-    const { table, bucket } = this.bucketOf(key);
-    (table === 'svc' ? this.svcTab : this.fwmTab)[bucket]!.unshift(svc); // list_add: head of the bucket
+    this.hash(svc); // list_add: head of the bucket
     this.all.push(svc);
     return svc;
   }
@@ -191,9 +316,7 @@ export class IpvsServiceTable {
   deleteService(key: ServiceKey, at: SourceLocation = {}): void {
     const svc = this.find(key);
     if (!svc) throw new InputError({ ...at, message: `No such service: ${serviceKeyName(key)}` });
-    const { table, bucket } = this.bucketOf(key);
-    const chain = (table === 'svc' ? this.svcTab : this.fwmTab)[bucket]!;
-    chain.splice(chain.indexOf(svc), 1);
+    this.unhash(svc);
     this.all.splice(this.all.indexOf(svc), 1);
   }
 
@@ -201,6 +324,12 @@ export class IpvsServiceTable {
   clear(): void {
     for (const c of this.svcTab) c.length = 0;
     for (const c of this.fwmTab) c.length = 0;
+    this.byAddr4.clear();
+    this.byAddr6.clear();
+    this.byMark4.clear();
+    this.byMark6.clear();
+    this.slotOf.clear();
+    this.nullsvc = 0;
     this.all.length = 0;
   }
 

@@ -17,6 +17,31 @@ export function single(d: Decision): Candidate[] {
   return [{ dest: d.dest, probability: 1, why: d.why }];
 }
 
+/**
+ * A decision whose explanation is built only when read (traces, `--all`), from values captured at
+ * decision time: the datapath pays for a closure, not for strings. `why` is a getter, so it is not an
+ * own property; toJSON includes it.
+ */
+export class LazyDecision implements Decision {
+  private text: string | undefined;
+  constructor(
+    readonly dest: RealServer | null,
+    private explain: (() => string) | null,
+  ) {}
+
+  get why(): string {
+    if (this.text === undefined) {
+      this.text = this.explain!();
+      this.explain = null;
+    }
+    return this.text;
+  }
+
+  toJSON(): { dest: RealServer | null; why: string } {
+    return { dest: this.dest, why: this.why };
+  }
+}
+
 export function noDest(why: string): Decision {
   return { dest: null, why };
 }

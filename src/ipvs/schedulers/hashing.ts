@@ -1,9 +1,10 @@
 import { formatIp } from '../../base/index.js';
 import type { Ip } from '../../base/index.js';
-import { addrFold, hash32, hsiphashU32 } from '../hash.js';
+import { addrFold, hash32, hsiphashU32Key, sipKey32 } from '../hash.js';
+import type { SipKey32 } from '../hash.js';
 import type { Flow, RealServer, VirtualService } from '../types.js';
 import { IP_VS_SVC_F_SCHED_MH_FALLBACK, IP_VS_SVC_F_SCHED_MH_PORT, IP_VS_SVC_F_SCHED_SH_FALLBACK, IP_VS_SVC_F_SCHED_SH_PORT } from '../types.js';
-import { destName, gcd, noDest, single } from './common.js';
+import { destName, gcd, LazyDecision, noDest, single } from './common.js';
 import type { Candidate, Decision, Scheduler } from './types.js';
 
 /** IP_VS_DH_TAB_BITS / IP_VS_SH_TAB_BITS (CONFIG_IP_VS_DH_TAB_BITS, CONFIG_IP_VS_SH_TAB_BITS default 8). */
@@ -19,6 +20,9 @@ const IP_VS_MH_TAB_BITS = 12 / 2;
 /** generate_hash_secret (ip_vs_mh.c): fixed keys, so the table is the same on every boot. */
 const MH_HASH1: readonly [bigint, bigint] = [2654435761n, 2654435761n];
 const MH_HASH2: readonly [bigint, bigint] = [2654446892n, 2654446892n];
+/** The same keys split into u32 halves for the datapath (no BigInt per packet). */
+const MH_KEY1: SipKey32 = sipKey32(MH_HASH1);
+const MH_KEY2: SipKey32 = sipKey32(MH_HASH2);
 
 function ipText(ip: Ip): string {
   return formatIp(ip);
@@ -45,10 +49,11 @@ function dhReassign(svc: VirtualService): void {
 function dhPick(svc: VirtualService, flow: Flow): Decision {
   const b = dhHashKey(flow.dst);
   const d = (svc.schedState as (RealServer | null)[])[b] ?? null;
-  const head = `dh: destination ${ipText(flow.dst)} → bucket ${b} of ${IP_VS_DH_TAB_SIZE}`;
-  if (!d) return noDest(`${head}: empty (no real servers)`);
-  if (unavailable(d)) return noDest(`${head} → ${destName(d)}, which is ${d.overloaded ? 'overloaded' : 'at weight 0'}: no destination available`);
-  return { dest: d, why: `${head} → ${destName(d)}` };
+  const dst = flow.dst;
+  const head = () => `dh: destination ${ipText(dst)} → bucket ${b} of ${IP_VS_DH_TAB_SIZE}`;
+  if (!d) return noDest(`${head()}: empty (no real servers)`);
+  if (unavailable(d)) return noDest(`${head()} → ${destName(d)}, which is ${d.overloaded ? 'overloaded' : 'at weight 0'}: no destination available`);
+  return new LazyDecision(d, () => `${head()} → ${destName(d)}`);
 }
 
 /** Models ip_vs_dh_schedule (ip_vs_dh.c). dh has no upd_dest hook; the table ignores weights. */
@@ -93,12 +98,8 @@ function shPick(svc: VirtualService, flow: Flow): Decision {
   const ihash = shHashKey(flow.src, port, 0);
   const d = table[ihash] ?? null;
   if (d && !unavailable(d)) {
-    return {
-      dest: d,
-      get why() {
-        return `sh: source ${ipText(flow.src)}${port ? ` port ${port}` : ''} → bucket ${ihash} of ${IP_VS_SH_TAB_SIZE} → ${destName(d)}`;
-      },
-    };
+    const src = flow.src;
+    return new LazyDecision(d, () => `sh: source ${ipText(src)}${port ? ` port ${port}` : ''} → bucket ${ihash} of ${IP_VS_SH_TAB_SIZE} → ${destName(d)}`);
   }
   const head = `sh: source ${ipText(flow.src)}${port ? ` port ${port}` : ''} → bucket ${ihash} of ${IP_VS_SH_TAB_SIZE}`;
   if (!d) return noDest(`${head}: empty (no real servers)`);
@@ -125,7 +126,12 @@ export const sh: Scheduler = {
 
 /** Models ip_vs_mh_hashkey (ip_vs_mh.c): hsiphash(offset + port + ntohl(addr_fold), key). */
 export function mhHashKey(addr: Ip, port: number, key: readonly [bigint, bigint], offset = 0): number {
-  return hsiphashU32((offset + port + addrFold(addr)) >>> 0, key);
+  return hsiphashU32Key((offset + port + addrFold(addr)) >>> 0, key === MH_HASH1 ? MH_KEY1 : key === MH_HASH2 ? MH_KEY2 : sipKey32(key));
+}
+
+/** mhHashKey with a key already split into u32 halves. */
+function mhHash(addr: Ip, port: number, key: SipKey32, offset = 0): number {
+  return hsiphashU32Key((offset + port + addrFold(addr)) >>> 0, key);
 }
 
 interface MhState {
@@ -161,8 +167,8 @@ function mhBuild(svc: VirtualService, prev: MhState | undefined): MhState {
   const lookup: (RealServer | null)[] = g < 1 ? new Array(M).fill(null) : prev ? prev.lookup.map((d) => (d && list.includes(d) ? d : null)) : new Array(M).fill(null);
   if (g >= 1) {
     const setup = list.map((d) => {
-      const offset = mhHashKey(d.addr, d.port, MH_HASH1) % M;
-      const skip = (mhHashKey(d.addr, d.port, MH_HASH2) % (M - 1)) + 1;
+      const offset = mhHash(d.addr, d.port, MH_KEY1) % M;
+      const skip = (mhHash(d.addr, d.port, MH_KEY2) % (M - 1)) + 1;
       const turns = Math.trunc(d.weight / g) >> rshift || (d.weight !== 0 ? 1 : 0);
       return { offset, skip, perm: offset, turns };
     });
@@ -201,15 +207,16 @@ function mhPick(svc: VirtualService, flow: Flow): Decision {
   const s = svc.schedState as MhState;
   const M = IP_VS_MH_TAB_SIZE;
   const port = svc.flags & IP_VS_SVC_F_SCHED_MH_PORT ? flow.sport : 0;
-  const ihash = mhHashKey(flow.src, port, MH_HASH1) % M;
-  const head = `mh: source ${ipText(flow.src)}${port ? ` port ${port}` : ''} → slot ${ihash} of ${M}`;
+  const ihash = mhHash(flow.src, port, MH_KEY1) % M;
   const d = s.lookup[ihash] ?? null;
+  const src = flow.src;
+  if (d && !unavailable(d)) return new LazyDecision(d, () => `mh: source ${ipText(src)}${port ? ` port ${port}` : ''} → slot ${ihash} of ${M} → ${destName(d)}`);
+  const head = `mh: source ${ipText(flow.src)}${port ? ` port ${port}` : ''} → slot ${ihash} of ${M}`;
   if (!d) return noDest(`${head}: empty (no real servers with weight)`);
-  if (!unavailable(d)) return { dest: d, why: `${head} → ${destName(d)}` };
   if (!(svc.flags & IP_VS_SVC_F_SCHED_MH_FALLBACK)) return noDest(`${head} → ${destName(d)}, unavailable: no destination available`);
   for (let offset = 0; offset < M; offset++) {
     const roffset = (offset + ihash) % M;
-    const h = mhHashKey(flow.src, port, MH_HASH1, roffset) % M;
+    const h = mhHash(flow.src, port, MH_KEY1, roffset) % M;
     const f = s.lookup[h] ?? null;
     if (!f) break;
     if (!unavailable(f)) return { dest: f, why: `${head} → ${destName(d)} unavailable; mh-fallback offset ${roffset} → slot ${h} → ${destName(f)}` };

@@ -1,5 +1,5 @@
 import type { Flow, RealServer, VirtualService } from '../types.js';
-import { destConnOverhead, destName, noDest, single } from './common.js';
+import { destConnOverhead, destName, LazyDecision, noDest, single } from './common.js';
 import type { Candidate, Decision, Scheduler } from './types.js';
 
 /**
@@ -9,18 +9,24 @@ import type { Candidate, Decision, Scheduler } from './types.js';
 function lcPick(svc: VirtualService): Decision {
   let least: RealServer | null = null;
   let loh = 0;
-  const seen: string[] = [];
+  // What the scheduler saw, captured for the explanation (counts change once the conn is bound).
+  const seenDests: RealServer[] = [];
+  const seenNums: number[] = [];
   for (const d of svc.dests) {
     if (d.overloaded || d.weight === 0) continue;
     const doh = destConnOverhead(d);
-    seen.push(`${destName(d)}=${d.activeConns}*256+${d.inactConns}=${doh}`);
+    seenDests.push(d);
+    seenNums.push(d.activeConns, d.inactConns, doh);
     if (!least || doh < loh) {
       least = d;
       loh = doh;
     }
   }
   if (!least) return noDest('lc: no destination available');
-  return { dest: least, why: `lc: least overhead ${loh} (${seen.join(', ')}; ties go to the first in list order)` };
+  return new LazyDecision(least, () => {
+    const seen = seenDests.map((d, i) => `${destName(d)}=${seenNums[3 * i]}*256+${seenNums[3 * i + 1]}=${seenNums[3 * i + 2]}`);
+    return `lc: least overhead ${loh} (${seen.join(', ')}; ties go to the first in list order)`;
+  });
 }
 
 export const lc: Scheduler = {

@@ -1,5 +1,5 @@
 import type { Flow, RealServer, VirtualService } from '../types.js';
-import { cycleCandidates, destName, noDest } from './common.js';
+import { cycleCandidates, destName, LazyDecision, noDest } from './common.js';
 import type { Candidate, Decision, DestChange, Scheduler } from './types.js';
 
 /** rr state: svc->sched_data, the list position of the last pick (null = the list head). */
@@ -19,27 +19,24 @@ function available(d: RealServer): boolean {
  * Models ip_vs_rr_schedule (net/netfilter/ipvs/ip_vs_rr.c): walk the list from the entry after
  * the last pick, wrapping once, and take the first server that is not overloaded and has weight > 0.
  */
-function pick(svc: VirtualService, st: RrState): { dest: RealServer | null; why: string } {
+function pick(svc: VirtualService, st: RrState): Decision {
   const list = svc.dests;
   const n = list.length;
   const start = st.last ? list.indexOf(st.last) : -1;
   // From the head: one pass over the list. From a dest at i: i+1 … n-1, then 0 … i.
-  const steps = start < 0 ? n : n;
-  for (let k = 1; k <= steps; k++) {
+  for (let k = 1; k <= n; k++) {
     const i = start < 0 ? k - 1 : (start + k) % n;
     const d = list[i]!;
     if (available(d)) {
-      return {
-        dest: d,
-        // Built only when read: the datapath does not pay for the explanation.
-        get why() {
-          const from = start < 0 ? 'the list head' : `${destName(list[start]!)} (position ${start + 1})`;
-          return `rr: next after ${from} is ${destName(d)} (position ${i + 1} of ${n})`;
-        },
-      };
+      const prev = start < 0 ? null : list[start]!;
+      // Built only when read: the datapath does not pay for the explanation.
+      return new LazyDecision(d, () => {
+        const from = prev === null ? 'the list head' : `${destName(prev)} (position ${start + 1})`;
+        return `rr: next after ${from} is ${destName(d)} (position ${i + 1} of ${n})`;
+      });
     }
   }
-  return { dest: null, why: n === 0 ? 'rr: no destination available (no real servers)' : 'rr: no destination available (every real server has weight 0 or is overloaded)' };
+  return noDest(n === 0 ? 'rr: no destination available (no real servers)' : 'rr: no destination available (every real server has weight 0 or is overloaded)');
 }
 
 export const rr: Scheduler = {
@@ -53,8 +50,7 @@ export const rr: Scheduler = {
   schedule(svc: VirtualService, _flow: Flow): Decision {
     const st = state(svc);
     const r = pick(svc, st);
-    if (!r.dest) return noDest(r.why);
-    st.last = r.dest;
+    if (r.dest) st.last = r.dest;
     return r;
   },
   /** Over one cycle every available server is picked once: uniform over them. */

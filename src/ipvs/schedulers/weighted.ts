@@ -1,5 +1,5 @@
 import type { Flow, RealServer, VirtualService } from '../types.js';
-import { destConnOverhead, destName, noDest, single } from './common.js';
+import { destConnOverhead, destName, LazyDecision, noDest, single } from './common.js';
 import type { Candidate, Decision, Scheduler } from './types.js';
 
 /** ip_vs_sed_dest_overhead / ip_vs_nq_dest_overhead (ip_vs_sed.c, ip_vs_nq.c): activeconns + 1. */
@@ -32,13 +32,21 @@ function weightedLeast(svc: VirtualService, name: 'wlc' | 'sed' | 'nq', overhead
   if (!least) return noDest(`${name}: no destination available`);
   const chosen = least;
   const chosenOh = loh;
-  return {
-    dest: chosen,
-    get why() {
-      const seen = svc.dests.filter((d) => !d.overloaded).map((d) => `${destName(d)} ${overhead(d)}/${d.weight}`);
-      return `${name}: least ${formula}/weight is ${destName(chosen)} ${chosenOh}/${chosen.weight} (${seen.join(', ')}; ties go to the first in list order)`;
-    },
-  };
+  // The explanation lists what the scheduler saw: capture it now (counts change once the conn is bound).
+  const list = svc.dests;
+  const seenDests: RealServer[] = [];
+  const seenNums: number[] = [];
+  for (let i = 0; i < list.length; i++) {
+    const d = list[i]!;
+    if (d.overloaded) continue;
+    seenDests.push(d);
+    seenNums.push(overhead(d), d.weight);
+  }
+  const chosenW = chosen.weight;
+  return new LazyDecision(chosen, () => {
+    const seen = seenDests.map((d, i) => `${destName(d)} ${seenNums[2 * i]}/${seenNums[2 * i + 1]}`);
+    return `${name}: least ${formula}/weight is ${destName(chosen)} ${chosenOh}/${chosenW} (${seen.join(', ')}; ties go to the first in list order)`;
+  });
 }
 
 /** Models ip_vs_wlc_schedule (ip_vs_wlc.c): overhead = active*256 + inactive, divided by weight. */

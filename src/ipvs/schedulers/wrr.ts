@@ -1,5 +1,5 @@
 import type { Flow, RealServer, VirtualService } from '../types.js';
-import { cycleCandidates, destName, gcd, noDest } from './common.js';
+import { cycleCandidates, destName, gcd, LazyDecision, noDest } from './common.js';
 import type { Candidate, Decision, DestChange, Scheduler } from './types.js';
 
 /** struct ip_vs_wrr_mark: cl = index of the current dest (-1 = the list head), cw, mw, di. */
@@ -32,10 +32,10 @@ function mark(svc: VirtualService): WrrMark {
  * over the list, each pass taking the next server with weight ≥ cw that is not overloaded.
  * Mutates `m` as the kernel mutates svc->sched_data.
  */
-function step(svc: VirtualService, m: WrrMark): { dest: RealServer | null; why: string } {
+function step(svc: VirtualService, m: WrrMark): Decision {
   const list = svc.dests;
   const n = list.length;
-  if (m.mw === 0) return { dest: null, why: 'wrr: no destination available (every weight is 0)' };
+  if (m.mw === 0) return noDest('wrr: no destination available (every weight is 0)');
   let i = m.cl; // the list_for_each_entry_continue cursor
   const last = m.cl;
   let stop: number | null = null;
@@ -46,11 +46,13 @@ function step(svc: VirtualService, m: WrrMark): { dest: RealServer | null; why: 
       const d = list[i]!;
       if (!d.overloaded && d.weight >= m.cw) {
         m.cl = i;
-        return { dest: d, why: `wrr: cw=${m.cw} (mw=${m.mw}, di=${m.di}); first server after ${last < 0 ? 'the list head' : `position ${last + 1}`} with weight ≥ ${m.cw} is ${destName(d)} (weight ${d.weight})` };
+        const { cw, mw, di } = m;
+        const w = d.weight;
+        return new LazyDecision(d, () => `wrr: cw=${cw} (mw=${mw}, di=${di}); first server after ${last < 0 ? 'the list head' : `position ${last + 1}`} with weight ≥ ${cw} is ${destName(d)} (weight ${w})`);
       }
       if (i === stop) {
         m.cl = i;
-        return { dest: null, why: 'wrr: no destination available: all destinations are overloaded' };
+        return noDest('wrr: no destination available: all destinations are overloaded');
       }
     }
     i = -1; // the cursor is back at the list head
@@ -59,7 +61,7 @@ function step(svc: VirtualService, m: WrrMark): { dest: RealServer | null; why: 
       m.cw = m.mw;
       if (lastPass || last === -1) {
         m.cl = -1;
-        return { dest: null, why: 'wrr: no destination available: all destinations are overloaded' };
+        return noDest('wrr: no destination available: all destinations are overloaded');
       }
       restarted = true;
     }
@@ -86,8 +88,7 @@ export const wrr: Scheduler = {
     else if (m.di > 1) m.cw = Math.trunc(m.cw / m.di) * m.di + 1;
   },
   schedule(svc: VirtualService, _flow: Flow): Decision {
-    const r = step(svc, mark(svc));
-    return r.dest ? r : noDest(r.why);
+    return step(svc, mark(svc));
   },
   /** Simulates one full cycle (Σ weight/di picks) from the current position: weighted over the cycle. */
   enumerate(svc: VirtualService, _flow: Flow): Candidate[] {
