@@ -9,3 +9,4 @@ export * from './branch.js';
 export * from './assert.js';
 export * from './errors.js';
 export * from './suggest.js';
+export * from './jhash.js';

@@ -19,7 +19,6 @@
 export * from './types.js';
 export * from './tuple.js';
 export * from './timeouts.js';
-export { jhash2, reciprocalScale } from './jhash.js';
 export { findBestIps, getUniqueTuple, type NatTupleOracle } from './nat.js';
 export * from './table.js';
 export * from './format.js';

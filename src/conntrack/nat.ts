@@ -7,7 +7,7 @@ import { parseIp, formatIp, type Ip } from '../base/index.js';
 import type { ConntrackEntryView, Direction, Manip, NatRange, TcpCtState, Tuple } from './types.js';
 import { IPS } from './types.js';
 import { PROTO, hasPorts, invertTuple, isIcmp, tupleEquals, tupleKey } from './tuple.js';
-import { jhash2, reciprocalScale } from './jhash.js';
+import { jhash2, reciprocalScale } from '../base/index.js';
 
 /** What NAT selection needs to know about the table. */
 export interface NatTupleOracle {

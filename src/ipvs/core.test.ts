@@ -3,7 +3,8 @@ import { formatIp, parseIp, VirtualClock } from '../base/index.js';
 import { StepRecorder } from '../trace/index.js';
 import { formatIpvsadmConns } from './conn.js';
 import { Ipvs } from './core.js';
-import { connHashKey, hsiphashU32, jhash3words, siphash } from './hash.js';
+import { jhash3words } from '../base/index.js';
+import { connHashKey, hsiphashU32, siphash } from './hash.js';
 import { formatIpvsadmList, loadIpvsadmSave } from './ipvsadm.js';
 
 const req = (sport: number, flags: { syn?: boolean; ack?: boolean; fin?: boolean }) => ({ protocol: 'tcp' as const, src: parseIp('10.244.1.7'), sport, dst: parseIp('10.96.0.10'), dport: 80, tcp: flags });

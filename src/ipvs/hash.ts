@@ -4,7 +4,7 @@
  * (lib/siphash.c, 64-bit build) for the mh scheduler. Byte order follows an x86-64 (little-endian)
  * kernel wherever a __be16/__be32 value is used as a number without ntohs/ntohl.
  */
-import type { Ip } from '../base/index.js';
+import { jhash3words, jhashBytes, type Ip } from '../base/index.js';
 
 /** IP_VS_SVC_TAB_BITS / IP_VS_SVC_TAB_SIZE (ip_vs_ctl.c): both service tables have 256 buckets. */
 export const IP_VS_SVC_TAB_BITS = 8;
@@ -47,71 +47,6 @@ export const GOLDEN_RATIO_32 = 0x61c88647;
 /** Models hash_32(val, bits) (include/linux/hash.h): the top `bits` bits of val * GOLDEN_RATIO_32. */
 export function hash32(val: number, bits: number): number {
   return (Math.imul(val >>> 0, GOLDEN_RATIO_32) >>> 0) >>> (32 - bits);
-}
-
-function rol32(x: number, k: number): number {
-  return ((x << k) | (x >>> (32 - k))) >>> 0;
-}
-
-/** JHASH_INITVAL (include/linux/jhash.h). */
-const JHASH_INITVAL = 0xdeadbeef;
-
-function jhashFinal(a: number, b: number, c: number): number {
-  c = (c ^ b) >>> 0; c = (c - rol32(b, 14)) >>> 0;
-  a = (a ^ c) >>> 0; a = (a - rol32(c, 11)) >>> 0;
-  b = (b ^ a) >>> 0; b = (b - rol32(a, 25)) >>> 0;
-  c = (c ^ b) >>> 0; c = (c - rol32(b, 16)) >>> 0;
-  a = (a ^ c) >>> 0; a = (a - rol32(c, 4)) >>> 0;
-  b = (b ^ a) >>> 0; b = (b - rol32(a, 14)) >>> 0;
-  c = (c ^ b) >>> 0; c = (c - rol32(b, 24)) >>> 0;
-  return c;
-}
-
-/** Models jhash_3words(a, b, c, initval) (include/linux/jhash.h). */
-export function jhash3words(a: number, b: number, c: number, initval: number): number {
-  const iv = (initval + JHASH_INITVAL + (3 << 2)) >>> 0;
-  return jhashFinal((a + iv) >>> 0, (b + iv) >>> 0, (c + iv) >>> 0);
-}
-
-/** Models jhash(key, length, initval) over bytes (include/linux/jhash.h), words read little-endian. */
-export function jhashBytes(key: Uint8Array, initval: number): number {
-  let length = key.length;
-  let a = (JHASH_INITVAL + length + initval) >>> 0;
-  let b = a;
-  let c = a;
-  let i = 0;
-  const word = (o: number) => (key[o]! | (key[o + 1]! << 8) | (key[o + 2]! << 16) | (key[o + 3]! << 24)) >>> 0;
-  while (length > 12) {
-    a = (a + word(i)) >>> 0;
-    b = (b + word(i + 4)) >>> 0;
-    c = (c + word(i + 8)) >>> 0;
-    a = (a - c) >>> 0; a = (a ^ rol32(c, 4)) >>> 0; c = (c + b) >>> 0;
-    b = (b - a) >>> 0; b = (b ^ rol32(a, 6)) >>> 0; a = (a + c) >>> 0;
-    c = (c - b) >>> 0; c = (c ^ rol32(b, 8)) >>> 0; b = (b + a) >>> 0;
-    a = (a - c) >>> 0; a = (a ^ rol32(c, 16)) >>> 0; c = (c + b) >>> 0;
-    b = (b - a) >>> 0; b = (b ^ rol32(a, 19)) >>> 0; a = (a + c) >>> 0;
-    c = (c - b) >>> 0; c = (c ^ rol32(b, 4)) >>> 0; b = (b + a) >>> 0;
-    length -= 12;
-    i += 12;
-  }
-  // The kernel's switch falls through from `length` down to 1; here one `if` per byte.
-  const k = (o: number) => key[i + o]!;
-  if (length >= 12) c = (c + (k(11) << 24)) >>> 0;
-  if (length >= 11) c = (c + (k(10) << 16)) >>> 0;
-  if (length >= 10) c = (c + (k(9) << 8)) >>> 0;
-  if (length >= 9) c = (c + k(8)) >>> 0;
-  if (length >= 8) b = (b + (k(7) << 24)) >>> 0;
-  if (length >= 7) b = (b + (k(6) << 16)) >>> 0;
-  if (length >= 6) b = (b + (k(5) << 8)) >>> 0;
-  if (length >= 5) b = (b + k(4)) >>> 0;
-  if (length >= 4) a = (a + (k(3) << 24)) >>> 0;
-  if (length >= 3) a = (a + (k(2) << 16)) >>> 0;
-  if (length >= 2) a = (a + (k(1) << 8)) >>> 0;
-  if (length >= 1) {
-    a = (a + k(0)) >>> 0;
-    c = jhashFinal(a, b, c);
-  }
-  return c >>> 0;
 }
 
 /** A __be16 port read as a number on a little-endian CPU ((__force u32)port). */

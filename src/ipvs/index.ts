@@ -1,7 +1,7 @@
 // ipvs: the kernel's IP Virtual Server as data — service tables (proto/addr/port and fwmark), real servers, schedulers, connection table, forwarding methods, ipvsadm formats.
 // Must not import netns, netfilter, conntrack or cluster: the netns pipeline calls into it; it never walks rules or routes packets itself.
 export * from './types.js';
-export { IP_VS_CONN_TAB_SIZE, IP_VS_SVC_TAB_SIZE, addrFold, connHashKey, fwmHashKey, hash32, hsiphashU32, jhash3words, siphash, svcHashKey } from './hash.js';
+export { IP_VS_CONN_TAB_SIZE, IP_VS_SVC_TAB_SIZE, addrFold, connHashKey, fwmHashKey, hash32, hsiphashU32, siphash, svcHashKey } from './hash.js';
 export { IpvsServiceTable, sameKey, serviceKeyName } from './table.js';
 export type { DestOptions, ServiceLookup, ServiceOptions } from './table.js';
 export { SCHEDULERS, IP_VS_DH_TAB_SIZE, IP_VS_MH_TAB_SIZE, IP_VS_SH_TAB_SIZE, destConnOverhead, destName, dhHashKey, mhHashKey, mhLookupTable, shHashKey } from './schedulers/index.js';

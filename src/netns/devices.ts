@@ -3,7 +3,7 @@
  * be printed and materialised into real namespaces: every device, its MAC, MTU, master and kind
  * attributes, and the forwarding database entries of bridges and VXLAN devices.
  */
-import { jhash2 } from '../conntrack/index.js';
+import { jhash2 } from '../base/index.js';
 import { parseIp } from '../base/index.js';
 
 /** Bridge port flags (IFLA_BRPORT_*): hairpin (BR_HAIRPIN_MODE) and learning (BR_LEARNING). */
