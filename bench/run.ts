@@ -13,6 +13,7 @@ const suites: Array<() => Promise<{ default: BenchSuite }>> = [
   () => import('./netfilter.js'),
   () => import('./trace.js'),
   () => import('./inspector.js'),
+  () => import('./bgp.js'),
 ];
 
 const wanted = process.argv.slice(2);

@@ -7,6 +7,7 @@ export * from './routing/index.js';
 export * from './conntrack/index.js';
 export * from './netns/index.js';
 export * from './netfilter/index.js';
+export * from './bgp/index.js';
 export * from './cluster/index.js';
 export * from './tracer/index.js';
 export * from './tracer/pcap.js';

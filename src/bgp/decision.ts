@@ -1,0 +1,42 @@
+import { PREFERENCE } from './config.js';
+import type { Route } from './network.js';
+
+function neighborAs(r: Route): number {
+  const first = r.attrs.asPath[0];
+  return first ?? r.session?.cfg.peerAsn ?? 0;
+}
+
+
+/**
+ * Is `a` better than `b`? Models bgp_rte_better (proto/bgp/attrs.c) after nest's protocol
+ * preference (static 200 over BGP 100). Order: preference, LOCAL_PREF (higher), AS_PATH length
+ * (shorter), ORIGIN (lower), MED (lower, only between routes from the same neighbour AS), eBGP
+ * over iBGP, IGP metric (not modelled: equal), ORIGINATOR_ID or the peer's router id (lower),
+ * CLUSTER_LIST length (shorter), peer address (lower).
+ */
+export function betterRoute(a: Route, b: Route): boolean {
+  const pa = a.session ? PREFERENCE.bgp : PREFERENCE.static;
+  const pb = b.session ? PREFERENCE.bgp : PREFERENCE.static;
+  if (pa !== pb) return pa > pb;
+  const sa = a.session;
+  const sb = b.session;
+  if (!sa || !sb) return false; // two local routes: keep the current one
+  const x = a.attrs;
+  const y = b.attrs;
+  const lpa = x.localPref ?? 100;
+  const lpb = y.localPref ?? 100;
+  if (lpa !== lpb) return lpa > lpb;
+  if (x.asPath.length !== y.asPath.length) return x.asPath.length < y.asPath.length;
+  if (x.origin !== y.origin) return x.origin < y.origin;
+  if (neighborAs(a) === neighborAs(b)) {
+    const ma = x.med ?? 0;
+    const mb = y.med ?? 0;
+    if (ma !== mb) return ma < mb;
+  }
+  if (sa.internal !== sb.internal) return !sa.internal;
+  if (a.idN !== b.idN) return a.idN < b.idN;
+  const cla = x.clusterList?.length ?? 0;
+  const clb = y.clusterList?.length ?? 0;
+  if (cla !== clb) return cla < clb;
+  return sa.peerAddressN < sb.peerAddressN;
+}

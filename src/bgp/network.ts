@@ -1,0 +1,1443 @@
+import { VirtualClock } from '../base/clock.js';
+import { InputError } from '../base/errors.js';
+import type { Problem } from '../base/errors.js';
+import { cidrContains, formatCidr, parseCidr, parseIp } from '../base/ip.js';
+import type { Cidr } from '../base/ip.js';
+import { Rng } from '../base/rng.js';
+import { BIRD_BGP_DEFAULTS, birdProtocolName, calicoMeshPassive } from './config.js';
+import type { BgpFilter, FilterRoute, FilterSession, NeighborConfig, SpeakerConfig } from './config.js';
+import { betterRoute } from './decision.js';
+import type { BgpMessage, BgpMessageType, BgpState, Capability, Nlri, OpenMessage, PathAttributes, UpdateMessage } from './types.js';
+import { CEASE, NOTIFY, OPEN_ERROR, notificationText } from './types.js';
+import { encodePathAttributes, formatBgpMessage } from './wire.js';
+
+/** A route in a speaker's table: locally originated (`session` null) or learned on a session. */
+export interface Route {
+  readonly prefix: string;
+  readonly attrs: PathAttributes;
+  /** null for a route this speaker originates (BIRD `protocol static`). */
+  readonly session: Session | null;
+  readonly protocol: string;
+  readonly since: number;
+  /** Rejected by the import filter: kept for `adjRibIn`, never a candidate. */
+  readonly filtered: boolean;
+  /** ORIGINATOR_ID, else the router id of the peer it came from, as a number (decision step f). */
+  readonly idN: number;
+  /** Single-prefix UPDATEs this route is sent in, per attribute set, shared by every session. */
+  msgs?: Map<PathAttributes, UpdateMessage>;
+  /** Export attributes, memoised per export kind (shared by all sessions of that kind). */
+  cache?: (PathAttributes | null | undefined)[];
+}
+
+/** NLRI entries podpath creates carry the prefix's interned id, so receivers skip a string lookup. */
+type INlri = Nlri & { readonly pid?: number };
+
+interface PrefixEntry {
+  readonly pid: number;
+  readonly nlri: Nlri;
+  /** The withdrawal of this prefix alone, shared by every session. */
+  wd: UpdateMessage | undefined;
+  routes: Route[];
+  best: Route | undefined;
+  /** The best route as of the last export round (what peers were told). */
+  announced: Route | undefined;
+}
+
+/** The UPDATE for one prefix alone (announced with `a`, or withdrawn), shared by every session sending it. */
+function single(e: PrefixEntry, a: PathAttributes | null): UpdateMessage {
+  const r = e.announced;
+  if (a === null || !r) return e.wd ?? (e.wd = { type: 'UPDATE', withdrawn: [e.nlri], nlri: [] });
+  let msgs = r.msgs;
+  if (!msgs) r.msgs = msgs = new Map();
+  let m = msgs.get(a);
+  if (!m) msgs.set(a, (m = { type: 'UPDATE', withdrawn: [], attrs: a, nlri: [e.nlri] }));
+  return m;
+}
+
+/**
+ * Sessions of one speaker whose exports are identical (same iBGP/eBGP, rr client, cluster id, next
+ * hop options, source address, export filter, peer AS; eBGP: same peer address), so an export
+ * round computes their UPDATEs once.
+ */
+interface ExportClass {
+  readonly id: number;
+  readonly rep: Session;
+  readonly members: Session[];
+  readonly filterSession: FilterSession;
+  /** The full-table feed for a newly Established member, valid while the speaker's version is `feedVersion`. */
+  feed: { version: number; msgs: BgpMessage[]; count: number } | undefined;
+}
+
+type TimerKind = 'hold' | 'keepalive' | 'connectRetry' | 'errorWait';
+
+/** One side of a BGP session: a `protocol bgp` of one speaker. Internal; read through `sessions()`. */
+export class Session {
+  state: BgpState = 'Idle';
+  stateSince = 0;
+  /** Current TCP connection id (0 = none); messages of older connections are dropped. */
+  conn = 0;
+  /** Bumps whenever a connection attempt is abandoned, so late SYN answers are ignored. */
+  attempt = 0;
+  remoteId = '';
+  remoteIdN = 0;
+  holdTime = 0;
+  keepaliveTime = 0;
+  holdDue = Infinity;
+  keepaliveDue = Infinity;
+  timerGen: Record<TimerKind, number> = { hold: 0, keepalive: 0, connectRetry: 0, errorWait: 0 };
+  errorDelay = 0;
+  lastError = '';
+  /** This side opened the current TCP connection (its port is ephemeral; the peer's is 179). */
+  initiator = false;
+  addPathTx = false;
+  addPathRx = false;
+  cls!: ExportClass;
+  imported = 0;
+  exported = 0;
+  readonly internal: boolean;
+  readonly clusterId: string;
+  readonly peerAddressN: number;
+  readonly sourceAddress: string;
+  readonly filterSession: FilterSession;
+  constructor(readonly speaker: Speaker, readonly name: string, readonly cfg: NeighborConfig, readonly index: number) {
+    this.internal = cfg.peerAsn === speaker.cfg.asn;
+    this.rrClient = cfg.rrClient ?? false;
+    this.clusterId = cfg.rrClusterId ?? speaker.cfg.clusterId ?? speaker.cfg.routerId;
+    this.peerAddressN = ipv4N(cfg.peerAddress);
+    this.sourceAddress = cfg.sourceAddress ?? speaker.cfg.address;
+    this.filterSession = { speaker: speaker.cfg.name, protocol: name, peerAddress: cfg.peerAddress, peerAsn: cfg.peerAsn, internal: this.internal };
+  }
+  readonly rrClient: boolean;
+  /** The remote speaker's name once a connection exists. */
+  remoteSpeaker: Speaker | undefined;
+  /** Deconfigured (removeNeighbor). */
+  removed = false;
+  /** The batch of messages this session sends at `txAt` (a deliver event still queued). */
+  tx: { readonly conn: number; readonly msgs: BgpMessage[]; work: boolean } | undefined;
+  txAt = -1;
+  remoteSession: Session | undefined;
+}
+
+/** A speaker's routing table: entries indexed by the network's prefix ids, iterated in id order. */
+class PrefixTable {
+  readonly arr: (PrefixEntry | undefined)[] = [];
+  size = 0;
+  constructor(private readonly pids: Map<string, number>) {}
+  get(key: string): PrefixEntry | undefined {
+    const pid = this.pids.get(key);
+    return pid === undefined ? undefined : this.arr[pid];
+  }
+  set(e: PrefixEntry): void {
+    if (!this.arr[e.pid]) this.size++;
+    this.arr[e.pid] = e;
+  }
+  delete(e: PrefixEntry): void {
+    if (this.arr[e.pid] === e) {
+      this.size--;
+      this.arr[e.pid] = undefined;
+    }
+  }
+  values(): PrefixEntry[] {
+    const out: PrefixEntry[] = [];
+    for (const e of this.arr) if (e) out.push(e);
+    return out;
+  }
+  keys(): string[] {
+    return this.values().map((e) => e.nlri.prefix);
+  }
+}
+
+/** One BGP speaker (a BIRD instance). Internal; read through the network's views. */
+export class Speaker {
+  up = true;
+  readonly sessions: Session[] = [];
+  readonly byPeer = new Map<string, Session>();
+  readonly table: PrefixTable;
+  readonly dirty = new Set<string>();
+  readonly classes: ExportClass[] = [];
+  readonly classByKey = new Map<string, ExportClass>();
+  /** Some session may be sent routes learned over iBGP (an rr client or an eBGP peer). */
+  mayExportLearned = false;
+  /** Bumps whenever an announced route changes (feeds of one class are reused within a version). */
+  version = 0;
+  flushQueued = false;
+  readonly routerIdN: number;
+  readonly connected: Cidr[];
+  constructor(readonly cfg: SpeakerConfig, pids: Map<string, number>) {
+    this.table = new PrefixTable(pids);
+    this.routerIdN = ipv4N(cfg.routerId);
+    this.connected = (cfg.connected ?? []).map((c) => parseCidr(c));
+  }
+}
+
+/** One message event of the exchange, for `podpath rules --what bgp` logs and pcap output. */
+export interface BgpLogEntry {
+  /** Virtual time the message was sent, ms. */
+  readonly t: number;
+  readonly from: string;
+  readonly to: string;
+  readonly fromAddress: string;
+  readonly toAddress: string;
+  readonly protocol: string;
+  readonly type: BgpMessageType | 'SYN' | 'RST' | 'STATE';
+  readonly summary: string;
+  readonly message?: BgpMessage;
+  /** For pcap: TCP connection id (both directions share it) and whether the sender initiated it. */
+  readonly conn?: number;
+  readonly initiator?: boolean;
+  readonly addPath?: boolean;
+}
+
+export interface ConvergenceReport {
+  readonly startMs: number;
+  /** Virtual time of the last event that changed something (not counting idle keepalives after it). */
+  readonly endMs: number;
+  readonly virtualTimeMs: number;
+  /** Virtual time of the last best-route change of any speaker (≤ endMs). */
+  readonly lastRouteChangeMs: number;
+  readonly messages: Readonly<Record<BgpMessageType, number>>;
+  readonly totalMessages: number;
+  /** Prefixes announced / withdrawn in UPDATEs. */
+  readonly announced: number;
+  readonly withdrawn: number;
+  /** Distinct virtual instants at which UPDATEs were delivered. */
+  readonly rounds: number;
+  readonly sessionsEstablished: number;
+  readonly sessionsTotal: number;
+  /** False when `maxMs` was reached before the network settled. */
+  readonly converged: boolean;
+}
+
+export interface SessionInfo {
+  readonly speaker: string;
+  readonly protocol: string;
+  readonly peerAddress: string;
+  readonly peerAsn: number;
+  readonly peer: string | undefined;
+  readonly state: BgpState;
+  readonly since: number;
+  readonly internal: boolean;
+  readonly rrClient: boolean;
+  readonly passive: boolean;
+  readonly holdTime: number;
+  readonly keepaliveTime: number;
+  readonly lastError: string;
+  readonly imported: number;
+  readonly exported: number;
+}
+
+/** A route as `birdc show route` lists it; `best` marks the selected one (`*`). */
+export interface RibRoute {
+  readonly prefix: string;
+  readonly attrs: PathAttributes;
+  readonly protocol: string;
+  readonly source: 'static' | 'bgp';
+  /** The speaker it came from (bgp), or this speaker (static). */
+  readonly from: string;
+  readonly peerAddress: string | undefined;
+  readonly internal: boolean;
+  readonly since: number;
+  readonly best: boolean;
+  readonly filtered: boolean;
+}
+
+export interface NetworkOptions {
+  readonly clock?: VirtualClock;
+  /** One-way delay of every message and TCP segment, ms (default 1). */
+  readonly delayMs?: number;
+  /** Seed of BIRD's timer jitter (RFC 4271 §10: timers fire at 75–100% of their value). */
+  readonly seed?: number;
+  /** Jitter timers as BIRD does (default true). */
+  readonly jitter?: boolean;
+  /** Keep at most this many log entries (default 200000; 0 = none). Counters are always kept. */
+  readonly logLimit?: number;
+}
+
+export interface OriginateOptions {
+  /** BIRD protocol name of the local route (default `static1`). */
+  readonly protocol?: string;
+  readonly origin?: 0 | 1 | 2;
+  readonly med?: number;
+  readonly localPref?: number;
+  /** Gateway of the local route, advertised as NEXT_HOP on iBGP (default: the session source address). */
+  readonly nextHop?: string;
+}
+
+type Ev =
+  | { readonly k: 'deliver'; readonly to: Session; readonly conn: number; readonly msgs: BgpMessage[]; work: boolean }
+  | { readonly k: 'syn'; readonly from: Session; readonly attempt: number }
+  | { readonly k: 'synack'; readonly to: Session; readonly attempt: number; readonly peer: Session; readonly conn: number }
+  | { readonly k: 'rst'; readonly to: Session; readonly attempt: number }
+  | { readonly k: 'timer'; readonly s: Session; readonly timer: TimerKind; readonly gen: number }
+  | { readonly k: 'flush'; readonly sp: Speaker };
+
+const V4_CACHE = new Map<string, number>();
+
+/** An IPv4 address as a number, memoised (router ids and next hops repeat). */
+export function v4n(ip: string): number {
+  let n = V4_CACHE.get(ip);
+  if (n === undefined) {
+    n = ipv4N(ip);
+    if (V4_CACHE.size < 100_000) V4_CACHE.set(ip, n);
+  }
+  return n;
+}
+
+function ipv4N(ip: string): number {
+  const p = parseIp(ip);
+  if (p.family !== 4) throw new RangeError(`${ip} is not IPv4`);
+  return p.n;
+}
+
+/** A binary min-heap of distinct event times. */
+class TimeHeap {
+  private a: number[] = [];
+  get size(): number {
+    return this.a.length;
+  }
+  peek(): number | undefined {
+    return this.a[0];
+  }
+  push(t: number): void {
+    const a = this.a;
+    a.push(t);
+    let i = a.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (a[p]! <= t) break;
+      a[i] = a[p]!;
+      i = p;
+    }
+    a[i] = t;
+  }
+  pop(): number | undefined {
+    const a = this.a;
+    const top = a[0];
+    const last = a.pop();
+    if (a.length > 0 && last !== undefined) {
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        if (l >= a.length) break;
+        const r = l + 1;
+        const c = r < a.length && a[r]! < a[l]! ? r : l;
+        if (a[c]! >= last) break;
+        a[i] = a[c]!;
+        i = c;
+      }
+      a[i] = last;
+    }
+    return top;
+  }
+}
+
+const ZERO_COUNTS = (): Record<BgpMessageType, number> => ({ OPEN: 0, UPDATE: 0, NOTIFICATION: 0, KEEPALIVE: 0 });
+
+/**
+ * A set of BGP speakers exchanging messages on a virtual clock: RFC 4271 sessions (explicit FSM,
+ * hold/keepalive timers), UPDATE exchange and the decision process, RFC 4456 route reflection,
+ * with BIRD 1.x's choices where the RFCs leave room (see docs/bgp.md). Deterministic: the same
+ * calls give the same messages in the same order.
+ *
+ * Events at one virtual instant run in FIFO order; messages take `delayMs`. TCP is modelled as
+ * SYN / SYN-ACK / RST events, so a session needs its peer up and configured to establish.
+ */
+export class BgpNetwork {
+  readonly clock: VirtualClock;
+  readonly delayMs: number;
+  private readonly rng: Rng;
+  private readonly jitter: boolean;
+  private readonly logLimit: number;
+  private readonly speakers = new Map<string, Speaker>();
+  private readonly pids = new Map<string, number>();
+  private readonly interned = new Map<string, PathAttributes>();
+  /** One NLRI object per prefix, shared by every table and message. */
+  private readonly nlris: Nlri[] = [];
+  private readonly byAddress = new Map<string, Speaker>();
+  private readonly buckets = new Map<number, Ev[]>();
+  private readonly times = new TimeHeap();
+  private work = 0;
+  private connSeq = 0;
+  readonly log: BgpLogEntry[] = [];
+  private counts = ZERO_COUNTS();
+  private announcedCount = 0;
+  private withdrawnCount = 0;
+  private rounds = 0;
+  private lastUpdateAt = -1;
+  private lastWorkAt = 0;
+  private lastRibChangeAt = 0;
+  private unsettledHint: Session | undefined;
+
+  constructor(opts: NetworkOptions = {}) {
+    this.clock = opts.clock ?? new VirtualClock(0);
+    this.delayMs = opts.delayMs ?? 1;
+    this.rng = new Rng(opts.seed ?? 1);
+    this.jitter = opts.jitter ?? true;
+    this.logLimit = opts.logLimit ?? 200_000;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Configuration
+
+  /** Adds a speaker; errors name the field. */
+  addSpeaker(cfg: SpeakerConfig): void {
+    const problems: Problem[] = [];
+    if (!cfg.name) problems.push({ field: 'name', message: 'a speaker needs a name' });
+    if (this.speakers.has(cfg.name)) problems.push({ field: 'name', message: `speaker "${cfg.name}" already exists` });
+    checkAsn(cfg.asn, 'asn', problems);
+    checkV4(cfg.routerId, 'routerId', problems);
+    checkV4(cfg.address, 'address', problems);
+    if (cfg.clusterId !== undefined) checkV4(cfg.clusterId, 'clusterId', problems);
+    for (const [i, a] of (cfg.addresses ?? []).entries()) checkV4(a, `addresses[${i}]`, problems);
+    for (const [i, c] of (cfg.connected ?? []).entries()) {
+      try {
+        parseCidr(c);
+      } catch (e) {
+        problems.push({ field: `connected[${i}]`, message: (e as Error).message });
+      }
+    }
+    for (const a of [cfg.address, ...(cfg.addresses ?? [])]) {
+      const other = this.byAddress.get(a);
+      if (other) problems.push({ field: 'address', message: `${a} already belongs to speaker "${other.cfg.name}"` });
+    }
+    if (problems.length) throw new InputError(problems.map((p) => ({ ...p, field: `speaker ${cfg.name}: ${p.field}` })));
+    const sp = new Speaker(cfg, this.pids);
+    this.speakers.set(cfg.name, sp);
+    for (const a of [cfg.address, ...(cfg.addresses ?? [])]) this.byAddress.set(a, sp);
+  }
+
+  /** Adds one `protocol bgp` to a speaker and starts it. Returns the protocol name. */
+  addNeighbor(speaker: string, cfg: NeighborConfig): string {
+    const sp = this.speaker(speaker);
+    const problems: Problem[] = [];
+    checkV4(cfg.peerAddress, 'peerAddress', problems);
+    checkAsn(cfg.peerAsn, 'peerAsn', problems);
+    if (cfg.rrClusterId !== undefined) checkV4(cfg.rrClusterId, 'rrClusterId', problems);
+    if (cfg.sourceAddress !== undefined) checkV4(cfg.sourceAddress, 'sourceAddress', problems);
+    if (cfg.holdTime !== undefined && cfg.holdTime !== 0 && !(Number.isInteger(cfg.holdTime) && cfg.holdTime >= 3 && cfg.holdTime <= 65535)) {
+      problems.push({ field: 'holdTime', message: `hold time ${cfg.holdTime} must be 0 or 3..65535 (RFC 4271 §4.2)` });
+    }
+    if (sp.byPeer.has(cfg.peerAddress)) problems.push({ field: 'peerAddress', message: `speaker "${speaker}" already has a neighbor ${cfg.peerAddress}` });
+    const name = cfg.name ?? birdProtocolName('bgp', cfg.peerAddress);
+    if (sp.sessions.some((s) => s.name === name)) problems.push({ field: 'name', message: `speaker "${speaker}" already has a protocol "${name}"` });
+    if (problems.length) throw new InputError(problems.map((p) => ({ ...p, field: `speaker ${speaker} neighbor ${cfg.peerAddress}: ${p.field}` })));
+    const s = new Session(sp, name, cfg, sp.sessions.length + 1);
+    this.assignClass(sp, s);
+    sp.sessions.push(s);
+    sp.byPeer.set(cfg.peerAddress, s);
+    if (sp.up) this.start(s);
+    return name;
+  }
+
+  private assignClass(sp: Speaker, s: Session): void {
+    const c = s.cfg;
+    const key = [s.internal ? 'i' : `e${c.peerAddress}`, c.peerAsn, s.rrClient, s.clusterId, c.nextHopSelf ?? false, c.nextHopKeep ?? false, s.sourceAddress, c.exportFilter ? filterId(c.exportFilter) : 0].join('|');
+    let cls = sp.classByKey.get(key);
+    if (!cls) {
+      const fs: FilterSession = { speaker: sp.cfg.name, peerAsn: c.peerAsn, internal: s.internal };
+      cls = { id: sp.classes.length, rep: s, members: [], filterSession: fs, feed: undefined };
+      sp.classes.push(cls);
+      sp.classByKey.set(key, cls);
+    }
+    cls.members.push(s);
+    s.cls = cls;
+    if (s.rrClient || !s.internal) sp.mayExportLearned = true;
+  }
+
+  /**
+   * Both sides of a session between two speakers. Default direction is Calico's mesh rule (the
+   * side with the lexically smaller IP is passive); `aIsReflectorFor: true` makes b an rr client of a.
+   */
+  addPeering(a: string, b: string, opts: { aIsReflectorFor?: boolean; namePrefix?: string; a?: Partial<NeighborConfig>; b?: Partial<NeighborConfig> } = {}): [string, string] {
+    const sa = this.speaker(a);
+    const sb = this.speaker(b);
+    const prefix = opts.namePrefix ?? 'bgp';
+    const na = this.addNeighbor(a, {
+      peerAddress: sb.cfg.address, peerAsn: sb.cfg.asn, name: birdProtocolName(prefix, sb.cfg.address),
+      passive: calicoMeshPassive(sa.cfg.address, sb.cfg.address), rrClient: opts.aIsReflectorFor ?? false, ...opts.a,
+    });
+    const nb = this.addNeighbor(b, {
+      peerAddress: sa.cfg.address, peerAsn: sa.cfg.asn, name: birdProtocolName(prefix, sa.cfg.address),
+      passive: calicoMeshPassive(sb.cfg.address, sa.cfg.address), ...opts.b,
+    });
+    return [na, nb];
+  }
+
+  /** Deconfigures a neighbor: BIRD sends Cease "Peer de-configured" if a connection exists. */
+  removeNeighbor(speaker: string, protocol: string): void {
+    const sp = this.speaker(speaker);
+    const i = sp.sessions.findIndex((s) => s.name === protocol);
+    if (i < 0) throw new InputError({ field: 'protocol', message: `speaker "${speaker}" has no protocol "${protocol}"` });
+    const s = sp.sessions[i]!;
+    this.closeSession(s, { notify: [NOTIFY.CEASE, CEASE.PEER_DECONFIGURED], restart: false, why: 'Peer de-configured' });
+    sp.sessions.splice(i, 1);
+    s.removed = true;
+    s.cls.members.splice(s.cls.members.indexOf(s), 1);
+    sp.byPeer.delete(s.cfg.peerAddress);
+  }
+
+  /** Originates a prefix (a BIRD static route, e.g. Calico's blackhole for an affine block). */
+  originate(speaker: string, prefix: string, opts: OriginateOptions = {}): void {
+    const sp = this.speaker(speaker);
+    const key = normPrefix(prefix, 'prefix');
+    const attrs = this.intern({ origin: opts.origin ?? 0, asPath: [], nextHop: opts.nextHop ?? '0.0.0.0', med: opts.med, localPref: opts.localPref ?? BIRD_BGP_DEFAULTS.defaultLocalPref });
+    if (opts.nextHop !== undefined) checkV4Throw(opts.nextHop, 'nextHop');
+    const e = this.entry(sp, key);
+    e.routes = e.routes.filter((r) => r.session !== null);
+    e.routes.push({ prefix: key, attrs, session: null, protocol: opts.protocol ?? 'static1', since: this.clock.now(), filtered: false, idN: 0, cache: undefined, msgs: undefined });
+    this.recompute(sp, key, e);
+  }
+
+  /** Stops originating a prefix. */
+  withdraw(speaker: string, prefix: string): void {
+    const sp = this.speaker(speaker);
+    const key = normPrefix(prefix, 'prefix');
+    const e = sp.table.get(key);
+    if (!e) return;
+    e.routes = e.routes.filter((r) => r.session !== null);
+    this.recompute(sp, key, e);
+  }
+
+  /**
+   * Takes a speaker down. `shutdown`: BIRD stops and sends Cease/Administrative shutdown on every
+   * connection. `crash`: the node vanishes silently; its peers notice when their hold timers expire.
+   */
+  stopSpeaker(name: string, how: 'shutdown' | 'crash' = 'crash'): void {
+    const sp = this.speaker(name);
+    if (!sp.up) return;
+    for (const s of sp.sessions) {
+      if (how === 'shutdown') this.closeSession(s, { notify: [NOTIFY.CEASE, CEASE.ADMINISTRATIVE_SHUTDOWN], restart: false, why: 'Administrative shutdown' });
+      else this.closeSession(s, { restart: false, why: 'Down' });
+    }
+    sp.up = false;
+    // Learned routes are gone with the process; local statics come back on start.
+    for (const e of sp.table.values()) {
+      e.routes = e.routes.filter((r) => r.session === null);
+      e.best = e.routes[0];
+      e.announced = e.best;
+      sp.version++;
+      if (!e.routes.length) this.dropEntry(sp, e);
+    }
+    sp.dirty.clear();
+  }
+
+  /** Brings a stopped speaker back; its sessions start from Idle. */
+  startSpeaker(name: string): void {
+    const sp = this.speaker(name);
+    if (sp.up) return;
+    sp.up = true;
+    for (const s of sp.sessions) {
+      s.errorDelay = 0;
+      this.start(s);
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Running
+
+  /**
+   * Runs until the network settles (no message or connection attempt in flight that can change
+   * anything, every session that can establish has, every dead peer noticed) or `maxMs` of
+   * virtual time passes. Returns what it took from the call.
+   */
+  run(opts: { maxMs?: number } = {}): ConvergenceReport {
+    const start = this.clock.now();
+    const deadline = start + (opts.maxMs ?? 3_600_000);
+    const before = { counts: { ...this.counts }, ann: this.announcedCount, wd: this.withdrawnCount, rounds: this.rounds };
+    this.lastWorkAt = start;
+    let converged = true;
+    for (;;) {
+      if (this.work === 0 && !this.unsettled()) break;
+      const t = this.times.peek();
+      if (t === undefined) break;
+      if (t > deadline) {
+        converged = false;
+        break;
+      }
+      this.runBucket(t);
+    }
+    if (converged && this.clock.now() < this.lastWorkAt) this.clock.set(this.lastWorkAt);
+    const messages = ZERO_COUNTS();
+    let total = 0;
+    for (const k of Object.keys(messages) as BgpMessageType[]) {
+      messages[k] = this.counts[k] - before.counts[k];
+      total += messages[k];
+    }
+    let est = 0;
+    let all = 0;
+    for (const sp of this.speakers.values()) {
+      for (const s of sp.sessions) {
+        all++;
+        if (s.state === 'Established') est++;
+      }
+    }
+    return {
+      startMs: start, endMs: this.lastWorkAt, virtualTimeMs: this.lastWorkAt - start, lastRouteChangeMs: Math.max(start, this.lastRibChangeAt), messages, totalMessages: total,
+      announced: this.announcedCount - before.ann, withdrawn: this.withdrawnCount - before.wd, rounds: this.rounds - before.rounds,
+      sessionsEstablished: est, sessionsTotal: all, converged,
+    };
+  }
+
+  /** Runs every event due in the next `ms` of virtual time (keepalives included), then sets the clock. */
+  advance(ms: number): void {
+    const until = this.clock.now() + ms;
+    for (;;) {
+      const t = this.times.peek();
+      if (t === undefined || t > until) break;
+      this.runBucket(t);
+    }
+    this.clock.set(until);
+  }
+
+  private runBucket(t: number): void {
+    this.times.pop();
+    this.clock.set(t);
+    const b = this.buckets.get(t)!;
+    for (let i = 0; i < b.length; i++) {
+      const ev = b[i]!;
+      if (isWork(ev)) {
+        this.work--;
+        this.lastWorkAt = t;
+      }
+      this.dispatch(ev);
+    }
+    this.buckets.delete(t);
+  }
+
+  private push(t: number, ev: Ev): void {
+    let b = this.buckets.get(t);
+    if (!b) {
+      b = [];
+      this.buckets.set(t, b);
+      this.times.push(t);
+    }
+    b.push(ev);
+    if (isWork(ev)) this.work++;
+  }
+
+  /** Is some session still going to change state by itself (connect, or notice a dead peer)? */
+  private unsettled(): boolean {
+    const hint = this.unsettledHint;
+    if (hint && this.sessionUnsettled(hint)) return true;
+    for (const sp of this.speakers.values()) {
+      if (!sp.up) continue;
+      for (const s of sp.sessions) {
+        if (this.sessionUnsettled(s)) {
+          this.unsettledHint = s;
+          return true;
+        }
+      }
+    }
+    this.unsettledHint = undefined;
+    return false;
+  }
+
+  private sessionUnsettled(s: Session): boolean {
+    if (!s.speaker.up) return false;
+    const remote = this.byAddress.get(s.cfg.peerAddress);
+    if (s.state === 'Established') {
+      const r = s.remoteSession;
+      return !(r && r.speaker.up && r.state === 'Established' && r.conn === s.conn && !r.removed);
+    }
+    if (!remote || !remote.up) return false;
+    const rs = remote.byPeer.get(s.sourceAddress);
+    if (!rs || rs.cfg.peerAsn !== s.speaker.cfg.asn || s.cfg.peerAsn !== remote.cfg.asn) return false;
+    if (s.cfg.passive && rs.cfg.passive) return false;
+    return true;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Session state machine (RFC 4271 §8.2.2; BIRD's bgp_* in proto/bgp/bgp.c and packets.c)
+
+  /** ManualStart/AutomaticStart: Idle → Active (listening); the active side connects after the connect delay. */
+  private start(s: Session): void {
+    this.setState(s, 'Active');
+    if (!s.cfg.passive) this.startTimer(s, 'connectRetry', this.cfgTime(s, 'connectDelayTime'));
+  }
+
+  private dispatch(ev: Ev): void {
+    switch (ev.k) {
+      case 'deliver':
+        for (const m of ev.msgs) {
+          if (ev.to.conn !== ev.conn || !ev.to.speaker.up) return;
+          if (m.type === 'UPDATE' && this.lastUpdateAt !== this.clock.now()) {
+            this.lastUpdateAt = this.clock.now();
+            this.rounds++;
+          }
+          this.receive(ev.to, m);
+        }
+        return;
+      case 'syn':
+        this.onSyn(ev.from, ev.attempt);
+        return;
+      case 'synack': {
+        const s = ev.to;
+        if (s.attempt !== ev.attempt || s.state !== 'Connect' || !s.speaker.up) return;
+        this.connected(s, ev.peer, ev.conn);
+        return;
+      }
+      case 'rst': {
+        const s = ev.to;
+        if (s.attempt !== ev.attempt || s.state !== 'Connect' || !s.speaker.up) return;
+        // TcpConnectionFails in Connect: BIRD goes Active and retries after `connect retry time`.
+        s.lastError = 'Socket: Connection refused';
+        this.setState(s, 'Active');
+        this.startTimer(s, 'connectRetry', this.cfgTime(s, 'connectRetryTime'));
+        return;
+      }
+      case 'timer':
+        if (ev.s.timerGen[ev.timer] !== ev.gen || !ev.s.speaker.up) return;
+        this.onTimer(ev.s, ev.timer);
+        return;
+      case 'flush':
+        ev.sp.flushQueued = false;
+        if (ev.sp.up) this.flush(ev.sp);
+        return;
+    }
+  }
+
+  private onTimer(s: Session, timer: TimerKind): void {
+    const now = this.clock.now();
+    switch (timer) {
+      case 'connectRetry':
+        if (s.state === 'Active' || s.state === 'Connect') {
+          // ConnectRetryTimer_Expires: (re)initiate the TCP connection, go Connect.
+          s.attempt++;
+          this.setState(s, 'Connect');
+          this.logEvent(s, 'SYN', `${s.speaker.cfg.name} connects to ${s.cfg.peerAddress}:179`);
+          this.push(now + this.delayMs, { k: 'syn', from: s, attempt: s.attempt });
+          this.startTimer(s, 'connectRetry', this.cfgTime(s, 'connectRetryTime'));
+        }
+        return;
+      case 'hold':
+        if (s.state !== 'OpenSent' && s.state !== 'OpenConfirm' && s.state !== 'Established') return;
+        if (now < s.holdDue) {
+          this.armAt(s, 'hold', s.holdDue);
+          return;
+        }
+        this.closeSession(s, { notify: [NOTIFY.HOLD_TIMER_EXPIRED, 0], restart: true, why: 'Error: Hold timer expired' });
+        return;
+      case 'keepalive':
+        if (s.state !== 'OpenConfirm' && s.state !== 'Established') return;
+        if (now < s.keepaliveDue) {
+          this.armAt(s, 'keepalive', s.keepaliveDue);
+          return;
+        }
+        this.send(s, { type: 'KEEPALIVE' });
+        return;
+      case 'errorWait':
+        if (s.state === 'Idle') this.start(s);
+        return;
+    }
+  }
+
+  /** An incoming SYN at the speaker owning `from.cfg.peerAddress`. */
+  private onSyn(from: Session, attempt: number): void {
+    const now = this.clock.now();
+    const target = this.byAddress.get(from.cfg.peerAddress);
+    if (!target || !target.up) return; // no answer: the connect retry timer will try again
+    const s = target.byPeer.get(from.sourceAddress);
+    const refuse = (): void => {
+      this.push(now + this.delayMs, { k: 'rst', to: from, attempt });
+    };
+    if (!s || s.state === 'Idle' || s.state === 'OpenSent' || s.state === 'OpenConfirm' || s.state === 'Established') return refuse();
+    if (s.state === 'Connect') {
+      // Both sides connecting: keep the connection opened by the higher BGP identifier (RFC 4271 §6.8).
+      if (target.routerIdN > from.speaker.routerIdN) return refuse();
+      s.attempt++;
+    }
+    // Accept: TcpConnectionConfirmed on the listening side.
+    const conn = ++this.connSeq;
+    this.push(now + this.delayMs, { k: 'synack', to: from, attempt, peer: s, conn });
+    this.connected(s, from, conn);
+  }
+
+  /** TCP is up: send OPEN, go OpenSent, hold timer = initial hold time (BIRD bgp_connected). */
+  private connected(s: Session, peer: Session, conn: number): void {
+    s.conn = conn;
+    s.initiator = s.state === 'Connect' && peer.state !== 'Connect';
+    s.remoteSession = peer;
+    s.remoteSpeaker = peer.speaker;
+    s.timerGen.connectRetry++;
+    this.setState(s, 'OpenSent');
+    this.send(s, this.openFor(s));
+    s.holdDue = this.clock.now() + BIRD_BGP_DEFAULTS.initialHoldTime * 1000;
+    this.armAt(s, 'hold', s.holdDue);
+  }
+
+  /** Models bgp_create_open with Calico's template options (capabilities in BIRD's order). */
+  private openFor(s: Session): OpenMessage {
+    const caps: Capability[] = [{ kind: 'multiprotocol', afi: 1, safi: 1 }, { kind: 'route-refresh' }];
+    const gr = s.cfg.gracefulRestart ?? BIRD_BGP_DEFAULTS.gracefulRestart;
+    if (gr === true) caps.push({ kind: 'graceful-restart', restarting: false, restartTime: 120, families: [{ afi: 1, safi: 1, forwarding: false }] });
+    else if (gr === 'aware') caps.push({ kind: 'graceful-restart', restarting: false, restartTime: 0, families: [] });
+    caps.push({ kind: 'as4', asn: s.speaker.cfg.asn });
+    if (s.cfg.addPaths ?? BIRD_BGP_DEFAULTS.addPaths) caps.push({ kind: 'add-path', afi: 1, safi: 1, sendReceive: 3 });
+    caps.push({ kind: 'enhanced-route-refresh' });
+    // BIRD: llgr_mode defaults to "aware" whenever graceful restart is on (bgp_check_config).
+    if (gr) caps.push({ kind: 'llgr', data: new Uint8Array(0) });
+    return { type: 'OPEN', version: 4, asn: s.speaker.cfg.asn, holdTime: s.cfg.holdTime ?? BIRD_BGP_DEFAULTS.holdTime, bgpId: s.speaker.cfg.routerId, capabilities: caps };
+  }
+
+  private receive(s: Session, m: BgpMessage): void {
+    const now = this.clock.now();
+    if (s.holdTime > 0 || s.state === 'OpenSent') s.holdDue = now + (s.state === 'OpenSent' ? BIRD_BGP_DEFAULTS.initialHoldTime : s.holdTime) * 1000;
+    if (m.type === 'NOTIFICATION') {
+      this.closeSession(s, { restart: true, why: `Received: ${notificationText(m.code, m.subcode)}` });
+      return;
+    }
+    switch (s.state) {
+      case 'OpenSent': {
+        if (m.type !== 'OPEN') return this.fsmError(s);
+        const err = this.checkOpen(s, m);
+        if (err) {
+          this.closeSession(s, { notify: err, restart: true, why: `Error: ${notificationText(err[0], err[1])}` });
+          return;
+        }
+        s.remoteId = m.bgpId;
+        s.remoteIdN = ipv4N(m.bgpId);
+        const local = s.cfg.holdTime ?? BIRD_BGP_DEFAULTS.holdTime;
+        s.holdTime = Math.min(local, m.holdTime);
+        s.keepaliveTime = s.cfg.keepaliveTime ?? Math.floor(s.holdTime / 3);
+        const ours = s.cfg.addPaths ?? BIRD_BGP_DEFAULTS.addPaths;
+        const theirs = m.capabilities.find((c) => c.kind === 'add-path');
+        const tr = theirs && theirs.kind === 'add-path' ? theirs.sendReceive : 0;
+        s.addPathTx = ours && (tr & 1) !== 0;
+        s.addPathRx = ours && (tr & 2) !== 0;
+        this.setState(s, 'OpenConfirm');
+        this.send(s, { type: 'KEEPALIVE' });
+        if (s.holdTime > 0) {
+          s.holdDue = now + s.holdTime * 1000;
+          this.armAt(s, 'hold', s.holdDue);
+        } else {
+          s.timerGen.hold++;
+          s.timerGen.keepalive++;
+        }
+        return;
+      }
+      case 'OpenConfirm':
+        if (m.type !== 'KEEPALIVE') return this.fsmError(s);
+        this.setState(s, 'Established');
+        s.lastError = '';
+        s.errorDelay = 0;
+        this.feed(s);
+        return;
+      case 'Established':
+        if (m.type === 'UPDATE') this.onUpdate(s, m);
+        else if (m.type !== 'KEEPALIVE') this.fsmError(s);
+        return;
+      case 'Idle':
+      case 'Connect':
+      case 'Active':
+        return;
+    }
+  }
+
+  private checkOpen(s: Session, m: OpenMessage): [number, number] | undefined {
+    if (m.version !== 4) return [NOTIFY.OPEN_MESSAGE_ERROR, OPEN_ERROR.UNSUPPORTED_VERSION];
+    if (m.asn !== s.cfg.peerAsn) return [NOTIFY.OPEN_MESSAGE_ERROR, OPEN_ERROR.BAD_PEER_AS];
+    if (m.holdTime === 1 || m.holdTime === 2) return [NOTIFY.OPEN_MESSAGE_ERROR, OPEN_ERROR.UNACCEPTABLE_HOLD_TIME];
+    if (m.bgpId === '0.0.0.0' || (s.internal && m.bgpId === s.speaker.cfg.routerId)) return [NOTIFY.OPEN_MESSAGE_ERROR, OPEN_ERROR.BAD_BGP_ID];
+    return undefined;
+  }
+
+  private fsmError(s: Session): void {
+    this.closeSession(s, { notify: [NOTIFY.FSM_ERROR, 0], restart: true, why: 'Error: Finite state machine error' });
+  }
+
+  /**
+   * Ends the connection: optional NOTIFICATION, routes learned on it withdrawn, state Idle; with
+   * `restart`, BIRD's error wait (min, doubling to max) before starting again.
+   */
+  private closeSession(s: Session, o: { notify?: [number, number]; restart: boolean; why: string }): void {
+    if (o.notify && s.conn !== 0 && (s.state === 'OpenSent' || s.state === 'OpenConfirm' || s.state === 'Established')) {
+      this.send(s, { type: 'NOTIFICATION', code: o.notify[0], subcode: o.notify[1], data: new Uint8Array(0) });
+    }
+    const wasEstablished = s.state === 'Established';
+    s.conn = 0;
+    s.attempt++;
+    s.remoteSession = undefined;
+    for (const k of Object.keys(s.timerGen) as TimerKind[]) s.timerGen[k]++;
+    s.holdDue = Infinity;
+    s.keepaliveDue = Infinity;
+    s.lastError = o.why;
+    this.setState(s, 'Idle');
+    if (wasEstablished) this.dropRoutesOf(s);
+    s.exported = 0;
+    if (o.restart) {
+      const [min, max] = s.cfg.errorWaitTime ?? BIRD_BGP_DEFAULTS.errorWaitTime;
+      s.errorDelay = s.errorDelay === 0 ? min : Math.min(2 * s.errorDelay, max);
+      this.startTimer(s, 'errorWait', s.errorDelay, { jitter: false });
+    }
+  }
+
+  private setState(s: Session, st: BgpState): void {
+    if (s.state === st) return;
+    this.logEvent(s, 'STATE', `${s.name}: ${s.state} -> ${st}`);
+    s.state = st;
+    s.stateSince = this.clock.now();
+  }
+
+  private cfgTime(s: Session, k: 'connectDelayTime' | 'connectRetryTime'): number {
+    return s.cfg[k] ?? BIRD_BGP_DEFAULTS[k];
+  }
+
+  /** Models bgp_start_timer: a timer of v seconds fires after v − v/4 + random(0..v/4). */
+  private startTimer(s: Session, timer: TimerKind, seconds: number, o: { jitter?: boolean } = {}): void {
+    let ms = seconds * 1000;
+    if (this.jitter && o.jitter !== false && seconds > 0) {
+      const r = Math.floor(ms / 4);
+      ms = ms - r + this.rng.int(r + 1);
+    }
+    this.armAt(s, timer, this.clock.now() + ms);
+  }
+
+  private armAt(s: Session, timer: TimerKind, at: number): void {
+    const gen = ++s.timerGen[timer];
+    this.push(at, { k: 'timer', s, timer, gen });
+  }
+
+  private send(s: Session, m: BgpMessage): void {
+    const now = this.clock.now();
+    const peer = s.remoteSession;
+    this.counts[m.type]++;
+    if (m.type === 'UPDATE') {
+      this.announcedCount += m.nlri.length;
+      this.withdrawnCount += m.withdrawn.length;
+    }
+    if (this.log.length < this.logLimit) {
+      this.log.push({
+        t: now, from: s.speaker.cfg.name, to: peer?.speaker.cfg.name ?? s.cfg.peerAddress, fromAddress: s.sourceAddress, toAddress: s.cfg.peerAddress,
+        protocol: s.name, type: m.type, summary: formatBgpMessage(m), message: m, conn: s.conn, initiator: s.initiator, addPath: s.addPathTx,
+      });
+    }
+    if (s.keepaliveTime > 0 && (s.state === 'OpenConfirm' || s.state === 'Established')) {
+      // BIRD restarts the keepalive timer after every message it sends (bgp_fire_tx).
+      const due = now + s.keepaliveTime * 1000;
+      const first = s.keepaliveDue === Infinity || m.type === 'KEEPALIVE';
+      s.keepaliveDue = due;
+      if (first) this.startTimer(s, 'keepalive', s.keepaliveTime);
+    }
+    if (!peer) return;
+    // Messages one session sends at one instant travel together (one TCP stream, in order).
+    const at = now + this.delayMs;
+    const batch = s.tx;
+    if (batch && s.txAt === at && batch.conn === s.conn) {
+      batch.msgs.push(m);
+      if (!batch.work && m.type !== 'KEEPALIVE') {
+        batch.work = true;
+        this.work++;
+      }
+      return;
+    }
+    const ev = { k: 'deliver' as const, to: peer, conn: s.conn, msgs: [m], work: m.type !== 'KEEPALIVE' };
+    s.tx = ev;
+    s.txAt = at;
+    this.push(at, ev);
+  }
+
+  private logEvent(s: Session, type: 'SYN' | 'RST' | 'STATE', summary: string): void {
+    if (this.log.length < this.logLimit) {
+      this.log.push({ t: this.clock.now(), from: s.speaker.cfg.name, to: this.byAddress.get(s.cfg.peerAddress)?.cfg.name ?? s.cfg.peerAddress, fromAddress: s.sourceAddress, toAddress: s.cfg.peerAddress, protocol: s.name, type, summary });
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Routes (RFC 4271 §9; BIRD proto/bgp/attrs.c bgp_decode_attrs, bgp_import_control, bgp_rte_better)
+
+  private entry(sp: Speaker, key: string): PrefixEntry {
+    const pid = this.pidOf(key);
+    let e = sp.table.arr[pid];
+    if (!e) {
+      e = { pid, nlri: this.nlris[pid]!, wd: undefined, routes: [], best: undefined, announced: undefined };
+      sp.table.set(e);
+    }
+    return e;
+  }
+
+  private dropEntry(sp: Speaker, e: PrefixEntry): void {
+    sp.table.delete(e);
+  }
+
+  /** A small integer per prefix, shared by all speakers (tables index by it). */
+  private pidOf(prefix: string): number {
+    let id = this.pids.get(prefix);
+    if (id === undefined) {
+      this.pids.set(prefix, (id = this.pids.size));
+      const n: INlri = { prefix, pid: id };
+      this.nlris.push(n);
+    }
+    return id;
+  }
+
+  /** Decision process for one prefix: BIRD picks the best by pairwise `rte_better`, in arrival order. */
+  private recompute(sp: Speaker, key: string, e: PrefixEntry): void {
+    let best: Route | undefined;
+    for (const r of e.routes) {
+      if (r.filtered) continue;
+      if (!best || betterRoute(r, best)) best = r;
+    }
+    if (best === e.best) return;
+    e.best = best;
+    this.lastRibChangeAt = this.clock.now();
+    if (!sp.mayExportLearned && (!best || best.session) && (!e.announced || e.announced.session)) {
+      // Nothing learned over iBGP can leave this speaker (no rr client, no eBGP peer): no export round.
+      e.announced = best;
+      sp.version++;
+      if (!e.routes.length) this.dropEntry(sp, e);
+      return;
+    }
+    sp.dirty.add(key);
+    if (!sp.flushQueued) {
+      sp.flushQueued = true;
+      this.push(this.clock.now(), { k: 'flush', sp });
+    }
+  }
+
+  private onUpdate(s: Session, m: UpdateMessage): void {
+    const sp = s.speaker;
+    for (const w of m.withdrawn) this.removeRoute(s, w.prefix);
+    if (!m.nlri.length || !m.attrs) return;
+    let a = m.attrs;
+    // bgp_decode_attrs: routes that loop are treated as withdrawn.
+    const loop = a.asPath.includes(sp.cfg.asn) || a.originatorId === sp.cfg.routerId || (s.rrClient && (a.clusterList?.includes(s.clusterId) ?? false));
+    if (loop) {
+      for (const n of m.nlri) this.removeRoute(s, n.prefix);
+      return;
+    }
+    if (a.localPref === undefined) a = this.intern({ ...a, localPref: BIRD_BGP_DEFAULTS.defaultLocalPref });
+    const now = this.clock.now();
+    const filter = s.cfg.importFilter;
+    const idA = a.originatorId !== undefined ? v4n(a.originatorId) : s.remoteIdN;
+    for (const n of m.nlri) {
+      let attrs = a;
+      let filtered = false;
+      let idN = idA;
+      if (filter) {
+        const v = filter(filterView(n.prefix, a, s), s.filterSession);
+        if (v === false) filtered = true;
+        else if (v !== true) {
+          attrs = this.intern(v);
+          idN = attrs.originatorId !== undefined ? v4n(attrs.originatorId) : s.remoteIdN;
+        }
+      }
+      const pid = (n as INlri).pid ?? this.pidOf(n.prefix);
+      const e = sp.table.arr[pid] ?? this.entry(sp, n.prefix);
+      const r: Route = { prefix: n.prefix, attrs, session: s, protocol: s.name, since: now, filtered, idN, cache: undefined, msgs: undefined };
+      const routes = e.routes;
+      let i = 0;
+      while (i < routes.length && routes[i]!.session !== s) i++;
+      if (i < routes.length) {
+        if (!routes[i]!.filtered) s.imported--;
+        routes[i] = r;
+      } else routes.push(r);
+      if (!filtered) s.imported++;
+      this.recompute(sp, e.nlri.prefix, e);
+    }
+  }
+
+  private removeRoute(s: Session, prefix: string): void {
+    const sp = s.speaker;
+    const e = sp.table.get(prefix);
+    if (!e) return;
+    const i = e.routes.findIndex((x) => x.session === s);
+    if (i < 0) return;
+    if (!e.routes[i]!.filtered) s.imported--;
+    e.routes.splice(i, 1);
+    this.recompute(sp, prefix, e);
+    if (!e.routes.length && !e.announced && !e.best) this.dropEntry(sp, e);
+  }
+
+  private dropRoutesOf(s: Session): void {
+    for (const e of s.speaker.table.values()) {
+      if (e.routes.some((r) => r.session === s)) this.removeRoute(s, e.nlri.prefix);
+    }
+    s.imported = 0;
+  }
+
+  /** A newly Established session gets the whole table (BIRD's route feed). */
+  private feed(s: Session): void {
+    // No announced route came from `s` (its routes went when it last closed), so the class's
+    // feed is this session's feed; sessions established at one instant share it.
+    const sp = s.speaker;
+    const c = s.cls;
+    let f = c.feed;
+    if (!f || f.version !== sp.version) {
+      const es: PrefixEntry[] = [];
+      const as: PathAttributes[] = [];
+      for (const e of sp.table.arr) {
+        const r = e?.announced;
+        if (!r) continue;
+        const a = this.exportAttrs(r, s);
+        if (a) {
+          es.push(e!);
+          as.push(a);
+        }
+      }
+      c.feed = f = { version: sp.version, msgs: this.pack(es, as), count: es.length };
+    }
+    this.sendAll(s, f.msgs, f.count, 0);
+  }
+
+  /**
+   * One export round (BIRD's rt_notify for each changed best route): every Established session
+   * is told of the prefixes whose best route changed. Sessions with the same export settings get
+   * the same UPDATEs, computed once; a session that is the source of a changed route gets its own
+   * (a route never goes back to the session it came from).
+   */
+  private flush(sp: Speaker): void {
+    const changes: { e: PrefixEntry; old: Route | undefined; neu: Route | undefined }[] = [];
+    const sources = new Set<Session>();
+    for (const key of sp.dirty) {
+      const e = sp.table.get(key);
+      if (!e) continue;
+      const old = e.announced;
+      const neu = e.best;
+      e.announced = neu;
+      sp.version++;
+      if (!e.routes.length && !e.best) this.dropEntry(sp, e);
+      if (old === neu) continue;
+      changes.push({ e, old, neu });
+      if (old?.session) sources.add(old.session);
+      if (neu?.session) sources.add(neu.session);
+    }
+    sp.dirty.clear();
+    if (!changes.length) return;
+    for (const c of sp.classes) {
+      let generic: BgpMessage[] | undefined;
+      let ann = 0;
+      let wd = 0;
+      for (const s of c.members) {
+        if (s.state !== 'Established') continue;
+        if (sources.has(s)) {
+          const es: PrefixEntry[] = [];
+          const as: (PathAttributes | null)[] = [];
+          let w = 0;
+          for (const ch of changes) {
+            const an = ch.neu ? this.exportAttrs(ch.neu, s) : null;
+            if (an || (ch.old && this.exportAttrs(ch.old, s))) {
+              es.push(ch.e);
+              as.push(an);
+              if (!an) w++;
+            }
+          }
+          this.sendAll(s, this.pack(es, as), es.length - w, w);
+          continue;
+        }
+        if (!generic) {
+          const es: PrefixEntry[] = [];
+          const as: (PathAttributes | null)[] = [];
+          for (const ch of changes) {
+            const an = ch.neu ? this.classAttrs(ch.neu, c) : null;
+            if (an || (ch.old && this.classAttrs(ch.old, c))) {
+              es.push(ch.e);
+              as.push(an);
+              if (!an) wd++;
+            }
+          }
+          ann = es.length - wd;
+          generic = this.pack(es, as);
+        }
+        this.sendAll(s, generic, ann, wd);
+      }
+    }
+  }
+
+  private sendAll(s: Session, msgs: readonly BgpMessage[], announced: number, withdrawn: number): void {
+    for (const m of msgs) this.send(s, m);
+    s.exported += announced - withdrawn;
+  }
+
+  /**
+   * Packs changes into UPDATEs as BIRD's buckets do: withdrawals first, then one UPDATE per set of
+   * equal attributes, each within 4096 bytes. Single-prefix UPDATEs are shared between sessions.
+   */
+  private pack(es: readonly PrefixEntry[], as: readonly (PathAttributes | null)[]): BgpMessage[] {
+    if (es.length === 0) return [];
+    if (es.length === 1) return [single(es[0]!, as[0]!)];
+    const out: BgpMessage[] = [];
+    const withdrawn: Nlri[] = [];
+    const groups = new Map<PathAttributes, PrefixEntry[] | PrefixEntry>();
+    for (let i = 0; i < es.length; i++) {
+      const e = es[i]!;
+      const a = as[i]!;
+      if (a === null) {
+        withdrawn.push(e.nlri);
+        continue;
+      }
+      const g = groups.get(a);
+      if (!g) groups.set(a, e);
+      else if (Array.isArray(g)) g.push(e);
+      else groups.set(a, [g, e]);
+    }
+    // Sizes as if ADD-PATH were on (9 bytes per /25–/32 prefix), so a chunk fits either way.
+    const per = 9;
+    const room = 4096 - 19 - 4;
+    const k = Math.floor(room / per);
+    for (let i = 0; i < withdrawn.length; i += k) out.push({ type: 'UPDATE', withdrawn: withdrawn.slice(i, i + k), nlri: [] });
+    for (const [a, g] of groups) {
+      if (!Array.isArray(g)) {
+        out.push(single(g, a));
+        continue;
+      }
+      const nlri = g.map((e) => e.nlri);
+      const n = nlri.length <= 200 ? nlri.length : Math.max(1, Math.floor((room - attrsSize(a)) / per));
+      for (let i = 0; i < nlri.length; i += n) out.push({ type: 'UPDATE', withdrawn: [], attrs: a, nlri: nlri.slice(i, i + n) });
+    }
+    return out;
+  }
+
+  /**
+   * The attributes `r` is sent with on `s`, or null if it is not sent. Models bgp_import_control,
+   * bgp_create_attrs and bgp_update_attrs (proto/bgp/attrs.c), then the export filter.
+   */
+  private exportAttrs(r: Route, s: Session): PathAttributes | null {
+    if (r.session === s) return null; // never back to where it came from
+    return this.classAttrs(r, s.cls);
+  }
+
+  /** exportAttrs for any session of an export class, poison reverse aside; memoised on the route. */
+  private classAttrs(r: Route, c: ExportClass): PathAttributes | null {
+    const src = r.session;
+    const s = c.rep;
+    if (src) {
+      if (s.rrClient && r.attrs.clusterList?.includes(s.clusterId)) return null;
+      if (s.internal && src.internal && !(s.rrClient || src.rrClient)) return null; // iBGP split horizon
+    }
+    let cache = r.cache;
+    if (cache) {
+      const v = cache[c.id];
+      if (v !== undefined) return v;
+    } else r.cache = cache = [];
+    let base: PathAttributes;
+    if (!src) base = this.localAttrs(r, s);
+    else if (s.internal && src.internal) base = this.reflectAttrs(r, src, s);
+    else base = this.forwardAttrs(r, s);
+    let out: PathAttributes | null = base;
+    const f = s.cfg.exportFilter;
+    if (f) {
+      const v = f(filterView(r.prefix, base, src, r.protocol), c.filterSession);
+      out = v === false ? null : v === true ? base : this.intern(v);
+    }
+    cache[c.id] = out;
+    return out;
+  }
+
+  /** Route reflection (RFC 4456 §8): ORIGINATOR_ID if absent, cluster id prepended; next hop kept. */
+  private reflectAttrs(r: Route, src: Session, s: Session): PathAttributes {
+    const cid = src.rrClient ? src.clusterId : s.clusterId;
+    const twice = src.rrClient && s.rrClient && src.clusterId !== s.clusterId;
+    const selfNh = s.cfg.nextHopSelf || r.attrs.nextHop === '0.0.0.0';
+    const cl = twice ? [s.clusterId, cid, ...(r.attrs.clusterList ?? [])] : [cid, ...(r.attrs.clusterList ?? [])];
+    return this.intern({ ...r.attrs, originatorId: r.attrs.originatorId ?? src.remoteId, clusterList: cl, nextHop: selfNh ? s.sourceAddress : r.attrs.nextHop });
+  }
+
+  /** A learned route towards eBGP (or eBGP-learned towards iBGP): AS prepend on eBGP, MED dropped, next hop rules. */
+  private forwardAttrs(r: Route, s: Session): PathAttributes {
+    const nh = r.attrs.nextHop;
+    const keep = !s.cfg.nextHopSelf && (s.cfg.nextHopKeep || (s.internal && nh !== '0.0.0.0') || this.sameSubnet(s.speaker, nh, s.cfg.peerAddress));
+    const a = this.intern({ ...r.attrs, nextHop: keep ? nh : s.sourceAddress });
+    if (s.internal) return a;
+    return this.stripForEbgp({ ...a, asPath: [s.speaker.cfg.asn, ...a.asPath] });
+  }
+
+  /** bgp_create_attrs: ORIGIN IGP, AS_PATH empty (iBGP) or [local AS] (eBGP), NEXT_HOP = source address unless a gateway route. */
+  private localAttrs(r: Route, s: Session): PathAttributes {
+    const gw = r.attrs.nextHop !== '0.0.0.0' && !s.cfg.nextHopSelf && (s.internal || this.sameSubnet(s.speaker, r.attrs.nextHop, s.cfg.peerAddress));
+    const a = this.intern({ ...r.attrs, nextHop: gw ? r.attrs.nextHop : s.sourceAddress, localPref: r.attrs.localPref ?? BIRD_BGP_DEFAULTS.defaultLocalPref });
+    return s.internal ? a : this.stripForEbgp({ ...a, asPath: [s.speaker.cfg.asn] });
+  }
+
+  /**
+   * One object per distinct attribute set (all keys, fixed order): UPDATEs group prefixes by
+   * object identity, as BIRD's buckets group equal attributes, and the decision code stays monomorphic.
+   */
+  private intern(a: PathAttributes): PathAttributes {
+    const key = `${a.origin}|${a.asPath.join(' ')}|${a.nextHop}|${a.med ?? ''}|${a.localPref ?? ''}|${a.originatorId ?? ''}|${a.clusterList?.join(' ') ?? ''}`;
+    let x = this.interned.get(key);
+    if (!x) this.interned.set(key, (x = mkAttrs(a)));
+    return x;
+  }
+
+  /** LOCAL_PREF, ORIGINATOR_ID, CLUSTER_LIST and MED are not sent to external peers (RFC 4271 §5.1.5, RFC 4456 §8; bgp_update_attrs). */
+  private stripForEbgp(a: PathAttributes): PathAttributes {
+    return this.intern({ origin: a.origin, asPath: a.asPath, nextHop: a.nextHop });
+  }
+
+  private sameSubnet(sp: Speaker, a: string, b: string): boolean {
+    if (!sp.connected.length || a === '0.0.0.0') return false;
+    const ia = parseIp(a);
+    const ib = parseIp(b);
+    return sp.connected.some((c) => cidrContains(c, ia) && cidrContains(c, ib));
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Views
+
+  private speaker(name: string): Speaker {
+    const sp = this.speakers.get(name);
+    if (!sp) throw new InputError({ field: 'speaker', message: `no BGP speaker "${name}"` });
+    return sp;
+  }
+
+  speakerNames(): string[] {
+    return [...this.speakers.keys()];
+  }
+
+  speakerConfig(name: string): SpeakerConfig {
+    return this.speaker(name).cfg;
+  }
+
+  isUp(name: string): boolean {
+    return this.speaker(name).up;
+  }
+
+  /** Sessions of one speaker (or all), in configuration order. */
+  sessions(name?: string): SessionInfo[] {
+    const list = name === undefined ? [...this.speakers.values()] : [this.speaker(name)];
+    const out: SessionInfo[] = [];
+    for (const sp of list) {
+      for (const s of sp.sessions) {
+        out.push({
+          speaker: sp.cfg.name, protocol: s.name, peerAddress: s.cfg.peerAddress, peerAsn: s.cfg.peerAsn,
+          peer: this.byAddress.get(s.cfg.peerAddress)?.cfg.name, state: s.state, since: s.stateSince,
+          internal: s.internal, rrClient: s.rrClient, passive: s.cfg.passive ?? false, holdTime: s.holdTime, keepaliveTime: s.keepaliveTime,
+          lastError: s.lastError, imported: s.imported, exported: s.state === 'Established' ? s.exported : 0,
+        });
+      }
+    }
+    return out;
+  }
+
+  /** Every route of a speaker's table (`birdc show route all`), best first per prefix, prefixes in address order. */
+  routes(name: string): RibRoute[] {
+    const sp = this.speaker(name);
+    const out: RibRoute[] = [];
+    for (const key of sortPrefixes([...sp.table.keys()])) {
+      const e = sp.table.get(key)!;
+      const rs = [...e.routes].sort((x, y) => (x === e.best ? -1 : y === e.best ? 1 : 0));
+      for (const r of rs) out.push(this.ribRoute(sp, r, r === e.best));
+    }
+    return out;
+  }
+
+  /** The Loc-RIB: the best route per prefix with the peer it came from. */
+  locRib(name: string): RibRoute[] {
+    const sp = this.speaker(name);
+    const out: RibRoute[] = [];
+    for (const key of sortPrefixes([...sp.table.keys()])) {
+      const b = sp.table.get(key)!.best;
+      if (b) out.push(this.ribRoute(sp, b, true));
+    }
+    return out;
+  }
+
+  /** What a session has received and kept (after loop checks; `filtered` = rejected by the import filter). */
+  adjRibIn(name: string, protocol: string): RibRoute[] {
+    const sp = this.speaker(name);
+    const s = sp.sessions.find((x) => x.name === protocol);
+    if (!s) throw new InputError({ field: 'protocol', message: `speaker "${name}" has no protocol "${protocol}"` });
+    const out: RibRoute[] = [];
+    for (const key of sortPrefixes([...sp.table.keys()])) {
+      const e = sp.table.get(key)!;
+      for (const r of e.routes) if (r.session === s) out.push(this.ribRoute(sp, r, r === e.best));
+    }
+    return out;
+  }
+
+  /** What the speaker advertises on a session now: prefix → attributes as sent (computed as BIRD does, from the table). */
+  adjRibOut(name: string, protocol: string): { prefix: string; attrs: PathAttributes }[] {
+    const sp = this.speaker(name);
+    const s = sp.sessions.find((x) => x.name === protocol);
+    if (!s) throw new InputError({ field: 'protocol', message: `speaker "${name}" has no protocol "${protocol}"` });
+    if (s.state !== 'Established') return [];
+    const out: { prefix: string; attrs: PathAttributes }[] = [];
+    for (const key of sortPrefixes([...sp.table.keys()])) {
+      const a = sp.table.get(key)!.announced;
+      const x = a ? this.exportAttrs(a, s) : null;
+      if (x) out.push({ prefix: key, attrs: x });
+    }
+    return out;
+  }
+
+  private ribRoute(sp: Speaker, r: Route, best: boolean): RibRoute {
+    const s = r.session;
+    return {
+      prefix: r.prefix, attrs: r.attrs, protocol: r.protocol, source: s ? 'bgp' : 'static',
+      from: s ? (s.remoteSpeaker?.cfg.name ?? s.cfg.peerAddress) : sp.cfg.name, peerAddress: s?.cfg.peerAddress,
+      internal: s ? s.internal : true, since: r.since, best, filtered: r.filtered,
+    };
+  }
+
+  /** Message counters since the network was made. */
+  messageCounts(): Readonly<Record<BgpMessageType, number>> {
+    return { ...this.counts };
+  }
+}
+
+const FILTER_IDS = new WeakMap<BgpFilter, number>();
+let filterSeq = 0;
+function filterId(f: BgpFilter): number {
+  let id = FILTER_IDS.get(f);
+  if (id === undefined) FILTER_IDS.set(f, (id = ++filterSeq));
+  return id;
+}
+
+function filterView(prefix: string, attrs: PathAttributes, s: Session | null, protocol?: string): FilterRoute {
+  if (!s) return { prefix, attrs, source: 'static', protocol: protocol ?? 'static1' };
+  const from = s.remoteSpeaker?.cfg.name;
+  return from === undefined ? { prefix, attrs, source: 'bgp', protocol: s.name } : { prefix, attrs, source: 'bgp', protocol: s.name, fromSpeaker: from };
+}
+
+
+/** An attribute object in the one shape every internal attribute object has. */
+function mkAttrs(a: PathAttributes): PathAttributes {
+  return { origin: a.origin, asPath: a.asPath, nextHop: a.nextHop, med: a.med, localPref: a.localPref, originatorId: a.originatorId, clusterList: a.clusterList };
+}
+
+function attrsSize(a: PathAttributes): number {
+  return encodePathAttributes(a).length;
+}
+
+function isWork(ev: Ev): boolean {
+  if (ev.k === 'timer') return ev.timer === 'errorWait';
+  if (ev.k === 'deliver') return ev.work;
+  return true;
+}
+
+function checkAsn(asn: number, field: string, problems: Problem[]): void {
+  if (!Number.isInteger(asn) || asn < 1 || asn > 4294967295) problems.push({ field, message: `AS number ${asn} is out of range 1..4294967295` });
+}
+
+function checkV4(ip: string, field: string, problems: Problem[]): void {
+  try {
+    if (parseIp(ip).family !== 4) problems.push({ field, message: `${ip} is not an IPv4 address` });
+  } catch {
+    problems.push({ field, message: `"${ip}" is not an IPv4 address` });
+  }
+}
+
+function checkV4Throw(ip: string, field: string): void {
+  const p: Problem[] = [];
+  checkV4(ip, field, p);
+  if (p.length) throw new InputError(p);
+}
+
+function normPrefix(prefix: string, field: string): string {
+  try {
+    const c = parseCidr(prefix, { strict: true });
+    if (c.family !== 4) throw new Error('only IPv4 unicast is modelled');
+    return formatCidr(c);
+  } catch (e) {
+    throw new InputError({ field, message: `"${prefix}" is not an IPv4 prefix: ${(e as Error).message}` });
+  }
+}
+
+/** Prefixes in address order, then by length. */
+export function sortPrefixes(keys: string[]): string[] {
+  const k = (p: string): [number, number] => {
+    const [ip, len] = p.split('/');
+    return [ipv4N(ip!), Number(len)];
+  };
+  return keys.map((p) => [p, ...k(p)] as const).sort((a, b) => a[1] - b[1] || a[2] - b[2]).map((x) => x[0]);
+}
