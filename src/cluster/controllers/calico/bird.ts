@@ -500,7 +500,7 @@ function logLine(e: BgpLogEntry): string {
 function reportLines(r: ConvergenceReport, what: string): string[] {
   const m = r.messages;
   return [
-    `convergence${what}: routes settled ${seconds(r.lastRouteChangeMs - r.startMs)} after it (at ${seconds(r.lastRouteChangeMs)}), exchange ${r.converged ? 'quiet' : 'NOT quiet'} after ${seconds(r.virtualTimeMs)} of virtual time; ${r.rounds} rounds of UPDATEs`,
+    `convergence${what}: routes settled ${seconds(r.lastRouteChangeMs - r.startMs)} ${what ? 'after the event' : 'after start'} (at ${seconds(r.lastRouteChangeMs)} virtual time), exchange ${r.converged ? 'quiet' : 'NOT quiet'} after ${seconds(r.virtualTimeMs)}; ${r.rounds} round${r.rounds === 1 ? '' : 's'} of UPDATEs`,
     `messages: ${r.totalMessages} (OPEN ${m.OPEN}, UPDATE ${m.UPDATE}, KEEPALIVE ${m.KEEPALIVE}, NOTIFICATION ${m.NOTIFICATION}); prefixes announced ${r.announced}, withdrawn ${r.withdrawn}; sessions Established ${r.sessionsEstablished}/${r.sessionsTotal}`,
   ];
 }
