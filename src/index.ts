@@ -12,3 +12,4 @@ export * from './cluster/index.js';
 export * from './tracer/index.js';
 export * from './tracer/pcap.js';
 export * from './ipvs/index.js';
+export * from './compare/index.js';

@@ -112,6 +112,15 @@ describe('InputError', () => {
     expect(e.message).toBe('topo.yaml:12 (nodes[1].ip): not an IP address\nweb.yaml:3 (spec.ports[0].port): port 70000 is out of range 1-65535');
     expect(e.problems).toHaveLength(2);
   });
+  it('lists the first 50 problems in its message and counts the rest (all stay in problems)', () => {
+    const many = Array.from({ length: 75_000 }, (_, i) => ({ file: 'big.json', line: 1, field: `objects[${i}]`, message: 'no free address' }));
+    const e = new InputError(many);
+    const lines = e.message.split('\n');
+    expect(lines).toHaveLength(51);
+    expect(lines[49]).toBe('big.json:1 (objects[49]): no free address');
+    expect(lines[50]).toBe('… and 74950 more problems');
+    expect(e.problems).toHaveLength(75_000);
+  });
 });
 
 describe('formatLocation', () => {

@@ -29,11 +29,16 @@ export interface Problem extends SourceLocation {
  * Bad user input: a topology, manifest, dump, pcap or message. The CLI prints every problem and
  * exits 2; the server answers with the problems and changes nothing.
  */
+/** How many problems an InputError's message lists; the rest are counted (all stay in `problems`). */
+export const MESSAGE_PROBLEMS = 50;
+
 export class InputError extends Error {
   readonly problems: readonly Problem[];
   constructor(problems: Problem | readonly Problem[]) {
     const list = Array.isArray(problems) ? (problems as readonly Problem[]) : [problems as Problem];
-    super(list.map((p) => `${formatLocation(p)}: ${p.message}`).join('\n'));
+    const shown = list.slice(0, MESSAGE_PROBLEMS).map((p) => `${formatLocation(p)}: ${p.message}`);
+    if (list.length > MESSAGE_PROBLEMS) shown.push(`… and ${list.length - MESSAGE_PROBLEMS} more problems`);
+    super(shown.join('\n'));
     this.name = 'InputError';
     this.problems = list;
   }

@@ -75,3 +75,24 @@ describe('CIDRs', () => {
     expect(v4Netmask(26)).toBe('255.255.255.192');
   });
 });
+
+describe('parseIp: the canonical dotted-quad fast path reads what ipaddr.js reads', () => {
+  it('agrees with ipaddr.js on random and edge-case texts', async () => {
+    const { default: ipaddr } = await import('ipaddr.js');
+    const { Rng } = await import('./rng.js');
+    const rng = new Rng(9);
+    const texts = ['0.0.0.0', '255.255.255.255', '256.1.1.1', '1.2.3', '1.2.3.4.5', '01.2.3.4', '1..2.3', '1.2.3.4 ', ' 1.2.3.4', '10.96.0.010', '1.2.3.-4', '1.2.3.4/8', '999.1.1.1'];
+    for (let i = 0; i < 2000; i++) texts.push([0, 1, 2, 3].map(() => String(rng.int(300))).join('.'));
+    for (const t of texts) {
+      let ours: string;
+      try {
+        ours = formatIp(parseIp(t));
+      } catch {
+        ours = 'error';
+      }
+      const s = t.trim();
+      const theirs = !s.includes(':') && ipaddr.IPv4.isValidFourPartDecimal(s) ? ipaddr.IPv4.parse(s).toString() : 'error';
+      expect(ours, t).toBe(theirs);
+    }
+  });
+});

@@ -22,6 +22,8 @@ const V6_MASK = (1n << 128n) - 1n;
 
 /** Parses a dotted-quad IPv4 or an IPv6 address (no zone, no prefix). Strict: "10.1" is rejected. */
 export function parseIp(text: string): Ip {
+  const fast = canonicalV4(text);
+  if (fast >= 0) return { family: 4, n: fast };
   const s = text.trim();
   if (s.includes(':')) {
     if (!ipaddr.IPv6.isValid(s)) throw new IpParseError(text, 'not an IPv6 address');
@@ -34,6 +36,36 @@ export function parseIp(text: string): Ip {
   if (!ipaddr.IPv4.isValidFourPartDecimal(s)) throw new IpParseError(text, 'not a dotted-quad IPv4 address');
   const o = ipaddr.IPv4.parse(s).octets;
   return { family: 4, n: ((o[0]! << 24) >>> 0) + (o[1]! << 16) + (o[2]! << 8) + o[3]! };
+}
+
+/**
+ * The value of a canonical dotted quad ("10.96.0.1": four decimal octets without leading zeros),
+ * or -1 for any other text, which ipaddr.js then reads. Canonical addresses are most of what
+ * podpath parses (topologies, rules, routes); ipaddr.js reads them to the same value.
+ */
+function canonicalV4(s: string): number {
+  const len = s.length;
+  if (len < 7 || len > 15) return -1;
+  let n = 0;
+  let octet = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < len; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 46 /* . */) {
+      if (digits === 0 || dots === 3) return -1;
+      n = n * 256 + octet;
+      dots++;
+      octet = 0;
+      digits = 0;
+    } else if (c >= 48 && c <= 57) {
+      if (digits > 0 && octet === 0) return -1; // a leading zero: ipaddr.js decides (octal)
+      octet = octet * 10 + (c - 48);
+      if (++digits > 3 || octet > 255) return -1;
+    } else return -1;
+  }
+  if (dots !== 3 || digits === 0) return -1;
+  return n * 256 + octet;
 }
 
 export function isIp(text: string): boolean {

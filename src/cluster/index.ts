@@ -85,3 +85,4 @@ export {
   type NodeIptables,
 } from './node.js';
 export { formatBirdShow, formatBirdLog, birdState, birdPcapFrames, parseBirdEvent, runBirdEvents, type BirdState, type BirdSession, type BirdEvent, type BirdEventResult, type CalicoNodeState } from './controllers/calico/index.js';
+export { nodeDump, NODE_DUMP_WHATS, type NodeDumpWhat, type NodeDumpOptions } from './dump.js';

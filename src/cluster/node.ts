@@ -17,7 +17,7 @@ import {
   type Ruleset,
   type TableName,
 } from '../netfilter/index.js';
-import { applySysctls, applySysctlsToRib, ribAddresses, ribRoute, type NetfilterSetup, type Sysctls } from '../netns/index.js';
+import { applySysctls, applySysctlsToRib, netnsIpvs, ribAddresses, ribRoute, type NetfilterSetup, type Sysctls } from '../netns/index.js';
 import { Rib } from '../routing/index.js';
 import { applyFlannel, type FlannelNodeState } from './controllers/flannel/index.js';
 import { NODE_UPLINK } from './controllers/flannel/names.js';
@@ -364,6 +364,7 @@ export function nodeNetfilterSetup(topo: Topology, nodeName: string, family: Fam
     addresses: ribAddresses(rib),
     newMatchState: () => ({ recent: new RecentStore(), nth: new NthState() }),
     route: ribRoute(rib),
+    ...(ipvs ? { ipvs: netnsIpvs(ipvs.ipvsadmSave, { file: `ipvsadm -Sn of ${node.name}`, sysctls: ipvs.sysctls }) } : {}), // IPVS (issue 6)
     iptables,
   };
 }

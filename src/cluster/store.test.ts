@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { InputError } from '../base/index.js';
+import { InputError, Rng } from '../base/index.js';
 import type { KubeObject, Pod, Service } from './objects.js';
 import { ClusterStore, type WatchEvent } from './store.js';
 
@@ -123,5 +123,46 @@ describe('ClusterStore', () => {
     off();
     s.apply(pod('b'));
     expect(n).toBe(1);
+  });
+
+  it('keeps the key-ordered lists right when a listed object is modified (in place), added or deleted', () => {
+    const s = new ClusterStore();
+    const rng = new Rng(7);
+    const names = Array.from({ length: 40 }, (_, i) => `p${(i * 37) % 41}`);
+    const nss = ['default', 'kube-system', 'web'];
+    const live = new Map<string, Pod>();
+    const at = (n: string, ns: string, ip: string): Pod => ({ ...pod(n, ip), metadata: { name: n, namespace: ns, labels: { app: 'web' } } });
+    for (let step = 0; step < 400; step++) {
+      const n = names[rng.int(names.length)]!;
+      const ns = nss[rng.int(nss.length)]!;
+      const key = `${ns}/${n}`;
+      const r = rng.int(10);
+      if (r === 0 && live.has(key)) {
+        s.delete('Pod', key);
+        live.delete(key);
+      } else {
+        const p = at(n, ns, `10.244.${rng.int(4)}.${rng.int(250) + 2}`);
+        s.apply(p);
+        live.set(key, p);
+      }
+      // list often, so most writes find the sorted lists built
+      if (rng.int(3) > 0) {
+        const want = [...live.keys()].sort();
+        expect(s.list('Pod').map((x) => `${x.metadata.namespace}/${x.metadata.name}`)).toEqual(want);
+        for (const x of nss) expect(s.list('Pod', { namespace: x }).map((o) => `${x}/${o.metadata.name}`)).toEqual(want.filter((k) => k.startsWith(`${x}/`)));
+        // the listed objects are the stored ones (a modified pod shows its new address)
+        for (const o of s.list('Pod')) expect(o.status!.podIP).toBe(live.get(`${o.metadata.namespace}/${o.metadata.name}`)!.status!.podIP);
+      }
+    }
+  });
+
+  it('gives each caller its own list: a later modification does not change a list already returned', () => {
+    const s = new ClusterStore();
+    s.apply(pod('a'));
+    s.apply(pod('b'));
+    const before = s.list('Pod');
+    s.apply(pod('a', '10.244.0.9'));
+    expect(before[0]!.status!.podIP).toBe('10.244.0.2');
+    expect(s.list('Pod')[0]!.status!.podIP).toBe('10.244.0.9');
   });
 });

@@ -203,8 +203,28 @@ export class ClusterStore {
     this.rv++;
     obj.metadata.resourceVersion = String(this.rv);
     m.set(key, obj);
-    this.sorted.delete(obj.kind);
+    if (prev) this.replaceSorted(obj.kind, key, obj);
+    else this.sorted.delete(obj.kind);
     return { type: prev ? 'MODIFIED' : 'ADDED', object: obj, resourceVersion: this.rv };
+  }
+
+  /**
+   * A MODIFIED object takes its predecessor's place in the sorted lists (same key, so the same
+   * position): an endpoint change on a 100k-Pod cluster does not re-sort every Pod. Additions and
+   * deletions still drop the lists (a bulk load would otherwise splice once per object).
+   */
+  private replaceSorted(kind: KubeKind, key: string, obj: KubeObject): void {
+    const c = this.sorted.get(kind);
+    if (!c) return;
+    const ns = c.byNs.get(obj.metadata.namespace ?? 'default');
+    const i = indexByKey(c.all, key);
+    const j = ns ? indexByKey(ns, key) : -1;
+    if (i < 0 || j < 0) {
+      this.sorted.delete(kind);
+      return;
+    }
+    c.all[i] = obj;
+    ns![j] = obj;
   }
 
   private remove(kind: KubeKind, key: string): WatchEvent | undefined {
@@ -232,6 +252,20 @@ export class ClusterStore {
       this.dispatching = false;
     }
   }
+}
+
+/** Position of the object with this key in a list sorted by key (as `list` keeps them), or -1. */
+function indexByKey(list: readonly KubeObject[], key: string): number {
+  let lo = 0;
+  let hi = list.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const k = objectKey(list[mid]!);
+    if (k === key) return mid;
+    if (k < key) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return -1;
 }
 
 /** Equal apart from metadata.resourceVersion (which the store owns). */

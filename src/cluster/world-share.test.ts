@@ -54,3 +54,30 @@ describe('kube-proxy tables shared by nodes programmed alike', () => {
     }
   });
 });
+
+describe('pod namespaces made when first entered', () => {
+  for (const file of TOPOLOGIES) {
+    it(`${file.slice(ROOT.length + 1)}: what a pod answers ARP for before it is made equals what its routes give after`, async () => {
+      const { arpLocalOf } = await import('../netns/index.js');
+      const topo = await loadTopology(file);
+      const world = buildWorld(topo);
+      const sorted = (a: { host: readonly number[]; wide: readonly { net: number; mask: number }[]; proxyDevs: readonly string[] }) => ({
+        host: [...new Set(a.host)].sort(),
+        wide: a.wide.map((w) => `${w.net}/${w.mask}`).sort(),
+        proxyDevs: [...a.proxyDevs].sort(),
+      });
+      let lazy = 0;
+      for (const pod of world.pods.values()) {
+        if (pod.hostNetwork) continue;
+        const ns = world.fabric.get(pod.netns);
+        if (ns.isBuilt) continue;
+        lazy++;
+        const hint = sorted(ns.arpLocal());
+        expect(sorted(arpLocalOf(ns.spec)), pod.key).toEqual(hint);
+        expect(ns.isBuilt).toBe(true);
+      }
+      const podNs = [...world.pods.values()].filter((p) => !p.hostNetwork).length;
+      if (topo.cluster.cni.plugin === 'flannel') expect(lazy).toBe(podNs);
+    });
+  }
+});

@@ -9,7 +9,7 @@
  */
 import { InputError, closestName, formatIp, macFromName, nthHost, parseCidr, parseIp, cidrContains, type Problem } from '../base/index.js';
 import { applyIptablesRestore, compileRuleset, IpsetStore, parseIpsetSave, type CompiledRuleset, type Ruleset } from '../netfilter/index.js';
-import { Fabric, type Device, type FdbEntry, type Listener, type NetnsSpec, type Sysctls } from '../netns/index.js';
+import { Fabric, netnsIpvs, type Device, type FdbEntry, type LazyNetnsSpec, type Listener, type NetnsSpec, type Sysctls } from '../netns/index.js';
 import { Rib } from '../routing/index.js';
 import { refusalFor, type FlannelNodeState } from './controllers/flannel/index.js';
 import { calicoMissingRouteReason, calicoNodeAdditions, calicoPodNetns, installRouterBgpRoutes, type CalicoNodeState } from './controllers/calico/index.js';
@@ -232,6 +232,7 @@ function buildNode(
     ipsets,
     listeners,
     ...(announce.length ? { announce } : {}),
+    ...(ipvs ? { ipvs: netnsIpvs(ipvs.ipvsadmSave, { file: `ipvsadm -Sn of ${node.name}`, sysctls: ipvs.sysctls }) } : {}), // IPVS (issue 6)
   };
   fabric.add(spec);
   for (const a of rib.addresses) if (a.family === 4 && a.dev !== 'lo' && a.dev !== KUBE_IPVS_DUMMY_DEVICE) owners.set(formatIp(a.local), { kind: a.dev === NODE_UPLINK ? 'node' : 'cni', name: node.name, netns: node.name });
@@ -268,21 +269,37 @@ export function lbAnnouncements(topo: Topology): { ip: string; node: string; ser
   return out;
 }
 
-/** A pod's namespace as the bridge + host-local CNI plugins leave it (flannel.md §1.4). */
-function podNetns(topo: Topology, node: TopologyNode, p: Pod, key: string, veth: string, mtu: number, _flannel: FlannelNodeState | null): NetnsSpec {
-  const lease = parseCidr(v4(node.podCIDRs)[0]!);
-  const gw = nthHost(lease, 1);
-  const rib = new Rib(['eth0']);
-  rib.addAddress('lo', '127.0.0.1/8');
-  rib.addAddress('eth0', `${p.status!.podIP}/${lease.prefix}`);
-  rib.addRoute({ dst: parseCidr('0.0.0.0/0'), nexthops: [{ gateway: gw, dev: 'eth0' }] }, { validate: true });
-  const network = v4(topo.cluster.podCIDRs)[0];
-  if (network) rib.addRoute({ dst: parseCidr(network), nexthops: [{ gateway: gw, dev: 'eth0' }] }, { validate: true });
+const LOOPBACK_V4 = parseIp('127.0.0.1').n as number;
+const LOOPBACK_NET: { net: number; mask: number } = { net: LOOPBACK_V4 & 0xff000000, mask: 0xff000000 };
+
+/**
+ * A pod's namespace as the bridge + host-local CNI plugins leave it (flannel.md §1.4): made when a
+ * trace first enters it. It answers ARP for its address and lo's 127.0.0.1 and 127.0.0.0/8.
+ */
+function podNetns(topo: Topology, node: TopologyNode, p: Pod, key: string, veth: string, mtu: number, _flannel: FlannelNodeState | null): LazyNetnsSpec {
   const devices: Device[] = [
     { kind: 'loopback', name: 'lo', mac: '00:00:00:00:00:00', mtu: 65536 },
     { kind: 'veth', name: 'eth0', mac: macFromName(`${key}/eth0`), mtu, peer: { netns: node.name, dev: veth } },
   ];
-  return { name: key, node: node.name, role: 'pod', devices, rib, fdb: [], sysctls: NETNS_DEFAULTS, listeners: listenersOf(p, `pod/${key}`) };
+  const podIp = p.status!.podIP!;
+  return {
+    name: key,
+    node: node.name,
+    role: 'pod',
+    devices,
+    arp: { host: [LOOPBACK_V4, parseIp(podIp).n as number], wide: [LOOPBACK_NET], proxyDevs: [] },
+    build: () => {
+      const lease = parseCidr(v4(node.podCIDRs)[0]!);
+      const gw = nthHost(lease, 1);
+      const rib = new Rib(['eth0']);
+      rib.addAddress('lo', '127.0.0.1/8');
+      rib.addAddress('eth0', `${podIp}/${lease.prefix}`);
+      rib.addRoute({ dst: parseCidr('0.0.0.0/0'), nexthops: [{ gateway: gw, dev: 'eth0' }] }, { validate: true });
+      const network = v4(topo.cluster.podCIDRs)[0];
+      if (network) rib.addRoute({ dst: parseCidr(network), nexthops: [{ gateway: gw, dev: 'eth0' }] }, { validate: true });
+      return { name: key, node: node.name, role: 'pod', devices, rib, fdb: [], sysctls: NETNS_DEFAULTS, listeners: listenersOf(p, `pod/${key}`) };
+    },
+  };
 }
 
 /**

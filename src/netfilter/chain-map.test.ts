@@ -51,3 +51,31 @@ describe('ChainMap', () => {
     expect(next.tables.get('filter')!.chains.get('INPUT')!.rules[0]).toBe(base.tables.get('filter')!.chains.get('INPUT')!.rules[0]);
   });
 });
+
+describe('validation of a restore on a copy (only the changed chains are visited)', () => {
+  const base = () => parseIptablesSave('*filter\n:INPUT ACCEPT [0:0]\n:A - [0:0]\n:B - [0:0]\n-A INPUT -j A\n-A A -j B\n-A B -j ACCEPT\nCOMMIT\n');
+  it('finds a loop made through a new chain, and through a changed existing chain', () => {
+    expect(() => applyIptablesRestore(base(), '*filter\n:N - [0:0]\n-A N -j N\nCOMMIT\n', { noflush: true })).toThrow(/loop in table filter: chain N reaches itself/);
+    expect(() => applyIptablesRestore(base(), '*filter\n-A B -j A\nCOMMIT\n', { noflush: true })).toThrow(/loop in table filter/);
+  });
+  it('finds a jump to a missing chain and nesting deeper than the kernel allows', () => {
+    expect(() => applyIptablesRestore(base(), '*filter\n-A INPUT -j NOPE\nCOMMIT\n', { noflush: true })).toThrow(/NOPE/);
+    let deep = '*filter\n';
+    for (let i = 0; i < 16; i++) deep += `:D${i} - [0:0]\n`;
+    for (let i = 0; i < 15; i++) deep += `-A D${i} -j D${i + 1}\n`;
+    deep += '-A INPUT -j D0\nCOMMIT\n';
+    expect(() => applyIptablesRestore(base(), deep, { noflush: true })).toThrow(/EMLINK/);
+    // the same depth through an unchanged chain of the base: B (height 0) gains a chain of 15 jumps
+    let viaB = '*filter\n';
+    for (let i = 0; i < 15; i++) viaB += `:E${i} - [0:0]\n`;
+    for (let i = 0; i < 14; i++) viaB += `-A E${i} -j E${i + 1}\n`;
+    viaB += '-A B -j E0\nCOMMIT\n';
+    expect(() => applyIptablesRestore(base(), viaB, { noflush: true })).toThrow(/EMLINK/);
+  });
+  it('accepts what the kernel accepts after several layered restores', () => {
+    let rs = base();
+    for (let i = 0; i < 5; i++) rs = applyIptablesRestore(rs, `*filter\n:N${i} - [0:0]\n-A N${i} -j B\n-A INPUT -j N${i}\nCOMMIT\n`, { noflush: true });
+    expect(rs.tables.get('filter')!.chains.get('INPUT')!.rules.length).toBe(6);
+    expect(() => applyIptablesRestore(rs, '*filter\n-A N4 -j N4\nCOMMIT\n', { noflush: true })).toThrow(/loop/);
+  });
+});

@@ -16,14 +16,34 @@ export class ChainMap extends Map<string, Chain> {
   private readonly gone = new Set<string>();
   /** Own entries whose name the base does not have (live). */
   private extra = 0;
+  /** The map this one was copied from. */
+  private readonly from: ReadonlyMap<string, Chain> | undefined;
+  /** Names deleted since the copy. */
+  private deletedHere = 0;
 
   constructor(from?: ReadonlyMap<string, Chain>) {
     super();
+    this.from = from;
     if (from instanceof ChainMap && from.ownSize() <= COPY_LIMIT) {
       this.base = from.base;
       for (const n of from.gone) this.gone.add(n);
       from.forEachOwn((c, n) => this.set(n, c));
     } else this.base = from;
+  }
+
+  /** The map this one is a copy of (undefined: none). */
+  origin(): ReadonlyMap<string, Chain> | undefined {
+    return this.from;
+  }
+
+  /** The entries set here (over the base). */
+  ownEntries(): IterableIterator<[string, Chain]> {
+    return super.entries();
+  }
+
+  /** How many names were deleted since the copy. */
+  deletedCount(): number {
+    return this.deletedHere;
   }
 
   private ownSize(): number {
@@ -57,6 +77,7 @@ export class ChainMap extends Map<string, Chain> {
 
   override delete(name: string): boolean {
     if (!this.has(name)) return false;
+    this.deletedHere++;
     const inBase = this.base !== undefined && this.base.has(name);
     if (super.delete(name) && !inBase) this.extra--;
     if (inBase) this.gone.add(name);
@@ -64,6 +85,7 @@ export class ChainMap extends Map<string, Chain> {
   }
 
   override clear(): void {
+    this.deletedHere += this.size;
     super.clear();
     if (this.base) for (const n of this.base.keys()) this.gone.add(n);
     this.extra = 0;

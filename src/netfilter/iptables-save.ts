@@ -122,7 +122,7 @@ function restore(base: Ruleset, text: string, opts: RestoreOptions, fast: boolea
       }
       if (line === 'COMMIT' || line.trimEnd() === 'COMMIT') {
         if (!table) fail('COMMIT without a table', 'COMMIT');
-        checkTable(table!, family, file);
+        checkTable(table!, family, file, owned);
         table = undefined;
         continue;
       }
@@ -149,6 +149,13 @@ function restore(base: Ruleset, text: string, opts: RestoreOptions, fast: boolea
     }
   }
   if (table) throw new RulesetParseError(`table "${table.name}" (line ${tableLine}) has no COMMIT`, { file, line: lineNo });
+  // tables this input did not touch keep the validation of the table they copy
+  for (const t of out.tables.values()) {
+    if (HEIGHTS.has(t.chains) || !(t.chains instanceof ChainMap)) continue;
+    const origin = t.chains.origin();
+    const h = origin ? HEIGHTS.get(origin) : undefined;
+    if (h) HEIGHTS.set(t.chains, h);
+  }
   return out;
 }
 
@@ -247,6 +254,9 @@ class Owned {
   private readonly set = new Set<Chain>();
   private last: Chain | undefined = undefined;
   private lastTable: Table | undefined = undefined;
+  has(c: Chain): boolean {
+    return this.set.has(c);
+  }
   add(c: Chain): Chain {
     this.set.add(c);
     this.last = undefined;
@@ -743,22 +753,77 @@ function checkTarget(rule: Rule): void {
   }
 }
 
-/** Validates a committed table: jump targets exist, no loops, nesting within NFT_JUMP_STACK_SIZE. */
-function checkTable(t: Table, family: Family, file?: string): void {
+/**
+ * The nesting height of every chain of a validated table (by its chains map): a later restore on a
+ * copy of it validates only the chains it changed, as long as no unchanged chain can reach them.
+ */
+const HEIGHTS = new WeakMap<ReadonlyMap<string, Chain>, Heights>();
+
+/** Heights of a table's chains: those found for a copy, over those of the table it copies. */
+class Heights {
+  readonly depth: number;
+  constructor(
+    private readonly own: ReadonlyMap<string, number>,
+    private readonly parent?: Heights,
+  ) {
+    this.depth = parent ? parent.depth + 1 : 0;
+  }
+  get(name: string): number | undefined {
+    const h = this.own.get(name);
+    return h !== undefined ? h : this.parent?.get(name);
+  }
+}
+/** Beyond this many layers of copies, a table is validated whole again (lookups stay short). */
+const MAX_HEIGHT_LAYERS = 8;
+
+/**
+ * Validates a committed table: jump targets exist, no loops, nesting within NFT_JUMP_STACK_SIZE.
+ * On a copy of a validated table (a ChainMap over it) whose changed chains are all built-in or new
+ * (nothing unchanged can jump to them: built-ins are no jump targets and new names were not there),
+ * only the changed chains are visited; the unchanged keep their heights. Otherwise all are.
+ */
+function checkTable(t: Table, family: Family, file?: string, owned?: Owned): void {
   void family;
+  const baseMap = t.chains instanceof ChainMap ? t.chains.origin() : undefined;
+  const known = baseMap ? HEIGHTS.get(baseMap) : undefined;
+  let incremental = known !== undefined && owned !== undefined && known.depth < MAX_HEIGHT_LAYERS;
+  const dirty: string[] = [];
+  if (incremental) {
+    for (const [name, ch] of (t.chains as ChainMap).ownEntries()) {
+      if (!owned!.has(ch)) continue;
+      if (!ch.builtin && baseMap!.has(name)) {
+        incremental = false;
+        break;
+      }
+      dirty.push(name);
+    }
+    // a deleted base chain: whatever jumped to it must be checked again
+    if ((t.chains as ChainMap).deletedCount() > 0) incremental = false;
+  }
   /** Per chain: its nesting height once known; ON_PATH while its own rules are being visited. */
   const ON_PATH = -1;
   const UNSEEN = -2;
   const nodes = new Map<string, { chain: Chain; height: number }>();
-  for (const [name, chain] of t.chains) nodes.set(name, { chain, height: UNSEEN });
+  if (!incremental) for (const [name, chain] of t.chains) nodes.set(name, { chain, height: UNSEEN });
   // Consecutive rules often jump to the same chain (KUBE-MARK-MASQ): remember the last lookup.
   let lastName = '';
   let lastNode: { chain: Chain; height: number } | undefined;
+  const lookup = (name: string): { chain: Chain; height: number } | undefined => {
+    let node = nodes.get(name);
+    if (node === undefined && incremental) {
+      const chain = t.chains.get(name);
+      if (!chain) return undefined;
+      const h = owned!.has(chain) ? undefined : known!.get(name);
+      node = { chain, height: h ?? UNSEEN };
+      nodes.set(name, node);
+    }
+    return node;
+  };
   const visit = (name: string, via: Rule | undefined): number => {
     let node: { chain: Chain; height: number } | undefined;
     if (name === lastName) node = lastNode;
     else {
-      node = nodes.get(name);
+      node = lookup(name);
       lastName = name;
       lastNode = node;
     }
@@ -782,13 +847,24 @@ function checkTable(t: Table, family: Family, file?: string): void {
     node.height = max;
     return max;
   };
-  for (const name of t.order) {
+  const check = (name: string): void => {
     const h = visit(name, undefined);
     // nft_chain_validate: a chain validated at level NFT_JUMP_STACK_SIZE (16) fails with EMLINK.
     if (h >= NFT_JUMP_STACK_SIZE && t.chains.get(name)!.builtin) {
       throw new RulesetParseError(`chain ${name} of table ${t.name} nests jumps ${h} deep; the kernel allows ${NFT_JUMP_STACK_SIZE - 1} (EMLINK)`, { file, token: name });
     }
+  };
+  if (incremental) {
+    for (const name of dirty) check(name);
+    const heights = new Map<string, number>();
+    for (const [name, node] of nodes) heights.set(name, node.height);
+    HEIGHTS.set(t.chains, new Heights(heights, known));
+    return;
   }
+  for (const name of t.order) check(name);
+  const heights = new Map<string, number>();
+  for (const [name, node] of nodes) heights.set(name, node.height);
+  HEIGHTS.set(t.chains, new Heights(heights));
 }
 
 /** include/net/netfilter/nf_tables.h */

@@ -20,6 +20,7 @@ import { IPIP_OVERHEAD, udpFlowSrcPort, VXLAN_OVERHEAD, type Device, type FdbEnt
 import { conntrackNeeded, type NetfilterHost, type NetfilterHostConfig, type NetfilterHostState } from './host.js';
 import { bridgeReceive, icmpSend, localOut, receive, tcpReset, type NetnsSkb, type PassResult, type PipelineCtx, type SentError } from './pipeline.js';
 import { quotedOf, writeSkbFrame } from './icmp-frame.js';
+import type { NetnsIpvs } from './ipvs-hook.js';
 import { fragmentDatagram } from './fragment.js';
 import { ribAddresses, ribRoute } from './rib-route.js';
 import { applySysctlsToRib, conntrackTimeouts } from './sysctls.js';
@@ -73,6 +74,8 @@ export interface NetnsSpec {
    * (a LoadBalancer implementation in L2 mode, e.g. MetalLB's speaker). The kernel does not answer.
    */
   readonly announce?: readonly string[];
+  /** IPVS virtual services (kube-proxy IPVS mode): IPVS registers its hooks in this namespace. */
+  readonly ipvs?: NetnsIpvs;
 }
 
 export interface Segment {
@@ -81,31 +84,102 @@ export interface Segment {
   readonly attachments: { readonly netns: string; readonly dev: string }[];
 }
 
-/** One namespace, compiled: its netfilter host configuration is built once. */
+/**
+ * A namespace whose routing and tables are made when first needed. Its name, role and devices are
+ * known from the start (links, segments, pcap interface numbers need them), and so are the IPv4
+ * addresses it answers ARP for, so the ARP index of a bridge with 30,000 pods behind it builds
+ * none of them. A 100,000-pod World builds the namespaces its traces enter.
+ */
+export interface LazyNetnsSpec {
+  readonly name: string;
+  readonly node: string;
+  readonly role: NetnsRole;
+  readonly devices: readonly Device[];
+  /** What the built namespace's local routes make it answer ARP for (ArpIndex), and its proxy-ARP devices when it forwards. */
+  readonly arp: ArpLocal;
+  /** The whole spec, with these same devices. */
+  build(): NetnsSpec;
+}
+
+/** The IPv4 addresses a namespace answers ARP for: /32 local routes, and wider local prefixes (lo's 127.0.0.0/8). */
+export interface ArpLocal {
+  readonly host: readonly number[];
+  readonly wide: readonly { readonly net: number; readonly mask: number }[];
+  /** Devices on which it answers for anything it routes (proxy_arp or a proxy entry, with forwarding on). */
+  readonly proxyDevs: readonly string[];
+}
+
+/** One namespace, compiled: its netfilter host configuration is built once (when first needed for a lazy spec). */
 export class Netns {
   readonly devices = new Map<string, Device>();
-  /** The VXLAN and ipip devices, in device order (the receive handlers look them up per packet). */
-  readonly vxlans: readonly VxlanDevice[];
-  readonly ipips: readonly IpipDevice[];
-  readonly config: NetnsConfig;
-  /** Conntrack timeouts: the kernel's defaults with this namespace's nf_conntrack sysctls. */
-  readonly timeouts: Timeouts;
-  constructor(readonly spec: NetnsSpec) {
+  readonly name: string;
+  private built: NetnsSpec | undefined;
+  private readonly lazy: LazyNetnsSpec | undefined;
+  private parts: { vxlans: readonly VxlanDevice[]; ipips: readonly IpipDevice[]; config: NetnsConfig; timeouts: Timeouts } | undefined;
+  constructor(spec: NetnsSpec | LazyNetnsSpec) {
+    this.name = spec.name;
     for (const d of spec.devices) this.devices.set(d.name, d);
-    this.vxlans = [...this.devices.values()].filter((d): d is VxlanDevice => d.kind === 'vxlan');
-    this.ipips = [...this.devices.values()].filter((d): d is IpipDevice => d.kind === 'ipip');
-    applySysctlsToRib(spec.sysctls, spec.rib);
-    this.timeouts = conntrackTimeouts(spec.sysctls);
-    const rp = (dev: string): 0 | 1 | 2 => Math.max(spec.sysctls.rpFilter, spec.sysctls.rpFilterDev?.[dev] ?? 0) as 0 | 1 | 2;
-    this.config = new NetnsConfig(spec.name, spec.ruleset, {
-      addresses: ribAddresses(spec.rib),
-      route: ribRoute(spec.rib, { rpFilter: rp }),
-      ipsets: spec.ipsets ?? new IpsetStore(),
-      mtu: (dev) => this.devices.get(dev)?.mtu ?? null,
-    });
+    if ('build' in spec) this.lazy = spec;
+    else {
+      this.built = spec;
+      this.made();
+    }
   }
-  get name(): string {
-    return this.spec.name;
+  /** The namespace's spec (made now when it was given as a LazyNetnsSpec). */
+  get spec(): NetnsSpec {
+    if (!this.built) {
+      const b = this.lazy!.build();
+      if (b.name !== this.name || b.devices.length !== this.devices.size || b.devices.some((d) => this.devices.get(d.name) !== d)) throw new Error(`netns ${this.name}: built spec differs from its skeleton`);
+      this.built = b;
+      this.made();
+    }
+    return this.built;
+  }
+  /** Whether the spec has been made (always, for a spec given whole). */
+  get isBuilt(): boolean {
+    return this.built !== undefined;
+  }
+  private made(): NonNullable<Netns['parts']> {
+    if (this.parts) return this.parts;
+    if (!this.built) {
+      void this.spec; // a lazy spec: making it makes the parts
+      return this.parts!;
+    }
+    const spec = this.built;
+    applySysctlsToRib(spec.sysctls, spec.rib);
+    const rp = (dev: string): 0 | 1 | 2 => Math.max(spec.sysctls.rpFilter, spec.sysctls.rpFilterDev?.[dev] ?? 0) as 0 | 1 | 2;
+    this.parts = {
+      vxlans: [...this.devices.values()].filter((d): d is VxlanDevice => d.kind === 'vxlan'),
+      ipips: [...this.devices.values()].filter((d): d is IpipDevice => d.kind === 'ipip'),
+      timeouts: conntrackTimeouts(spec.sysctls),
+      config: new NetnsConfig(spec.name, spec.ruleset, {
+        addresses: ribAddresses(spec.rib),
+        route: ribRoute(spec.rib, { rpFilter: rp }),
+        ipsets: spec.ipsets ?? new IpsetStore(),
+        mtu: (dev) => this.devices.get(dev)?.mtu ?? null,
+        ...(spec.ipvs ? { ipvs: spec.ipvs } : {}),
+      }),
+    };
+    return this.parts;
+  }
+  /** The VXLAN and ipip devices, in device order (the receive handlers look them up per packet). */
+  get vxlans(): readonly VxlanDevice[] {
+    return this.made().vxlans;
+  }
+  get ipips(): readonly IpipDevice[] {
+    return this.made().ipips;
+  }
+  get config(): NetnsConfig {
+    return this.made().config;
+  }
+  /** Conntrack timeouts: the kernel's defaults with this namespace's nf_conntrack sysctls. */
+  get timeouts(): Timeouts {
+    return this.made().timeouts;
+  }
+  /** What it answers ARP for: from a lazy spec's hint until built, then from its routes. */
+  arpLocal(): ArpLocal {
+    if (!this.built && this.lazy) return this.lazy.arp;
+    return arpLocalOf(this.spec);
   }
   device(name: string): Device | undefined {
     return this.devices.get(name);
@@ -124,8 +198,29 @@ export class Netns {
   }
   /** Ports of a bridge, in device order. */
   portsOf(bridge: string): Device[] {
-    return this.spec.devices.filter((d) => d.master === bridge);
+    return [...this.devices.values()].filter((d) => d.master === bridge);
   }
+}
+
+/** ArpLocal of a built namespace: its local and anycast routes (every table), announced addresses, proxy-ARP devices. */
+export function arpLocalOf(spec: NetnsSpec): ArpLocal {
+  const rib = spec.rib;
+  const host: number[] = [];
+  const wide: { net: number; mask: number }[] = [];
+  for (const r of rib.routes(4, 'all')) {
+    if ((r.type !== 'local' && r.type !== 'anycast') || r.dst.network.family !== 4) continue;
+    if (r.dst.prefix === 32) host.push(r.dst.network.n);
+    else {
+      const mask = r.dst.prefix === 0 ? 0 : (~0 << (32 - r.dst.prefix)) >>> 0;
+      wide.push({ net: (r.dst.network.n & mask) >>> 0, mask });
+    }
+  }
+  for (const a of spec.announce ?? []) {
+    const ip = parseIp(a);
+    if (ip.family === 4) host.push(ip.n);
+  }
+  const proxyDevs = rib.forwarding[4] ? [...new Set([...rib.proxyArp, ...rib.neigh.proxyEntries().map((p) => p.dev)])] : [];
+  return { host, wide, proxyDevs };
 }
 
 /**
@@ -139,17 +234,19 @@ class NetnsConfig implements NetfilterHostConfig {
   readonly route: NetfilterHostConfig['route'];
   readonly ipsets: NetfilterHostConfig['ipsets'];
   readonly mtu: NonNullable<NetfilterHostConfig['mtu']>;
+  readonly ipvs?: NetfilterHostConfig['ipvs'];
   private compiled: CompiledRuleset | undefined;
   private ct: boolean | undefined;
   constructor(
     readonly name: string,
     private readonly source: NetnsSpec['ruleset'],
-    parts: Pick<NetfilterHostConfig, 'addresses' | 'route' | 'ipsets'> & { mtu: NonNullable<NetfilterHostConfig['mtu']> },
+    parts: Pick<NetfilterHostConfig, 'addresses' | 'route' | 'ipsets' | 'ipvs'> & { mtu: NonNullable<NetfilterHostConfig['mtu']> },
   ) {
     this.addresses = parts.addresses;
     this.route = parts.route;
     this.ipsets = parts.ipsets;
     this.mtu = parts.mtu;
+    if (parts.ipvs) this.ipvs = parts.ipvs;
     if (typeof source !== 'function') this.compiled = source ?? compileRuleset(emptyRuleset(4));
   }
   get ruleset(): CompiledRuleset {
@@ -182,7 +279,7 @@ export class Fabric {
     return s;
   }
 
-  add(spec: NetnsSpec): Netns {
+  add(spec: NetnsSpec | LazyNetnsSpec): Netns {
     const ns = new Netns(spec);
     this.netns.set(spec.name, ns);
     for (const d of spec.devices) if (d.kind === 'eth') this.segments.get(d.segment)?.attachments.push({ netns: spec.name, dev: d.name });
@@ -259,29 +356,13 @@ export class ArpIndex {
   private readonly wide = new Map<string, { readonly net: number; readonly mask: number; readonly list: number[] }>();
   private readonly always: number[] = [];
   constructor(readonly entries: readonly ArpEntry[]) {
-    const seen = new Map<Netns, { host: number[]; wide: { net: number; mask: number }[] }>();
+    const seen = new Map<Netns, ArpLocal>();
     entries.forEach((e, i) => {
-      const rib = e.netns.spec.rib;
-      if (rib.forwarding[4] && (rib.proxyArp.has(e.dev) || rib.neigh.proxyEntries().some((p) => p.dev === e.dev))) {
+      let local = seen.get(e.netns);
+      if (!local) seen.set(e.netns, (local = e.netns.arpLocal()));
+      if (local.proxyDevs.includes(e.dev)) {
         this.always.push(i);
         return;
-      }
-      let local = seen.get(e.netns);
-      if (!local) {
-        local = { host: [], wide: [] };
-        for (const r of rib.routes(4, 'all')) {
-          if ((r.type !== 'local' && r.type !== 'anycast') || r.dst.network.family !== 4) continue;
-          if (r.dst.prefix === 32) local.host.push(r.dst.network.n);
-          else {
-            const mask = r.dst.prefix === 0 ? 0 : (~0 << (32 - r.dst.prefix)) >>> 0;
-            local.wide.push({ net: (r.dst.network.n & mask) >>> 0, mask });
-          }
-        }
-        for (const a of e.netns.spec.announce ?? []) {
-          const ip = parseIp(a);
-          if (ip.family === 4) local.host.push(ip.n);
-        }
-        seen.set(e.netns, local);
       }
       for (const n of new Set(local.host)) {
         const l = this.byHost.get(n);

@@ -8,6 +8,7 @@
 import { cidrContains, broadcastOf, formatIp, parseCidr, parseIp, ipEquals, type Clock, type Family, type Rng } from '../base/index.js';
 import type { AddrType, CompiledRuleset, IpsetLookup, NthCounters, RecentLookup } from '../netfilter/index.js';
 import type { CtTable } from './ct.js';
+import type { NetnsIpvs } from './ipvs-hook.js';
 
 /** An address configured on the host (`ip -br addr`): address, prefix length, device. */
 export interface HostAddress {
@@ -50,6 +51,8 @@ export interface NetfilterHostConfig {
   readonly conntrack: boolean;
   /** A device's MTU (dev->mtu), for ip_forward's and ip_finish_output's checks; absent: no MTU checks. */
   readonly mtu?: (dev: string) => number | null;
+  /** The namespace's IPVS virtual services (kube-proxy IPVS mode); absent: IPVS has no hooks here. */
+  readonly ipvs?: NetnsIpvs;
 }
 
 /** What packets change. Make a fresh one per independent run (each `--all` branch starts from the same state). */

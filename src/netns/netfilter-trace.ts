@@ -14,6 +14,7 @@ import { StepRecorder, type Disposition, type FiveTuple, type Hop, type Outcome,
 import type { CtTable } from './ct.js';
 import { conntrackNeeded, isLocalAddress, simpleRoute, type HostAddress, type NetfilterHost, type NetfilterHostConfig, type NetfilterHostState, type RouteFn } from './host.js';
 import { localOut, receive, type PassResult } from './pipeline.js';
+import type { NetnsIpvs } from './ipvs-hook.js';
 
 export type NetfilterProto = 'tcp' | 'udp' | 'icmp' | 'sctp';
 export const NETFILTER_PROTOS: readonly NetfilterProto[] = ['tcp', 'udp', 'icmp', 'sctp'];
@@ -47,6 +48,8 @@ export interface NetfilterSetup {
   /** Fresh xt_recent / nth state for one run (every `--all` branch starts from the same state). */
   readonly newMatchState: () => MatchState;
   readonly route?: RouteFn;
+  /** The host's IPVS virtual services (kube-proxy IPVS mode). */
+  readonly ipvs?: NetnsIpvs;
 }
 
 export interface NetfilterBranch {
@@ -68,6 +71,7 @@ export function makeHost(setup: NetfilterSetup, req: Pick<NetfilterRequest, 'out
     route: setup.route ?? simpleRoute(setup.addresses, { defaultDev: req.outIface ?? null }),
     ipsets: setup.ipsets,
     conntrack: conntrackNeeded(setup.ruleset),
+    ...(setup.ipvs ? { ipvs: setup.ipvs } : {}),
   };
   const clock = new VirtualClock(0);
   const ct: CtTable = new ConntrackTable({ clock });

@@ -18,7 +18,8 @@ import { IPPROTO, TCP_FLAG, DEFAULT_TTL, cloneHeaders, formatFlow, hasPorts, typ
 import type { HookName, NatStep, TraceRecorder } from '../trace/index.js';
 import { applyTuple, formatCtTuple, hasStatus, nfConntrackOf, tcpFlagsInfo, tupleOfHeaders } from './ct.js';
 import { fragmentCount } from './fragment.js';
-import { HOOK_ORDER, hookManip, tableOf, type HookFn } from './hooks.js';
+import { HOOK_ORDER, HOOK_ORDER_IPVS, hookManip, tableOf, type HookFn } from './hooks.js';
+import { ipvsHook, type IpvsHookResult } from './ipvs-hook.js'; // IPVS (issue 6)
 import { addrTypeOf, primaryAddress, selectAddress, type NetfilterHost, type RouteResult } from './host.js';
 
 /** The skb of a namespace; an ICMP error also carries the header it quotes (what icmp_error_message and nf_nat_icmp_reply_translation read). */
@@ -33,6 +34,8 @@ export type NetnsSkb = Skb<CtResult> & {
   fragCount?: number;
   /** The frames this skb stands for on the wire: its fragments, or the VXLAN packets that carried its fragments. */
   frames?: readonly Packet[];
+  /** skb->ipvs_property: IPVS already handled this packet (its hooks leave it alone). */
+  ipvsProperty?: boolean;
 };
 
 /**
@@ -185,7 +188,9 @@ function checkMtu(ctx: PipelineCtx, skb: NetnsSkb, pass: Pass, dev: string | nul
 type HookOutcome =
   | { readonly kind: 'accept' }
   | { readonly kind: 'drop'; readonly table: TableName | null; readonly rule: Rule | null; readonly reason: string }
-  | { readonly kind: 'reject'; readonly table: TableName; readonly rule: Rule; readonly reject: RejectRequest };
+  | { readonly kind: 'reject'; readonly table: TableName; readonly rule: Rule; readonly reject: RejectRequest }
+  /** NF_STOLEN: IPVS sent the packet on itself (ip_vs_nat_send_or_cont); `result` is how that ended. */ // IPVS (issue 6)
+  | { readonly kind: 'stolen'; readonly result: PassResult };
 
 // ───────────────────────────── entry points ─────────────────────────────
 
@@ -334,7 +339,7 @@ function runHook(ctx: PipelineCtx, hook: HookName, skb: NetnsSkb, pass: Pass): H
   pass.hooks.push(hook);
   ctx.rec.open({ kind: 'hook', hook, text: `${hook} ${formatFlow(skb.hdr)}${skb.mark ? ` mark 0x${skb.mark.toString(16)}` : ''}` });
   try {
-    for (const fn of HOOK_ORDER[hook]) {
+    for (const fn of (ctx.host.config.ipvs ? HOOK_ORDER_IPVS : HOOK_ORDER)[hook]) { // IPVS (issue 6): ip_vs_ops4 registered
       const r = runHookFn(ctx, fn, hook, skb, pass);
       if (r.kind !== 'accept') return r;
     }
@@ -353,6 +358,9 @@ function runHookFn(ctx: PipelineCtx, fn: HookFn, hook: HookName, skb: NetnsSkb, 
     case 'nat-dst':
     case 'nat-src':
       return natHook(ctx, hook, skb, pass);
+    case 'ipvs-reply': // IPVS (issue 6): ipvs-hook.ts
+    case 'ipvs-request':
+      return ipvsOutcome(ctx, skb, pass, ipvsHook(ctx, fn, hook, skb));
     case 'raw':
     case 'mangle':
     case 'filter':
@@ -434,6 +442,47 @@ function addrType(ctx: PipelineCtx, ip: string) {
   return addrTypeOf(ctx.host.config.addresses, ip);
 }
 
+// ───────────────────────────── IPVS (issue 6) ─────────────────────────────
+
+/** An IPVS hook function's verdict (ipvs-hook.ts) as nf_hook_slow takes it. */
+function ipvsOutcome(ctx: PipelineCtx, skb: NetnsSkb, pass: Pass, r: IpvsHookResult): HookOutcome {
+  switch (r.kind) {
+    case 'accept':
+      // a reply re-routed as a local packet (ip_vs_route_me_harder); a bridged frame keeps its bridge port
+      if (r.route && !pass.bridged) {
+        pass.route = r.route;
+        if (r.route.kind === 'unicast') skb.outDev = r.route.dev;
+      }
+      return { kind: 'accept' };
+    case 'drop':
+      if (r.icmp) pass.error = icmpSend(ctx, skb, pass.route?.kind === 'local', r.icmp.type, r.icmp.code);
+      return { kind: 'drop', table: null, rule: null, reason: r.reason };
+    case 'stolen':
+      return { kind: 'stolen', result: ipvsSend(ctx, skb, pass, r.route) };
+    default:
+      return assertNever(r, 'IPVS hook result');
+  }
+}
+
+/**
+ * ip_vs_nat_send_or_cont (net/netfilter/ipvs/ip_vs_xmit.c) for a real server that is not local:
+ * NF_HOOK(NFPROTO_IPV4, NF_INET_LOCAL_OUT, …, dst_output) with the route __ip_vs_get_out_rt set,
+ * so the packet crosses the OUTPUT hook (IPVS's own functions skip it: ipvs_property) and, by
+ * dst_output → ip_output, POSTROUTING, where KUBE-POSTROUTING may masquerade it.
+ */
+function ipvsSend(ctx: PipelineCtx, skb: NetnsSkb, pass: Pass, route: Extract<RouteResult, { kind: 'unicast' }>): PassResult {
+  pass.route = route;
+  skb.outDev = route.dev;
+  const out = runHook(ctx, 'OUTPUT', skb, pass);
+  if (out.kind !== 'accept') return failed(ctx, skb, pass, 'OUTPUT', out);
+  const post = runHook(ctx, 'POSTROUTING', skb, pass);
+  if (post.kind !== 'accept') return failed(ctx, skb, pass, 'POSTROUTING', post);
+  if (!checkMtu(ctx, skb, pass, skb.outDev, 'ip_finish_output')) {
+    return finish(skb, pass, 'mtu-exceeded', 'DROP', null, null, null, `${skb.hdr.length}-byte packet with DF exceeds the MTU ${pass.mtu!.mtu} of ${pass.mtu!.dev}`);
+  }
+  return finish(skb, pass, 'transmitted', 'ACCEPT', null, null, null, null);
+}
+
 // ───────────────────────────── conntrack ─────────────────────────────
 
 /**
@@ -444,7 +493,7 @@ function addrType(ctx: PipelineCtx, ip: string) {
 function conntrackIn(ctx: PipelineCtx, skb: NetnsSkb): HookOutcome {
   if (!ctx.host.config.conntrack) return { kind: 'accept' };
   if (skb.ct) {
-    ctx.rec.add({ kind: 'conntrack', state: 'seen', text: 'nf_conntrack_in: a conntrack entry is already attached (looped back, or nf_ct_attach to an error or reset), not looked up again' });
+    ctx.rec.add({ kind: 'conntrack', state: 'seen', text: skb.ipvsProperty ? 'nf_conntrack_in: IPVS sent the packet on with its conntrack entry attached (ip_vs_nat_send_or_cont), not looked up again' /* IPVS (issue 6) */ : 'nf_conntrack_in: a conntrack entry is already attached (looped back, or nf_ct_attach to an error or reset), not looked up again' });
     return { kind: 'accept' };
   }
   if (skb.untracked) {
@@ -660,6 +709,7 @@ function portsRange(ip: string, req: NatRequest, flags: { random: boolean; rando
 // ───────────────────────────── endings ─────────────────────────────
 
 function failed(ctx: PipelineCtx, skb: NetnsSkb, pass: Pass, hook: HookName, o: Exclude<HookOutcome, { kind: 'accept' }>): PassResult {
+  if (o.kind === 'stolen') return o.result; // IPVS (issue 6)
   if (o.kind === 'drop') {
     ctx.rec.add({ kind: 'drop', reason: o.reason, text: `${hook}: NF_DROP${o.rule ? ` by ${o.rule.text}` : ''}` });
     return finish(skb, pass, 'dropped', 'DROP', hook, o.table, o.rule, o.reason);

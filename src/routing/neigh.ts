@@ -17,6 +17,10 @@ export interface NeighResult {
   cached: boolean;
 }
 
+function neighKey(dev: string, ip: Ip): string {
+  return `${dev}\0${ip.family}:${ip.n}`;
+}
+
 /**
  * The neighbour tables (ARP and NDP) of one namespace, plus the proxy entries (pneigh). Entries keep
  * insertion order, which is what `ip neigh show` prints for a model (the kernel prints hash order).
@@ -24,6 +28,8 @@ export interface NeighResult {
 export class NeighTable {
   private readonly list: NeighEntry[] = [];
   private readonly proxies: NeighEntry[] = [];
+  /** The entries of `list` by (dev, ip): a node with 1,000 peers looks one up without a scan. */
+  private readonly byKey = new Map<string, NeighEntry>();
 
   entries(): readonly NeighEntry[] {
     return this.list;
@@ -34,24 +40,38 @@ export class NeighTable {
   }
 
   get(dev: string, ip: Ip): NeighEntry | undefined {
-    return this.list.find((e) => e.dev === dev && ipEquals(e.ip, ip));
+    return this.byKey.get(neighKey(dev, ip));
   }
 
   /** `ip neigh replace` (or `add`): one entry per (dev, ip); a proxy entry goes to the pneigh list. */
   set(entry: NeighEntry): NeighEntry {
-    const target = entry.proxy ? this.proxies : this.list;
-    const i = target.findIndex((e) => e.dev === entry.dev && ipEquals(e.ip, entry.ip));
     const copy = { ...entry };
-    if (i >= 0) target[i] = copy;
-    else target.push(copy);
+    if (entry.proxy) {
+      const i = this.proxies.findIndex((e) => e.dev === entry.dev && ipEquals(e.ip, entry.ip));
+      if (i >= 0) this.proxies[i] = copy;
+      else this.proxies.push(copy);
+      return copy;
+    }
+    const key = neighKey(entry.dev, entry.ip);
+    const old = this.byKey.get(key);
+    if (old) this.list[this.list.indexOf(old)] = copy;
+    else this.list.push(copy);
+    this.byKey.set(key, copy);
     return copy;
   }
 
   delete(dev: string, ip: Ip, opts: { proxy?: boolean } = {}): boolean {
-    const target = opts.proxy ? this.proxies : this.list;
-    const i = target.findIndex((e) => e.dev === dev && ipEquals(e.ip, ip));
-    if (i < 0) return false;
-    target.splice(i, 1);
+    if (opts.proxy) {
+      const i = this.proxies.findIndex((e) => e.dev === dev && ipEquals(e.ip, ip));
+      if (i < 0) return false;
+      this.proxies.splice(i, 1);
+      return true;
+    }
+    const key = neighKey(dev, ip);
+    const old = this.byKey.get(key);
+    if (!old) return false;
+    this.list.splice(this.list.indexOf(old), 1);
+    this.byKey.delete(key);
     return true;
   }
 

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { stringify } from 'yaml';
-import { InputError, KINDS, type KubeKind } from '../index.js';
+import { compareDelivered, formatCompareTable, InputError, KINDS, parseCniModes, parseProxyModes, type KubeKind } from '../index.js';
 import { DUMP_WHATS, type ChangeSet, type DumpWhat, type Inspector, type TraceQuery } from './inspector.js';
 import { MAX_FRAME_BYTES, MAX_MESSAGE_BYTES, MAX_SUBSCRIPTIONS, MessageError, parseClientMessage, parseTraceQuery, PROTOCOL_VERSION, type ClientMessage, type ServerMessage, type TraceSubscription } from './protocol.js';
 import { parseObjectsText } from './source.js';
@@ -23,7 +23,7 @@ export interface ServeOptions {
   readonly port?: number;
   /** Directory of the bundled UI (index.html, app.js, app.css); default dist/ui of the package. */
   readonly uiDir?: string;
-  /** Whether the compare view has a backend (src/compare); the UI shows "not available" otherwise. */
+  /** Whether the compare view is offered (default true; src/compare runs in this process). */
   readonly compare?: boolean;
 }
 
@@ -160,7 +160,7 @@ export async function serveInspector(inspector: Inspector, opts: ServeOptions = 
     '/api/info',
     wrap((_req, res) => {
       const t = inspector.topology;
-      res.json({ name: t.name, file: inspector.file, cni: `${t.cluster.cni.plugin} ${t.cluster.cni.mode}`, proxy: t.cluster.kubeProxy.mode, version: inspector.changeVersion, protocol: PROTOCOL_VERSION, save: inspector.savePath !== null, compare: opts.compare === true, whats: DUMP_WHATS, kinds: KINDS });
+      res.json({ name: t.name, file: inspector.file, cni: `${t.cluster.cni.plugin} ${t.cluster.cni.mode}`, proxy: t.cluster.kubeProxy.mode, version: inspector.changeVersion, protocol: PROTOCOL_VERSION, save: inspector.savePath !== null, compare: opts.compare !== false, whats: DUMP_WHATS, kinds: KINDS });
     }),
   );
   app.get('/api/graph', wrap((_req, res) => res.json(inspector.graph())));
@@ -237,8 +237,17 @@ export async function serveInspector(inspector: Inspector, opts: ServeOptions = 
   );
   app.get(
     '/api/compare',
-    wrap(() => {
-      throw new HttpError(501, 'compare is not available in this build (src/compare has not landed)');
+    wrap(async (req, res) => {
+      if (opts.compare === false) throw new HttpError(501, 'compare is turned off in this server');
+      const { modes, proxy, format, ...rest } = req.query as Record<string, unknown>;
+      const q = queryOf(rest);
+      const list = <T>(v: unknown, parse: (t: string) => T[]): T[] | undefined => (typeof v === 'string' && v !== '' ? parse(v) : undefined);
+      const m = list(modes, parseCniModes);
+      const p = list(proxy, parseProxyModes);
+      // variants are loaded from the document as it is now: a change arriving meanwhile waits
+      const rows = await serial(() => inspector.compare({ ...q, ...(m ? { modes: m } : {}), ...(p ? { proxies: p } : {}) }));
+      if (format === 'text') res.type('text/plain').send(formatCompareTable(rows));
+      else res.json({ rows, table: formatCompareTable(rows), delivered: compareDelivered(rows) });
     }),
   );
   app.post(

@@ -35,12 +35,20 @@ export interface DiffRule {
   readonly provenance: readonly Provenance[];
 }
 
+/** One line of a tool's state (`ipset save`, `ipvsadm -Sn`) with what made it. */
+export interface DiffLine {
+  readonly line: string;
+  readonly provenance: readonly Provenance[];
+}
+
 export interface NodeDiff {
   readonly node: string;
   readonly rules: { readonly added: readonly DiffRule[]; readonly removed: readonly DiffRule[] };
   readonly routes: { readonly added: readonly string[]; readonly removed: readonly string[] };
-  /** `ipset save` lines; kube-proxy's iptables mode makes no ipsets, so these stay empty there. */
-  readonly ipsets: { readonly added: readonly string[]; readonly removed: readonly string[] };
+  /** `ipset save` lines (`add SET ENTRY`): kube-proxy's in IPVS mode, Felix's on Calico; none otherwise. */
+  readonly ipsets: { readonly added: readonly DiffLine[]; readonly removed: readonly DiffLine[] };
+  /** `ipvsadm -Sn` lines: virtual servers (`-A`) and real servers (`-a`), kube-proxy IPVS mode only. */
+  readonly ipvs: { readonly added: readonly DiffLine[]; readonly removed: readonly DiffLine[] };
 }
 
 export interface ChangeSet {
@@ -67,14 +75,37 @@ export interface TraceQuery {
   readonly reply?: boolean;
 }
 
-/** The `--what` values of `podpath rules` the inspector dumps. */
-export const DUMP_WHATS = ['iptables', 'ip6tables', 'iptables-restore', 'ip6tables-restore', 'ipset', 'routes', 'neigh', 'links', 'fdb', 'conntrack'] as const;
+/** What the compare view asks (the options of `podpath compare`). */
+export interface CompareQuery {
+  readonly from: string;
+  readonly to: string;
+  readonly proto?: TraceProto;
+  readonly sport?: number;
+  readonly all?: boolean;
+  readonly seed?: number;
+  readonly modes?: readonly api.CniModeName[];
+  readonly proxies?: readonly api.ProxyModeName[];
+}
+
+/** The `--what` values of `podpath rules` the inspector dumps (all but `all`). */
+export const DUMP_WHATS = ['iptables', 'ip6tables', 'iptables-restore', 'ip6tables-restore', 'ipvs', 'ipset', 'routes', 'neigh', 'links', 'fdb', 'conntrack', 'bgp', 'bgp-log'] as const;
 export type DumpWhat = (typeof DUMP_WHATS)[number];
 
-interface NodeWatch {
-  refs: number;
-  proxy: api.KubeProxyIptables;
+/** A watched node's state as last reported: what its diffs are computed against. */
+interface NodeState {
+  /** kube-proxy's iptables mode: synced incrementally on endpoint changes. */
+  proxy: api.KubeProxyIptables | null;
+  /** null: the proxy's current ruleset (listed only when a reload compares it). */
+  rules: DiffRule[] | null;
   routes: string[];
+  ipsets: DiffLine[];
+  ipvs: DiffLine[];
+  /** Felix's members (Calico), part of `ipsets`: they follow pools and nodes, not endpoints. */
+  calico: DiffLine[];
+}
+
+interface NodeWatch extends NodeState {
+  refs: number;
 }
 
 const problem = (message: string, field?: string, file = '<request>'): api.Problem => ({ file, ...(field ? { field } : {}), message, severity: 'error' });
@@ -115,6 +146,48 @@ function listDiff<T>(before: readonly T[], after: readonly T[], key: (x: T) => s
 }
 
 const toDiffRule = (r: RuleWithProvenance): DiffRule => ({ table: r.table, chain: r.chain, rule: r.rule, provenance: r.provenance });
+const lineKey = (x: DiffLine) => x.line;
+
+/**
+ * kube-proxy IPVS mode's virtual and real servers as `ipvsadm -Sn` lines, each with the VS's or the
+ * RS's provenance: the generator's own save text, which has one `-A` line per VS followed by one
+ * `-a` line per real server, in virtualServers order.
+ */
+function ipvsLines(gen: api.GeneratedIpvs): DiffLine[] {
+  const lines = gen.ipvsadmSave.split('\n');
+  const out: DiffLine[] = [];
+  let i = 0;
+  for (const vs of gen.virtualServers) {
+    out.push({ line: lines[i++]!, provenance: vs.provenance });
+    for (const rs of vs.realServers) out.push({ line: lines[i++]!, provenance: rs.provenance });
+  }
+  return out;
+}
+
+/** kube-proxy IPVS mode's ipset members as `ipset save` prints them (`add SET ENTRY`). */
+function ipvsIpsetLines(gen: api.GeneratedIpvs): DiffLine[] {
+  return gen.ipsets.flatMap((s) => s.entries.map((e) => ({ line: `add ${s.name} ${e.entry}`, provenance: e.provenance })));
+}
+
+/** Felix's ipset members (Calico): its restore text has no per-entry origin, so Felix on the node is named. */
+function calicoIpsetLines(text: string, node: string): DiffLine[] {
+  const by: Provenance[] = [{ kind: 'calico-node', name: node, detail: 'Felix' }];
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith('add '))
+    .map((line) => ({ line, provenance: by }));
+}
+
+const rulesOf = (st: NodeState): DiffRule[] => st.rules ?? st.proxy?.ruleset().rules.map(toDiffRule) ?? [];
+
+function diffState(name: string, b: NodeState, a: NodeState): NodeDiff | null {
+  const rules = listDiff(rulesOf(b), rulesOf(a), ruleKey);
+  const routes = listDiff(b.routes, a.routes, (x) => x);
+  const ipsets = listDiff(b.ipsets, a.ipsets, lineKey);
+  const ipvs = listDiff(b.ipvs, a.ipvs, lineKey);
+  const n = rules.added.length + rules.removed.length + routes.added.length + routes.removed.length + ipsets.added.length + ipsets.removed.length + ipvs.added.length + ipvs.removed.length;
+  return n ? { node: name, rules, routes, ipsets, ipvs } : null;
+}
 
 export class Inspector {
   private doc: Json;
@@ -125,6 +198,8 @@ export class Inspector {
   private readonly watches = new Map<string, NodeWatch>();
   /** Pods written into the document from a ReplicaSet's expansion (by Kind/ns/name → RS name). */
   private readonly materialised = new Map<string, string>();
+  /** Pods of the document whose address pin() wrote (the allocator's choice, not the user's). */
+  private readonly pinnedAddress = new Set<string>();
   private stopStoreWatch: () => void = () => undefined;
   private pending: api.WatchEvent[] = [];
 
@@ -171,7 +246,10 @@ export class Inspector {
         const spec = (o.spec ??= {}) as Json;
         if (spec.nodeName === undefined && cur.spec.nodeName) spec.nodeName = cur.spec.nodeName;
         // the whole status: a Pod given with an address keeps the conditions it is given (none = not Ready)
-        if ((o.status as Json | undefined)?.podIP === undefined && cur.status?.podIP) o.status = clone(cur.status);
+        if ((o.status as Json | undefined)?.podIP === undefined && cur.status?.podIP) {
+          o.status = clone(cur.status);
+          this.pinnedAddress.add(sourceKey(o));
+        }
       } else if (o.kind === 'Service') {
         const cur = this.topo.store.get('Service', key);
         const spec = o.spec as Json | undefined;
@@ -285,7 +363,42 @@ export class Inspector {
   /** Replaces the document's `cluster:` section (CNI plugin and mode, kube-proxy mode, CIDRs). */
   async setCluster(cluster: unknown): Promise<ChangeSet> {
     if (!cluster || typeof cluster !== 'object' || Array.isArray(cluster)) throw new api.InputError(problem('the cluster section is a map (podCIDR, serviceCIDR, cni, kubeProxy)', 'cluster'));
-    return this.reload({ ...this.doc, cluster: clone(cluster) }, ['cluster'], '<cluster>', []);
+    const before = this.doc.cluster as Json | undefined;
+    const after = cluster as Json;
+    let doc: Json = { ...this.doc, cluster: clone(cluster) };
+    // Another CNI (or pod CIDR) gives pods their addresses from its own IPAM (Calico's blocks are not
+    // flannel's node podCIDRs), as the pods would be recreated. Nodes, readiness and the rest are kept.
+    if (canonical(before?.cni ?? null) !== canonical(after.cni ?? null) || canonical(before?.podCIDR ?? null) !== canonical(after.podCIDR ?? null)) doc = this.unpinned(doc);
+    return this.reload(doc, ['cluster'], '<cluster>', []);
+  }
+
+  /** The document without the pod addresses the inspector pinned (addresses written in the topology stay). */
+  private unpinned(doc: Json): Json {
+    const objects = ((doc.objects as Json[] | undefined) ?? []).map((o) => {
+      if (!o || typeof o !== 'object' || o.kind !== 'Pod') return o;
+      const sk = sourceKey(o);
+      if (!this.pinnedAddress.has(sk) && !this.materialised.has(sk)) return o;
+      const c = clone(o) as Json & { status?: Json };
+      if (c.status) {
+        delete c.status.podIP;
+        delete c.status.podIPs;
+      }
+      return c;
+    });
+    return { ...doc, objects };
+  }
+
+  /**
+   * The request under each CNI × kube-proxy mode (src/compare, as `podpath compare`), on the
+   * current objects: each variant's IPAM numbers the pods afresh, so the pinned addresses are left out.
+   */
+  async compare(q: CompareQuery): Promise<api.CompareRow[]> {
+    const source: api.CompareSource = { document: clone(this.unpinned(this.doc)), file: this.file };
+    return api.compareModes(
+      source,
+      { from: q.from, to: q.to, ...(q.proto ? { proto: q.proto } : {}), ...(q.sport !== undefined ? { sport: q.sport } : {}) },
+      { trace: api.traceRequest, all: q.all === true, seed: q.seed ?? 1, ...(q.modes ? { modes: q.modes } : {}), ...(q.proxies ? { proxies: q.proxies } : {}) },
+    );
   }
 
   /** The document as YAML: what `save` writes, loadable with `podpath serve -t`. */
@@ -326,12 +439,21 @@ export class Inspector {
     return [...this.watches.keys()];
   }
 
-  private nodeState(name: string): { proxy: api.KubeProxyIptables; routes: string[] } {
+  /**
+   * The node's kube-proxy rules, routes, ipset members and IPVS servers. In iptables mode a
+   * KubeProxyIptables is kept for partial syncs; in IPVS mode the generator runs again.
+   */
+  private nodeState(name: string, routes = this.routeLines(name), calicoKept?: DiffLine[]): NodeState {
     const node = api.findNode(this.topo, name);
+    const calico = calicoKept ?? (this.topo.cluster.cni.plugin === 'calico' ? calicoIpsetLines(this.world().nodes.get(name)?.calico?.ipsets ?? '', name) : []);
+    if (this.topo.cluster.kubeProxy.mode === 'ipvs') {
+      const gen = api.generateNodeIpvs(this.topo, node, 4);
+      return { proxy: null, rules: gen.rules.map(toDiffRule), routes, ipsets: [...ipvsIpsetLines(gen), ...calico], ipvs: ipvsLines(gen), calico };
+    }
     const proxy = new api.KubeProxyIptables(api.nodeProxyConfig(this.topo, node), 4);
     const { services, endpointSlices } = api.proxyObjects(this.topo);
     proxy.load(services, endpointSlices);
-    return { proxy, routes: this.routeLines(name) };
+    return { proxy, rules: null, routes, ipsets: calico, ipvs: [], calico };
   }
 
   private routeLines(name: string): string[] {
@@ -339,40 +461,14 @@ export class Inspector {
     return api.formatRoutes(rib.routes(4)).split('\n').filter((l) => l !== '');
   }
 
-  /** One node's state in a real tool's format (as `podpath rules --what`). */
+  /** One node's state in a real tool's format: the text `podpath rules --what` prints (the same rendering, nodeDump). */
   dump(nodeName: string, what: DumpWhat, after?: TraceQuery): string {
-    const node = api.findNode(this.topo, nodeName);
-    switch (what) {
-      case 'iptables':
-      case 'ip6tables': {
-        if (what === 'iptables') return api.formatIptablesSave(this.world().nodes.get(nodeName)!.ruleset, { order: 'nft' });
-        return api.formatIptablesSave(api.nodeIptables(this.topo, nodeName, 6).ruleset, { order: 'nft' });
-      }
-      case 'iptables-restore':
-      case 'ip6tables-restore':
-        return api.generateNodeIptables(this.topo, node, what === 'iptables-restore' ? 4 : 6).payload;
-      case 'ipset':
-        return '';
-      case 'routes':
-        return api.formatRoutes(api.nodeRib(this.topo, node).routes(4));
-      case 'neigh':
-        return api.formatNeighs(api.nodeRib(this.topo, node).neigh.entries());
-      case 'links': {
-        const ns = this.world().fabric.get(nodeName);
-        return ns.spec.devices.map((d, i) => `${api.formatLink(d, i + 1)}\n`).join('');
-      }
-      case 'fdb':
-        return this.world()
-          .fabric.get(nodeName)
-          .spec.fdb.map((e) => `${api.formatFdb(e)}\n`)
-          .join('');
-      case 'conntrack': {
-        if (!after) throw new api.InputError(problem('conntrack is the state after a traced request: give from and to', 'from'));
-        const { runs } = api.traceRequest(this.world(), { ...this.traceRequest(after), all: false, establish: true });
-        const ct = runs[0]?.conntrack(nodeName);
-        return ct ? api.formatConntrackList(ct) : '';
-      }
-    }
+    api.findNode(this.topo, nodeName);
+    if (what !== 'conntrack') return api.nodeDump(this.topo, nodeName, what, { world: () => this.world() });
+    if (!after) throw new api.InputError(problem('conntrack is the state after a traced request: give from and to', 'from'));
+    const { runs } = api.traceRequest(this.world(), { ...this.traceRequest(after), all: false, establish: true });
+    const ct = runs[0]?.conntrack(nodeName);
+    return ct ? api.formatConntrackList(ct) : '';
   }
 
   /** The node's iptables as traced, table by table, each rule with its provenance. */
@@ -458,13 +554,23 @@ export class Inspector {
       changes.push({ kind: ev.object.kind, op, object: ev.object } as ChangedObject);
     }
     const nodes: NodeDiff[] = [];
+    if (events.length) this.worldCache = null;
     if (changes.length) {
       for (const [name, w] of this.watches) {
-        const d = w.proxy.update(changes);
-        if (d.added.length || d.removed.length) nodes.push({ node: name, rules: { added: d.added.map(toDiffRule), removed: d.removed.map(toDiffRule) }, routes: { added: [], removed: [] }, ipsets: { added: [], removed: [] } });
+        if (w.proxy) {
+          // iptables mode: kube-proxy's partial sync says what it wrote
+          const d = w.proxy.update(changes);
+          if (!d.added.length && !d.removed.length) continue;
+          nodes.push({ node: name, rules: { added: d.added.map(toDiffRule), removed: d.removed.map(toDiffRule) }, routes: { added: [], removed: [] }, ipsets: { added: [], removed: [] }, ipvs: { added: [], removed: [] } });
+          continue;
+        }
+        // IPVS mode: the node's state again, compared (routes and Felix's sets do not follow endpoints)
+        const st = this.nodeState(name, w.routes, w.calico);
+        const d = diffState(name, w, st);
+        Object.assign(w, st);
+        if (d) nodes.push(d);
       }
     }
-    if (events.length) this.worldCache = null;
     const objects = events.map((ev) => ({ type: ev.type, kind: ev.object.kind, key: api.objectKey(ev.object), object: ev.object }));
     return this.emit({ version: ++this.version, how: 'incremental', cause: objs.map(sourceKey), objects, nodes });
   }
@@ -484,7 +590,6 @@ export class Inspector {
       throw this.located(e, file, applied);
     }
     const prev = this.topo;
-    const before = new Map([...this.watches].map(([n, w]) => [n, { rules: w.proxy.ruleset().rules.map(toDiffRule), routes: w.routes }]));
     this.doc = doc;
     this.accepted();
     this.topo = next;
@@ -498,12 +603,9 @@ export class Inspector {
         continue;
       }
       const st = this.nodeState(name);
-      w.proxy = st.proxy;
-      w.routes = st.routes;
-      const b = before.get(name)!;
-      const rules = listDiff(b.rules, st.proxy.ruleset().rules.map(toDiffRule), ruleKey);
-      const routes = listDiff(b.routes, st.routes, (x) => x);
-      if (rules.added.length || rules.removed.length || routes.added.length || routes.removed.length) nodes.push({ node: name, rules, routes, ipsets: { added: [], removed: [] } });
+      const d = diffState(name, w, st);
+      Object.assign(w, st);
+      if (d) nodes.push(d);
     }
     return this.emit({ version: ++this.version, how: 'reload', cause, objects: storeDiff(prev, next), nodes });
   }
@@ -545,7 +647,14 @@ export class Inspector {
   private editedDocument(fn: (edit: { put(o: Json): void; remove(sk: string, kind: KubeKind, key: string): void }) => void): Json {
     // objects are replaced, never changed in place, so the new document shares the others
     const objects = [...((this.doc.objects as Json[] | undefined) ?? [])];
-    const materialised = new Map(this.materialised);
+    // changes to `this.materialised` as a delta (the map holds every Deployment Pod: no copy per edit)
+    const matAdded = new Map<string, string>();
+    const matGone = new Set<string>();
+    const materialised = {
+      set: (k: string, v: string) => (matGone.delete(k), matAdded.set(k, v)),
+      delete: (k: string) => (matAdded.delete(k), matGone.add(k)),
+      entries: (): [string, string][] => [...[...this.materialised].filter(([k]) => !matGone.has(k) && !matAdded.has(k)), ...matAdded],
+    };
     // positions by key, kept across edits that only replace objects (a readiness flip on a large cluster)
     const positions = (this.positions ??= new Map(objects.map((o, i) => [o && typeof o === 'object' ? sourceKey(o) : `\u0000${i}`, i])));
     let moved = false;
@@ -573,7 +682,7 @@ export class Inspector {
     const dropOwnedBy = (deployment: Json, keep = 0) => {
       const ns = String((deployment.metadata as Json).namespace ?? 'default');
       const prefix = `${String((deployment.metadata as Json).name)}-`;
-      const owned = [...materialised].filter(([sk, rs]) => sk.startsWith(`Pod/${ns}/`) && rs.startsWith(prefix)).sort((a, b) => (a[0] < b[0] ? -1 : 1));
+      const owned = materialised.entries().filter(([sk, rs]) => sk.startsWith(`Pod/${ns}/`) && rs.startsWith(prefix)).sort((a, b) => (a[0] < b[0] ? -1 : 1));
       for (const [sk] of owned.slice(keep)) {
         const i = indexOf(sk);
         if (i >= 0) objects.splice(i, 1);
@@ -626,8 +735,8 @@ export class Inspector {
     this.pendingDoc = doc;
     this.commitMaterialised = () => {
       if (moved) this.positions = null;
-      this.materialised.clear();
-      for (const [k, v] of materialised) this.materialised.set(k, v);
+      for (const k of matGone) this.materialised.delete(k);
+      for (const [k, v] of matAdded) this.materialised.set(k, v);
     };
     return doc;
   }
@@ -681,7 +790,8 @@ export class Inspector {
       proxy: t.cluster.kubeProxy.mode,
       segments: t.networks.map((n) => ({ name: n.name, cidrs: [...n.cidrs], mtu: n.mtu })),
       routers: t.routers.map((r) => ({ name: r.name, interfaces: r.interfaces.map((i) => ({ network: i.network, ip: i.ip })) })),
-      nodes: t.nodes.map((n) => ({ name: n.name, ips: [...n.ips], network: n.network, podCIDRs: [...n.podCIDRs] })),
+      // Calico gives pods addresses from its IPAM blocks, not from the node's podCIDR
+      nodes: t.nodes.map((n) => ({ name: n.name, ips: [...n.ips], network: n.network, podCIDRs: t.cluster.cni.plugin === 'calico' ? [...(this.world().nodes.get(n.name)?.calico?.blocks ?? [])] : [...n.podCIDRs] })),
       clients: t.clients.map((c) => ({ name: c.name, ips: [...c.ips], network: c.network })),
       pods,
       services,

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import WebSocket from 'ws';
-import { buildWorld, loadTopology, renderTrace, traceRequest } from '../index.js';
-import { Inspector, MAX_MESSAGE_BYTES, serveInspector, type RunningServer, type ServerMessage } from './index.js';
+import { buildWorld, compareModes, formatCompareTable, loadTopology, nodeDump, readCompareSource, renderTrace, traceRequest } from '../index.js';
+import { DUMP_WHATS, Inspector, MAX_MESSAGE_BYTES, serveInspector, type RunningServer, type ServerMessage } from './index.js';
 
 const TOPO = 'topologies/default.yaml';
 const servers: RunningServer[] = [];
@@ -14,8 +14,8 @@ afterEach(async () => {
   for (const s of servers.splice(0)) await s.close();
 });
 
-async function start(opts: { savePath?: string } = {}): Promise<{ inspector: Inspector; server: RunningServer; base: string }> {
-  const inspector = await Inspector.open(TOPO, opts);
+async function start(opts: { savePath?: string; topology?: string } = {}): Promise<{ inspector: Inspector; server: RunningServer; base: string }> {
+  const inspector = await Inspector.open(opts.topology ?? TOPO, opts);
   const server = await serveInspector(inspector, { port: 0, uiDir: '/nonexistent' });
   servers.push(server);
   return { inspector, server, base: `http://127.0.0.1:${server.port}` };
@@ -94,7 +94,7 @@ describe('HTTP API', () => {
       expect(await (await fetch(`${base}/api/nodes/node-1/dump?what=routes`)).text()).toMatch(/10\.244\.1\.0\/24 via 10\.244\.1\.0 dev flannel\.1 onlink/);
       expect((await fetch(`${base}/api/nodes/node-9/dump?what=routes`)).status).toBe(400);
       expect((await fetch(`${base}/api/nodes/node-1/dump?what=../../etc/passwd`)).status).toBe(400);
-      expect((await fetch(`${base}/api/compare`)).status).toBe(501);
+      expect((await fetch(`${base}/api/compare`)).status).toBe(400);
       expect((await fetch(`${base}/api/nope`)).status).toBe(404);
       const web = inspector.get('Deployment', 'default/web') as import('../index.js').Deployment;
       await inspector.apply([{ ...web, spec: { ...web.spec, replicas: 2 } }]);
@@ -109,6 +109,25 @@ describe('HTTP API', () => {
     const { base } = await start();
     expect((await fetch(`${base}/api/save`, { method: 'POST' })).status).toBe(400);
     expect(existsSync('saved.yaml')).toBe(false);
+  });
+});
+
+describe('compare', () => {
+  test('GET /api/compare is podpath compare on the current objects; a bad mode is a 400 naming it', async () => {
+    const { base } = await start();
+    const q = 'from=pod/default/client&to=svc/default/web:80&all=true&modes=flannel-vxlan,calico-vxlan&proxy=iptables';
+    const got = await json(await fetch(`${base}/api/compare?${q}`));
+    expect(got.status).toBe(200);
+    // expected independently: src/compare on the topology file, as the CLI runs it
+    const topo = 'topologies/default.yaml';
+    await loadTopology(topo);
+    const rows = await compareModes(await readCompareSource(topo), { from: 'pod/default/client', to: 'svc/default/web:80' }, { trace: traceRequest, all: true, seed: 1, modes: ['flannel-vxlan', 'calico-vxlan'], proxies: ['iptables'] });
+    expect(got.body.rows).toEqual(JSON.parse(JSON.stringify(rows)));
+    expect(got.body.table).toBe(formatCompareTable(rows));
+    expect((got.body.rows as { mode: string }[]).map((r) => r.mode)).toEqual(['flannel-vxlan', 'calico-vxlan']);
+    const bad = await json(await fetch(`${base}/api/compare?from=pod/default/client&to=svc/default/web:80&modes=weave`));
+    expect(bad.status).toBe(400);
+    expect(bad.body.problems).toEqual([expect.objectContaining({ field: '--modes' })]);
   });
 });
 
@@ -200,5 +219,85 @@ describe('websocket protocol', () => {
     const diffs = cs.map((c) => c.got.filter((m) => m.type === 'node-diff').length);
     expect(new Set(diffs).size).toBe(1);
     expect(diffs[0]).toBeGreaterThanOrEqual(1);
+  });
+
+  test('IPVS mode: an unready pod removes its real servers, a NodePort adds virtual servers and ipset members, each with its origin', async () => {
+    const { server, inspector } = await start({ topology: 'topologies/flannel-vxlan-ipvs.yaml' });
+    const c = await client(server.port);
+    c.send({ type: 'subscribe', id: 's', nodes: ['node-2'] });
+    await c.next((m) => m.type === 'ack' && m.id === 's');
+    type Diff = Extract<ServerMessage, { type: 'node-diff' }>;
+    const svc = inspector.get('Service', 'default/web') as import('../index.js').Service;
+    const vip = svc.spec.clusterIP!;
+    const pod = inspector.list('Pod').find((p) => p.metadata.name.startsWith('web-'))! as import('../index.js').Pod;
+    const ip = pod.status!.podIP!;
+    await inspector.apply([{ ...pod, status: { ...pod.status, conditions: [{ type: 'Ready', status: 'False' }] } }]);
+    const d1 = (await c.next((m) => m.type === 'node-diff' && m.version === 1)) as Diff;
+    expect(d1.how).toBe('incremental');
+    // kube-proxy deletes the endpoint's real server from the Service's VS (ipvsadm -Sn: -a -t VIP:80 -r POD:8080 -m -w 1)
+    const rs = d1.ipvs.removed.find((l) => l.line === `-a -t ${vip}:80 -r ${ip}:8080 -m -w 1`);
+    expect(rs?.provenance).toEqual([expect.objectContaining({ kind: 'EndpointSlice' })]);
+    expect(d1.ipvs.added).toEqual([]);
+    // the VS itself stays: two endpoints remain
+    expect(d1.ipvs.removed.some((l) => l.line.startsWith('-A '))).toBe(false);
+
+    // web becomes a NodePort Service: a VS on the node's address and the port in KUBE-NODE-PORT-TCP
+    await inspector.apply([{ ...svc, spec: { ...svc.spec, type: 'NodePort', ports: svc.spec.ports!.map((p) => ({ ...p, nodePort: 30999 })) } }]);
+    const d2 = (await c.next((m) => m.type === 'node-diff' && m.version === 2)) as Diff;
+    expect(d2.how).toBe('reload');
+    const vs = d2.ipvs.added.find((l) => l.line === '-A -t 192.168.56.12:30999 -s rr');
+    expect(vs?.provenance).toEqual([expect.objectContaining({ kind: 'Service', name: 'default/web' })]);
+    expect(d2.ipvs.added.filter((l) => l.line.startsWith('-a -t 192.168.56.12:30999 -r '))).toHaveLength(2);
+    const member = d2.ipsets.added.find((l) => l.line === 'add KUBE-NODE-PORT-TCP 30999');
+    expect(member?.provenance).toEqual([expect.objectContaining({ kind: 'Service', name: 'default/web' })]);
+  });
+
+  test('every dump answers, as podpath rules renders it (nodeDump), on iptables and IPVS clusters', async () => {
+    for (const topology of ['topologies/default.yaml', 'topologies/flannel-vxlan-ipvs.yaml']) {
+      const { base, inspector } = await start({ topology });
+      const topo = await loadTopology(topology);
+      for (const what of DUMP_WHATS) {
+        const extra = what === 'conntrack' ? '&from=pod/default/client&to=svc/default/web:80' : '';
+        const r = await fetch(`${base}/api/nodes/node-2/dump?what=${what}${extra}`);
+        expect(r.status, `${topology} ${what}`).toBe(200);
+        if (what !== 'conntrack') expect(await r.text(), `${topology} ${what}`).toBe(nodeDump(topo, 'node-2', what));
+      }
+      expect(inspector.changeVersion).toBe(0);
+    }
+  });
+
+  test('the node dumps cover every podpath rules --what: ipvs, ipset, bgp on a Calico cluster', async () => {
+    const { base } = await start({ topology: 'topologies/flannel-vxlan-ipvs.yaml' });
+    const info = (await json(await fetch(`${base}/api/info`))).body;
+    expect(info.whats).toEqual(expect.arrayContaining(['ipvs', 'ipset', 'bgp', 'bgp-log']));
+    // ipvsadm -Ln: the header, then TCP VIP:port rr
+    expect(await (await fetch(`${base}/api/nodes/node-1/dump?what=ipvs`)).text()).toMatch(/^IP Virtual Server version [\s\S]*^TCP {2}10\.\d+\.\d+\.\d+:80 rr/m);
+    expect(await (await fetch(`${base}/api/nodes/node-1/dump?what=ipset`)).text()).toMatch(/^create KUBE-CLUSTER-IP hash:ip,port /m);
+    const cal = await start({ topology: 'topologies/calico-bgp-mesh.yaml' });
+    const bgp = await (await fetch(`${cal.base}/api/nodes/${cal.inspector.topology.nodes[0]!.name}/dump?what=bgp`)).text();
+    // birdc show protocols: a full mesh has one Established BGP session per other node
+    expect(bgp.match(/^Mesh_\S+ +BGP +master +up .*Established$/gm)).toHaveLength(cal.inspector.topology.nodes.length - 1);
+  });
+
+  test('switching the CNI to Calico (vxlan, then BGP) re-addresses the pods from Calico IPAM and the trace still delivers', async () => {
+    const { server, inspector } = await start({ topology: 'topologies/flannel-vxlan.yaml' });
+    const c = await client(server.port);
+    c.send({ type: 'subscribe', id: 's', nodes: ['node-2'], traces: [{ id: 't', from: 'pod/default/client', to: 'svc/default/web:80', all: true }] });
+    await c.next((m) => m.type === 'trace' && m.id === 't');
+    const section = inspector.clusterSection() as Record<string, unknown>;
+    const flannelIp = (inspector.get('Pod', 'default/client') as import('../index.js').Pod).status!.podIP!;
+    await inspector.setCluster({ ...section, cni: { plugin: 'calico', mode: 'vxlan' } });
+    const t1 = (await c.next((m) => m.type === 'trace' && m.version === 1)) as Extract<ServerMessage, { type: 'trace' }>;
+    expect(t1.trace?.outcomes.map((o) => o.disposition)).toEqual(['delivered', 'delivered', 'delivered']);
+    // Calico IPAM hands out addresses from /26 blocks (node-1's first block), not flannel's node podCIDR
+    const calicoIp = (inspector.get('Pod', 'default/client') as import('../index.js').Pod).status!.podIP!;
+    expect(calicoIp).not.toBe(flannelIp);
+    expect(inspector.dump('node-1', 'routes')).toMatch(new RegExp(`^${calicoIp.replace(/\./g, '\\.')} dev cali`, 'm'));
+    await inspector.setCluster({ ...section, cni: { plugin: 'calico', mode: 'bgp' } });
+    const d2 = (await c.next((m) => m.type === 'node-diff' && m.version === 2)) as Extract<ServerMessage, { type: 'node-diff' }>;
+    // BIRD's routes to the other nodes' blocks: `… via NODE-IP dev eth0 proto bird`
+    expect(d2.routes.added.filter((r) => / proto bird/.test(r)).length).toBeGreaterThan(0);
+    const t2 = (await c.next((m) => m.type === 'trace' && m.version === 2)) as Extract<ServerMessage, { type: 'trace' }>;
+    expect(t2.trace?.outcomes.every((o) => o.disposition === 'delivered')).toBe(true);
   });
 });

@@ -125,7 +125,8 @@ export interface ConntrackStep extends StepBase {
 }
 export interface NatStep extends StepBase {
   kind: 'nat';
-  nat: 'DNAT' | 'SNAT' | 'MASQUERADE' | 'REDIRECT' | 'un-DNAT' | 'un-SNAT' | 'IPVS';
+  /** IPVS: ip_vs_nat_xmit's rewrite of the destination; un-IPVS: handle_response's rewrite of a reply's source. */
+  nat: 'DNAT' | 'SNAT' | 'MASQUERADE' | 'REDIRECT' | 'un-DNAT' | 'un-SNAT' | 'IPVS' | 'un-IPVS';
   before: Endpoint;
   after: Endpoint;
 }

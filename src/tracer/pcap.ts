@@ -37,7 +37,7 @@ export interface PcapInterface {
 /** The interface index of every (netns, device) of the World: World order, from 1. */
 export function pcapInterfaces(world: World): PcapInterface[] {
   const out: PcapInterface[] = [];
-  for (const ns of world.fabric.netns.values()) for (const d of ns.spec.devices) out.push({ ifindex: out.length + 1, netns: ns.name, dev: d.name });
+  for (const ns of world.fabric.netns.values()) for (const d of ns.devices.values()) out.push({ ifindex: out.length + 1, netns: ns.name, dev: d.name });
   return out;
 }
 

@@ -2,7 +2,7 @@
 // ui: the browser inspector — cluster graph, trace panel, node tables, object editor — over the server's API and /ws.
 // Must not import any podpath code at run time: only types from src/index.ts (`import type`); all data comes from the server.
 import cytoscape from 'cytoscape';
-import type { Hop, Outcome, PacketSnapshot, Provenance, Step, Trace } from '../index.js';
+import type { CompareRow, Hop, Outcome, PacketSnapshot, Provenance, Step, Trace } from '../index.js';
 
 // ------------------------------------------------------------------ shapes the server sends
 
@@ -45,6 +45,12 @@ interface DiffMsg {
   cause: string[];
   rules: { added: { table: string; chain: string; rule: string; provenance: Provenance[] }[]; removed: { table: string; chain: string; rule: string; provenance: Provenance[] }[] };
   routes: { added: string[]; removed: string[] };
+  ipsets?: { added: DiffLine[]; removed: DiffLine[] };
+  ipvs?: { added: DiffLine[]; removed: DiffLine[] };
+}
+interface DiffLine {
+  line: string;
+  provenance: Provenance[];
 }
 
 // ------------------------------------------------------------------ state
@@ -156,6 +162,7 @@ function onMessage(m: { type: string; [k: string]: unknown }): void {
       setStatus(`change ${m.version as number}: ${(m.cause as string[]).join(', ')}`);
       window.clearTimeout(refreshTimer);
       refreshTimer = window.setTimeout(() => {
+        void loadInfo();
         void loadGraph();
         void renderObjects();
       }, 50);
@@ -282,14 +289,19 @@ function stepEl(s: Step): HTMLElement {
     case 'decap':
       li.append(k, h('span', { class: 'badge enc' }, s.dev), ' ', h('span', { class: 't' }, `outer ${s.outer}`));
       break;
-    case 'route':
-      li.append(k, h('span', { class: 't' }, s.text), ' ', h('span', { class: 'badge' }, s.result));
+    case 'route': {
+      // a route BIRD installed (Calico BGP/IPIP): learned from a BGP peer
+      const bgp = s.route !== null && / proto bird( |$)/.test(s.route);
+      li.append(k, h('span', { class: 't' }, s.text), ' ', h('span', { class: 'badge' }, s.result), ...(bgp ? [' ', h('span', { class: 'badge bgp', title: 'installed by BIRD (calico-node): learned over BGP' }, 'BGP-learned')] : []));
+      if (bgp) li.classList.add('bgp');
       break;
+    }
     case 'conntrack':
       li.append(k, h('span', { class: 'badge' }, s.state), ' ', h('span', { class: 't' }, s.entry ?? s.text));
       break;
     case 'ipvs':
-      li.append(k, h('span', { class: 't' }, `${s.service} → ${s.realServer ?? 'no real server'}`), h('span', { class: 'muted' }, `  ${s.text}`));
+      // the IPVS decision: virtual service → real server chosen by the scheduler (or none)
+      li.append(k, h('span', { class: 'badge ipvs' }, 'IPVS'), ' ', h('span', { class: 't' }, `${s.service} → ${s.realServer ?? 'no real server'}`), ...(s.realServer === null ? [' ', h('span', { class: 'badge bad' }, 'no destination')] : []), h('span', { class: 'muted' }, `  ${s.text}`));
       break;
     default:
       li.append(k, h('span', { class: 't' }, s.text));
@@ -399,6 +411,8 @@ function renderTrace(): void {
     const enc = hop.steps.some((s) => s.kind === 'encap');
     const dec = hop.steps.some((s) => s.kind === 'decap');
     const rules = countMatched(hop.steps);
+    const ipvs = findStep(hop.steps, (s) => s.kind === 'ipvs');
+    const bgp = findStep(hop.steps, (s) => s.kind === 'route' && s.route !== null && / proto bird( |$)/.test(s.route));
     const el = h(
       'div',
       { class: `hop${i === S.hop ? ' cur open' : ''}`, 'data-hop': String(i) },
@@ -411,6 +425,8 @@ function renderTrace(): void {
         enc ? h('span', { class: 'badge enc' }, 'encap') : null,
         dec ? h('span', { class: 'badge enc' }, 'decap') : null,
         rules ? h('span', { class: 'badge' }, `${rules} rule${rules === 1 ? '' : 's'} matched`) : null,
+        ipvs ? h('span', { class: 'badge ipvs' }, 'IPVS') : null,
+        bgp ? h('span', { class: 'badge bgp' }, 'BGP route') : null,
         h('span', { class: 'spacer' }),
         hop.netns === hop.node ? h('a', { class: 'obj', onclick: (e: Event) => (e.stopPropagation(), openNode(hop.node)) }, 'tables ›') : null,
       ),
@@ -423,6 +439,15 @@ function renderTrace(): void {
     box.append(el);
   });
   root.append(box);
+}
+
+function findStep(steps: readonly Step[], pred: (s: Step) => boolean): Step | null {
+  for (const s of steps) {
+    if (pred(s)) return s;
+    const c = s.children ? findStep(s.children, pred) : null;
+    if (c) return c;
+  }
+  return null;
 }
 
 function countMatched(steps: readonly Step[]): number {
@@ -635,10 +660,14 @@ async function renderNode(): Promise<void> {
   const root = $('tab-node');
   const seq = ++nodeSeq;
   const nodes = S.graph?.nodes.map((n) => n.name) ?? [];
-  if (!S.node) S.node = nodes[0] ?? '';
+  if (!S.node && nodes[0]) {
+    // the first node is shown until another is chosen: its diffs are wanted too
+    S.node = nodes[0];
+    if (S.wsOpen) S.ws?.send(JSON.stringify({ type: 'subscribe', nodes: [S.node] }));
+  }
   const sel = h('select', { class: 'small', id: 'node-sel', onchange: (e: Event) => openNode((e.target as HTMLSelectElement).value) }, ...nodes.slice(0, 500).map((n) => h('option', { value: n, ...(n === S.node ? { selected: true } : {}) }, n)));
   const whats = ['tables', ...(S.info?.whats ?? []).filter((w) => w !== 'iptables')];
-  const wsel = h('select', { class: 'small', id: 'what-sel', onchange: (e: Event) => ((S.what = (e.target as HTMLSelectElement).value), void renderNode()) }, ...whats.map((w) => h('option', { value: w, ...(w === S.what ? { selected: true } : {}) }, w === 'tables' ? 'iptables-save (with origins)' : w)));
+  const wsel = h('select', { class: 'small', id: 'what-sel', onchange: (e: Event) => ((S.what = (e.target as HTMLSelectElement).value), void renderNode()) }, ...whats.map((w) => h('option', { value: w, ...(w === S.what ? { selected: true } : {}) }, WHAT_LABEL[w] ?? w)));
   const body = h('div', { class: 'dump', id: 'node-dump' }, 'loading…');
   const hits = hitRules(S.node);
   const header = h('div', { class: 'row' }, h('h2', {}, 'Node'), sel, wsel, h('span', { class: 'spacer' }), hits.size ? h('span', { class: 'badge warn' }, `${hits.size} rule${hits.size === 1 ? '' : 's'} hit by the trace`) : null);
@@ -653,6 +682,9 @@ async function renderNode(): Promise<void> {
             'div',
             { class: 'events' },
             h('div', { class: 'muted' }, `v${d.version} · ${d.cause.join(', ')}`),
+            // IPVS mode's servers and sets first: there, they are what the Service change made
+            ...diffLines('ipvs', d.ipvs),
+            ...diffLines('ipset', d.ipsets),
             ...d.rules.added.slice(0, 30).map((r) => h('div', { class: 'diff-add rl' }, `+ [${r.table}] ${r.rule}`, provLinks(r.provenance))),
             ...d.rules.removed.slice(0, 30).map((r) => h('div', { class: 'diff-del rl' }, `- [${r.table}] ${r.rule}`, provLinks(r.provenance))),
             ...d.routes.added.map((r) => h('div', { class: 'diff-add rl' }, `+ route ${r}`)),
@@ -689,6 +721,33 @@ async function renderNode(): Promise<void> {
     if (seq === nodeSeq) body.replaceChildren(h('div', { class: 'errors' }, (e as Error).message));
   }
 }
+
+/** `ipvsadm -Sn` / `ipset save` lines of a node diff, each with its origin. */
+function diffLines(tool: string, d: { added: DiffLine[]; removed: DiffLine[] } | undefined): HTMLElement[] {
+  if (!d) return [];
+  return [
+    ...d.added.slice(0, 30).map((l) => h('div', { class: `diff-add rl ${tool}` }, `+ [${tool}] ${l.line}`, provLinks(l.provenance))),
+    ...d.removed.slice(0, 30).map((l) => h('div', { class: `diff-del rl ${tool}` }, `- [${tool}] ${l.line}`, provLinks(l.provenance))),
+    ...(d.added.length > 30 || d.removed.length > 30 ? [h('div', { class: 'muted' }, `… ${d.added.length} added, ${d.removed.length} removed ${tool} lines in all`)] : []),
+  ];
+}
+
+/** What each `--what` shows, as the real tool names it. */
+const WHAT_LABEL: Record<string, string> = {
+  tables: 'iptables-save (with origins)',
+  ip6tables: 'ip6tables-save',
+  'iptables-restore': 'kube-proxy iptables-restore payload',
+  'ip6tables-restore': 'kube-proxy ip6tables-restore payload',
+  ipvs: 'ipvsadm -Ln',
+  ipset: 'ipset save',
+  routes: 'ip route',
+  neigh: 'ip neigh',
+  links: 'ip -d link',
+  fdb: 'bridge fdb',
+  conntrack: 'conntrack -L (after the trace)',
+  bgp: 'birdc show protocols / route',
+  'bgp-log': 'BGP exchange log',
+};
 
 // ------------------------------------------------------------------ objects and editor
 
@@ -775,13 +834,77 @@ async function save(): Promise<void> {
 
 // ------------------------------------------------------------------ compare
 
-async function renderCompare(): Promise<void> {
+interface CompareAnswer {
+  rows: CompareRow[];
+  table: string;
+  delivered: boolean;
+}
+
+const CNI_MODES = ['flannel-vxlan', 'flannel-host-gw', 'calico-bgp', 'calico-ipip', 'calico-ipip-crosssubnet', 'calico-vxlan', 'calico-vxlan-crosssubnet'];
+const range = (r: { min: number; max: number } | null): string => (r === null ? '-' : r.min === r.max ? String(r.min) : `${r.min}-${r.max}`);
+let compareSeq = 0;
+
+/** The current request under each CNI × kube-proxy mode (GET /api/compare, as `podpath compare`). */
+async function renderCompare(run = false): Promise<void> {
   const root = $('tab-compare');
   if (!S.info?.compare) {
-    root.replaceChildren(h('div', { class: 'empty' }, h('b', {}, 'Compare is not available'), h('br'), 'the same request across CNI and kube-proxy modes comes with podpath compare; this build does not include it.'));
+    root.replaceChildren(h('div', { class: 'empty' }, h('b', {}, 'Compare is not available'), h('br'), 'this server was started without the compare view.'));
     return;
   }
-  root.replaceChildren(h('div', { class: 'empty' }, 'loading…'));
+  if (!S.query) {
+    root.replaceChildren(h('div', { class: 'empty' }, 'Trace a request first: compare runs the same request under every CNI and kube-proxy mode.'));
+    return;
+  }
+  const q = S.query;
+  const prev = root.querySelector<HTMLElement>('#cmp-result');
+  const checked = new Set([...root.querySelectorAll<HTMLInputElement>('input.cmp-mode:checked')].map((i) => i.value));
+  const proxies = new Set([...root.querySelectorAll<HTMLInputElement>('input.cmp-proxy:checked')].map((i) => i.value));
+  const modeBoxes = CNI_MODES.map((m) => h('label', { class: 'chk' }, h('input', { type: 'checkbox', class: 'cmp-mode', value: m, ...(checked.size === 0 || checked.has(m) ? { checked: true } : {}) }), m));
+  const proxyBoxes = ['iptables', 'ipvs'].map((p) => h('label', { class: 'chk' }, h('input', { type: 'checkbox', class: 'cmp-proxy', value: p, ...(proxies.size === 0 || proxies.has(p) ? { checked: true } : {}) }), `kube-proxy ${p}`));
+  const result = prev ?? h('div', { id: 'cmp-result' }, h('div', { class: 'muted' }, 'Press Compare: each mode loads the topology again and traces the request (a few seconds).'));
+  root.replaceChildren(
+    h('div', { class: 'row' }, h('h2', {}, `${q.from} → ${q.to}`), h('span', { class: 'spacer' }), h('button', { id: 'cmp-go', class: 'primary', onclick: () => void renderCompare(true) }, 'Compare')),
+    h('div', { class: 'row wrap' }, ...modeBoxes),
+    h('div', { class: 'row wrap' }, ...proxyBoxes),
+    result,
+  );
+  if (!run) return;
+  const seq = ++compareSeq;
+  const modes = [...root.querySelectorAll<HTMLInputElement>('input.cmp-mode:checked')].map((i) => i.value);
+  const px = [...root.querySelectorAll<HTMLInputElement>('input.cmp-proxy:checked')].map((i) => i.value);
+  const p = new URLSearchParams({ from: q.from, to: q.to, all: q.all ? 'true' : 'false', modes: modes.join(','), proxy: px.join(',') });
+  if (q.proto) p.set('proto', q.proto);
+  result.replaceChildren(h('div', { class: 'empty' }, 'comparing…'));
+  try {
+    const a = await api<CompareAnswer>(`/api/compare?${p.toString()}`);
+    if (seq !== compareSeq) return;
+    const t = h('table', { class: 'cmp', id: 'cmp-table' });
+    t.append(h('tr', {}, ...['mode', 'kube-proxy', 'disposition', 'endpoint', 'hops', 'encap B', 'pod MTU', 'rules', 'routes/node', 'BGP'].map((c) => h('th', {}, c))));
+    for (const r of a.rows) {
+      const disp = r.status === 'error' ? h('span', { class: 'badge bad' }, 'error') : r.status === 'unmodelled' ? h('span', { class: 'badge warn' }, 'not modelled') : r.disposition ? dispBadge(r.disposition) : h('span', { class: 'badge warn' }, 'mixed');
+      const eps = [...new Set(r.outcomes.map((o) => o.endpoint).filter((x): x is string => x !== null))];
+      const why = r.error ?? r.outcomes.find((o) => o.disposition !== 'delivered')?.reason ?? null;
+      t.append(
+        h(
+          'tr',
+          { class: r.status === 'ok' && r.delivered ? 'ok' : 'bad', 'data-row': `${r.mode}/${r.proxy}` },
+          h('td', {}, r.mode),
+          h('td', {}, r.proxy),
+          h('td', {}, disp, why ? h('div', { class: 'muted small' }, why) : null),
+          h('td', { class: 'mono' }, eps.length > 1 ? `${eps.length} endpoints` : (eps[0] ?? '-')),
+          h('td', {}, range(r.hops)),
+          h('td', {}, range(r.encapBytes)),
+          h('td', {}, range(r.podMtu)),
+          h('td', {}, `${range(r.rulesEvaluated)}${r.ipvsLookups && r.ipvsLookups.max > 0 ? ` +${range(r.ipvsLookups)} ipvs` : ''}`),
+          h('td', {}, range(r.nodeRoutes)),
+          h('td', {}, r.bgpSessions === null ? '-' : String(r.bgpSessions)),
+        ),
+      );
+    }
+    result.replaceChildren(t, h('h3', {}, 'as podpath compare prints it'), h('pre', { class: 'dump' }, a.table));
+  } catch (e) {
+    if (seq === compareSeq) result.replaceChildren(h('div', { class: 'errors' }, (e as Error).message));
+  }
 }
 
 // ------------------------------------------------------------------ tabs and start
@@ -792,6 +915,13 @@ function showTab(name: string): void {
   if (name === 'node') void renderNode();
   if (name === 'objects' && !document.getElementById('yaml')) void renderObjects();
   if (name === 'compare') void renderCompare();
+}
+
+/** The topology's name, CNI and kube-proxy mode (these change with the cluster section). */
+async function loadInfo(): Promise<void> {
+  S.info = await api<Info>('/api/info');
+  $('topo-name').textContent = `${S.info.name} · ${S.info.cni} · kube-proxy ${S.info.proxy}`;
+  document.title = `podpath · ${S.info.name}`;
 }
 
 async function start(): Promise<void> {
@@ -808,9 +938,7 @@ async function start(): Promise<void> {
     if (e.key === 'ArrowRight') stepHop(1);
     if (e.key === 'ArrowLeft') stepHop(-1);
   });
-  S.info = await api<Info>('/api/info');
-  $('topo-name').textContent = `${S.info.name} · ${S.info.cni} · kube-proxy ${S.info.proxy}`;
-  document.title = `podpath · ${S.info.name}`;
+  await loadInfo();
   await loadGraph();
   renderTrace();
   const q = queryFromHash();

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { registerCompare } from './compare.js';
 import { registerNetfilter } from './netfilter.js';
 import { registerRules } from './rules.js';
 import { registerServe } from './serve.js';
@@ -14,6 +15,7 @@ const commands: Register[] = [];
 commands.push(registerNetfilter, registerRules);
 commands.push(registerTrace);
 commands.push(registerServe);
+commands.push(registerCompare);
 
 export function registerCommands(program: Command): void {
   for (const register of commands) register(program);

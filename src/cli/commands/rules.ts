@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { Family, Provenance, Topology } from '../../index.js';
+import type { Topology } from '../../index.js';
 
 /**
  * `podpath rules -t TOPO --node NAME --what …`: one node's state in the real tools' formats
@@ -79,119 +79,19 @@ export function registerRules(program: Command): void {
 type Api = typeof import('../../index.js');
 
 async function render(api: Api, topo: Topology, node: string, what: What, explain: boolean, after: AfterTrace = { seed: '1' }): Promise<string> {
-  const families = (): Family[] => {
-    const fams = new Set(topo.cluster.kubeProxy.ipFamilies.map((f) => (f === 'IPv6' ? 6 : 4) as Family));
-    return [4, 6].filter((f) => fams.has(f as Family)) as Family[];
-  };
-  switch (what) {
-    case 'iptables':
-    case 'ip6tables': {
-      const family: Family = what === 'iptables' ? 4 : 6;
-      // a Calico node's tables include Felix's chains (the World's ruleset); otherwise kubelet's + kube-proxy's
-      const ruleset = family === 4 && topo.cluster.cni.plugin === 'calico' ? api.buildWorld(topo).nodes.get(node)!.ruleset : api.nodeIptables(topo, node, family).ruleset;
-      const text = api.formatIptablesSave(ruleset, { order: 'nft' });
-      return explain ? explainRules(text, (t, c, i) => ruleset.tables.get(t as 'filter')?.chains.get(c)?.rules[i - 1]?.provenance) : text;
-    }
-    case 'iptables-restore':
-    case 'ip6tables-restore': {
-      const family: Family = what === 'iptables-restore' ? 4 : 6;
-      const generated = api.generateNodeIptables(topo, api.findNode(topo, node), family);
-      if (!explain) return generated.payload;
-      return explainRules(generated.payload, (t, c, i) => generated.provenanceAt(t as 'filter' | 'nat', c, i));
-    }
-    case 'bgp':
-      // `birdc show protocols` and `birdc show route` on the node (Calico BGP / IPIP modes)
-      // next hops resolved through the node's kernel table (`gateway recursive`)
-      return api.formatBirdShow(topo, node, topo.cluster.cni.plugin === 'calico' && topo.cluster.cni.mode !== 'vxlan' ? api.buildWorld(topo).fabric.get(node).spec.rib : undefined);
-    case 'bgp-log':
-      // the cluster's BGP exchange: sessions, each UPDATE, convergence figures
-      return api.formatBirdLog(topo);
-    case 'ipvs':
-    case 'ipset': {
-      // kube-proxy's iptables mode makes no VS and no ipset: `ipvsadm -Ln` shows its header only, `ipset save` nothing.
-      const ipvs = topo.cluster.kubeProxy.mode === 'ipvs' ? api.generateNodeIpvs(topo, api.findNode(topo, node), 4) : null;
-      if (what === 'ipset') {
-        const calico = topo.cluster.cni.plugin === 'calico' ? (api.buildWorld(topo).nodes.get(node)?.calico?.ipsets ?? '') : '';
-        return `${ipvs ? ipvs.ipsetRestore : ''}${calico}`;
-      }
-      return api.formatIpvsadmList(api.loadIpvsadmSave(ipvs?.ipvsadmSave ?? '', { file: `kube-proxy on ${node}` }));
-    }
-    case 'links': {
-      // `ip -d link show`: the node's devices as the World wires them
-      const ns = api.buildWorld(topo).fabric.get(node);
-      const names = ns.spec.devices.map((d) => d.name);
-      return ns.spec.devices.map((d, i) => api.formatLink(d, i + 1)).join('\n') + (names.length ? '\n' : '');
-    }
-    case 'fdb': {
-      // `bridge fdb show`: static entries (bridge ports' own MACs, flannel's VXLAN entries)
-      const ns = api.buildWorld(topo).fabric.get(node);
-      return ns.spec.fdb.map((e) => `${api.formatFdb(e)}\n`).join('');
-    }
-    case 'conntrack': {
-      // `conntrack -L` on the node after one seeded trace of --from/--to: request, reply and, for TCP,
-      // the client's ACK, so the entry is the live connection a user would list (ESTABLISHED).
-      const world = api.buildWorld(topo);
-      const seed = /^\d+$/.test(after.seed) ? Number(after.seed) : 1;
-      const { runs } = api.traceRequest(world, {
-        from: after.from!,
-        to: after.to!,
-        seed,
-        establish: true,
-        ...(after.proto ? { proto: after.proto as 'tcp' } : {}),
-        ...(after.sport && /^\d+$/.test(after.sport) ? { sport: Number(after.sport) } : {}),
-      });
-      const ct = runs[0]?.conntrack(node);
-      return ct ? api.formatConntrackList(ct) : '';
-    }
-    case 'routes': {
-      const rib = api.nodeRib(topo, api.findNode(topo, node));
-      return families()
-        .map((f) => api.formatRoutes(rib.routes(f)))
-        .join('');
-    }
-    case 'neigh': {
-      const rib = api.nodeRib(topo, api.findNode(topo, node));
-      return api.formatNeighs(rib.neigh.entries());
-    }
-    case 'all': {
-      const parts: string[] = [];
-      const section = async (title: string, w: What) => parts.push(`### ${title}\n${await render(api, topo, node, w, explain)}`);
-      for (const f of families()) await section(f === 4 ? 'iptables-save' : 'ip6tables-save', f === 4 ? 'iptables' : 'ip6tables');
-      await section('ip route', 'routes');
-      await section('ip neigh', 'neigh');
-      await section('ip -d link', 'links');
-      await section('bridge fdb', 'fdb');
-      if (topo.cluster.kubeProxy.mode === 'ipvs') {
-        await section('ipvsadm -Ln', 'ipvs');
-        await section('ipset save', 'ipset');
-      }
-      return parts.join('\n');
-    }
-  }
-}
-
-function describe(p: readonly Provenance[]): string {
-  return p.map((x) => `${x.kind} ${x.name}${x.detail ? ` (${x.detail})` : ''}`).join('; ');
-}
-
-/**
- * Rule text (iptables-save or a restore payload) with a `# made by …` line after each `-A` rule
- * whose provenance `at(table, chain, 1-based index)` knows.
- */
-function explainRules(text: string, at: (table: string, chain: string, index: number) => readonly Provenance[] | undefined): string {
-  let table = '';
-  const seen = new Map<string, number>();
-  const out: string[] = [];
-  for (const line of text.split('\n')) {
-    out.push(line);
-    if (line.startsWith('*')) table = line.slice(1);
-    const m = /^-A (\S+)/.exec(line);
-    if (!m) continue;
-    const key = `${table} ${m[1]}`;
-    const i = (seen.get(key) ?? 0) + 1;
-    seen.set(key, i);
-    const p = at(table, m[1]!, i);
-    if (p?.length) out.push(`#   made by ${describe(p)}`);
-  }
-  return out.join('\n');
+  if (what !== 'conntrack') return api.nodeDump(topo, node, what, { explain });
+  // `conntrack -L` on the node after one seeded trace of --from/--to: request, reply and, for TCP,
+  // the client's ACK, so the entry is the live connection a user would list (ESTABLISHED).
+  const world = api.buildWorld(topo);
+  const seed = /^\d+$/.test(after.seed) ? Number(after.seed) : 1;
+  const { runs } = api.traceRequest(world, {
+    from: after.from!,
+    to: after.to!,
+    seed,
+    establish: true,
+    ...(after.proto ? { proto: after.proto as 'tcp' } : {}),
+    ...(after.sport && /^\d+$/.test(after.sport) ? { sport: Number(after.sport) } : {}),
+  });
+  const ct = runs[0]?.conntrack(node);
+  return ct ? api.formatConntrackList(ct) : '';
 }

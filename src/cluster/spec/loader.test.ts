@@ -124,7 +124,8 @@ describe('topologies/ (every bundled file)', () => {
     const web80 = t.store.list('EndpointSlice').find((s) => s.metadata.labels?.['kubernetes.io/service-name'] === 'web')!;
     expect(web80.ports).toEqual([{ name: 'http', port: 8080, protocol: 'TCP' }]);
     expect(web80.endpoints).toHaveLength(3);
-    expect(t.clients).toEqual([{ name: 'laptop', ips: ['192.168.56.200'], network: 'lan' }]);
+    // the laptop's default route goes via the segment's router, as the nodes' do
+    expect(t.clients).toEqual([{ name: 'laptop', ips: ['192.168.56.200'], network: 'lan', gateway: '192.168.56.1' }]);
   });
 });
 

@@ -50,8 +50,13 @@ export interface BirdSessionConfig {
   readonly rrClient: boolean;
 }
 
-/** A session as it stands after the exchange (src/bgp's view: FSM state, last error, counts). */
-export type BirdSession = SessionInfo;
+/** A session as it stands after the exchange (src/bgp's view: FSM state, last error, counts) and the address it is sourced from. */
+export type BirdSession = SessionInfo & { readonly localAddress: string };
+
+function sessionsOf(net: BgpNetwork, cfgs: readonly BirdSessionConfig[]): BirdSession[] {
+  const src = new Map(cfgs.map((c) => [`${c.local} ${c.protocol}`, c.localAddress]));
+  return net.sessions().map((s) => ({ ...s, localAddress: src.get(`${s.speaker} ${s.protocol}`) ?? net.speakerConfig(s.speaker).address }));
+}
 
 export interface BirdState {
   /** The speakers' network after `run()`: Loc-RIBs, sessions, message log. */
@@ -222,7 +227,7 @@ export function runBird(topo: Topology): BirdState {
   const { speakers, sessions } = birdConfig(topo);
   const net = buildNetwork(topo, speakers, sessions);
   const convergence = net.run();
-  return { net, speakers, sessions: net.sessions(), tables: snapshot(net), convergence };
+  return { net, speakers, sessions: sessionsOf(net, sessions), tables: snapshot(net), convergence };
 }
 
 const birdCache = new WeakMap<Topology, { rv: number; state: BirdState }>();
@@ -288,7 +293,7 @@ export function runBirdEvents(topo: Topology, events: readonly BirdEvent[]): { s
   const { speakers, sessions } = birdConfig(topo);
   const net = buildNetwork(topo, speakers, sessions);
   const convergence = net.run();
-  const state: BirdState = { net, speakers, sessions: net.sessions(), tables: snapshot(net), convergence };
+  const state: BirdState = { net, speakers, sessions: sessionsOf(net, sessions), tables: snapshot(net), convergence };
   const live = new Map(speakers);
   const cfgs = [...sessions];
   const results: BirdEventResult[] = [];

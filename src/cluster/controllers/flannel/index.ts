@@ -120,20 +120,16 @@ export function applyFlannel(topo: Topology, node: TopologyNode, rib: Rib, opts:
   const fdb: FdbEntry[] = [];
   const refused: RefusedRoute[] = [];
   const direct: string[] = [];
-  for (const peer of topo.nodes) {
+  for (const peer of peersOf(topo)) {
     if (peer.name === node.name) continue;
-    const peerLease = v4(peer.podCIDRs)[0];
-    const peerIp = v4(peer.ips)[0];
-    if (!peerLease || !peerIp) continue;
-    const dst: Cidr = parseCidr(peerLease);
-    const gw = parseIp(peerIp);
+    const { dst, gw, peerIp } = peer;
     if (cni.mode === 'vxlan') {
       if (cni.directRouting && isDirect(rib, gw)) {
         rib.addRoute({ dst, nexthops: [{ gateway: gw }] }, { validate: true, mode: 'replace' });
         direct.push(peer.name);
         continue;
       }
-      const mac = flannelVtepMac(peer.name);
+      const mac = peer.mac;
       const n: NeighEntry = { ip: dst.network, dev: FLANNEL_VXLAN_DEV, lladdr: mac, state: 'PERMANENT' };
       rib.neigh.set(n);
       neigh.push(n);
@@ -157,6 +153,30 @@ export function applyFlannel(topo: Topology, node: TopologyNode, rib: Rib, opts:
     [`${prefix}kube-subnet-manager`]: 'true',
   };
   return { node: node.name, backend: cni.mode, subnet: leaseText, subnetEnv, vtep, mtu, neigh, fdb, refused, direct, iptables: flannelIptablesPayload(network, leaseText), annotations };
+}
+
+/** What every node learns of each peer from its lease (the subnet manager's view), read once per topology. */
+interface Peer {
+  readonly name: string;
+  readonly dst: Cidr;
+  readonly gw: ReturnType<typeof parseIp>;
+  readonly peerIp: string;
+  readonly mac: string;
+}
+const PEERS = new WeakMap<Topology, Peer[]>();
+function peersOf(topo: Topology): readonly Peer[] {
+  let peers = PEERS.get(topo);
+  if (!peers) {
+    peers = [];
+    for (const p of topo.nodes) {
+      const lease = v4(p.podCIDRs)[0];
+      const ip = v4(p.ips)[0];
+      if (!lease || !ip) continue;
+      peers.push({ name: p.name, dst: parseCidr(lease), gw: parseIp(ip), peerIp: ip, mac: flannelVtepMac(p.name) });
+    }
+    PEERS.set(topo, peers);
+  }
+  return peers;
 }
 
 /** DirectRouting's test (vxlan_network.go): `ip route get <peer>` gives one route without a gateway. */
