@@ -56,8 +56,9 @@ function render(topo: Topology, node: string, what: NodeDumpWhat, explain: boole
       return explainRules(generated.payload, (t, c, i) => generated.provenanceAt(t as 'filter' | 'nat', c, i));
     }
     case 'bgp':
-      // `birdc show protocols` and `birdc show route` on the node (Calico BGP / IPIP modes)
-      return formatBirdShow(topo, node);
+      // `birdc show protocols` and `birdc show route` on the node (Calico BGP / IPIP modes); next
+      // hops resolved through the node's kernel table (`gateway recursive`)
+      return formatBirdShow(topo, node, topo.cluster.cni.plugin === 'calico' && topo.cluster.cni.mode !== 'vxlan' ? world().fabric.get(node).spec.rib : undefined);
     case 'bgp-log':
       // the cluster's BGP exchange: sessions, each UPDATE, convergence figures
       return formatBirdLog(topo);

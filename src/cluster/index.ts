@@ -84,5 +84,5 @@ export {
   FLANNEL_VXLAN_DEV,
   type NodeIptables,
 } from './node.js';
-export { formatBirdShow, formatBirdLog, birdState, type BirdState, type BirdSession, type CalicoNodeState } from './controllers/calico/index.js';
+export { formatBirdShow, formatBirdLog, birdState, birdPcapFrames, parseBirdEvent, runBirdEvents, type BirdState, type BirdSession, type BirdEvent, type BirdEventResult, type CalicoNodeState } from './controllers/calico/index.js';
 export { nodeDump, NODE_DUMP_WHATS, type NodeDumpWhat, type NodeDumpOptions } from './dump.js';

@@ -406,7 +406,11 @@ async function configure(lab: Lab, ns: Netns): Promise<void> {
     if (a.dev === 'lo' && ip4(a.local) === '127.0.0.1' && a.prefix === 8) continue;
     lines.push(`addr add ${ip4(a.local)}/${a.prefix} dev ${a.dev}${a.scope ? ` scope ${a.scope}` : ''}${a.noprefixroute ? ' noprefixroute' : ''}`);
   }
-  for (const r of spec.rib.routes(4, 'all')) {
+  // the kernel checks a gateway against the routes already there (fib_check_nh): write the routes
+  // without a gateway (or onlink) first, e.g. Calico's `169.254.1.1 dev eth0 scope link` before `default via 169.254.1.1`
+  const needsLink = (r: { nexthops: readonly { gateway?: unknown; onlink?: boolean }[] }): boolean => r.nexthops.some((h) => h.gateway !== undefined && !h.onlink);
+  const ordered = spec.rib.routes(4, 'all');
+  for (const r of [...ordered.filter((x) => !needsLink(x)), ...ordered.filter(needsLink)]) {
     if (r.table === TABLE_LOCAL) continue;
     if (r.protocol === PROTO_KERNEL && r.table === TABLE_MAIN) continue; // made by `addr add`
     const text = formatRoute(r, { table: 'all' }).replace(/\s+/g, ' ').trim();

@@ -23,6 +23,8 @@ interface RulesOptions {
   proto?: string;
   sport?: string;
   seed: string;
+  bgpEvent?: string[];
+  pcap?: string;
 }
 
 /** `--what conntrack`: the request traced (seeded, with its reply) before the table is listed. */
@@ -47,6 +49,8 @@ export function registerRules(program: Command): void {
     .option('--proto <p>', 'with --what conntrack: tcp | udp | icmp')
     .option('--sport <n>', 'with --what conntrack: source port')
     .option('--seed <n>', 'with --what conntrack: seed of the random choices', '1')
+    .option('--bgp-event <event>', 'with --what bgp-log: after convergence, down:NODE (crash; peers wait for the hold timer) | stop:NODE (BIRD shuts down: Cease) | remove:NODE (Node deleted) | add:NAME=IP (node joins); repeatable, applied in order', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--pcap <file>', 'with --what bgp-log: also write the exchange as Ethernet/IPv4/TCP-179 frames to FILE (pcap)')
     .action(async (o: RulesOptions) => {
       const api = await import('../../index.js');
       if (!(WHATS as readonly string[]).includes(o.what)) {
@@ -59,7 +63,15 @@ export function registerRules(program: Command): void {
       if (o.what === 'conntrack' && (!o.from || !o.to)) {
         throw new api.InputError({ field: '--what', message: 'conntrack is the state after a traced request: give --from SRC --to DST (as podpath trace)' });
       }
-      const text = await render(api, topo, o.node, o.what as What, o.explain === true, o);
+      if ((o.bgpEvent?.length || o.pcap !== undefined) && o.what !== 'bgp-log') {
+        throw new api.InputError({ field: o.pcap !== undefined ? '--pcap' : '--bgp-event', message: 'only with --what bgp-log' });
+      }
+      const events = (o.bgpEvent ?? []).map((e) => api.parseBirdEvent(e));
+      if (o.pcap !== undefined) {
+        const { writeFile } = await import('node:fs/promises');
+        await writeFile(o.pcap, api.writePcap(api.birdPcapFrames(topo, events)));
+      }
+      const text = o.what === 'bgp-log' ? api.formatBirdLog(topo, events) : await render(api, topo, o.node, o.what as What, o.explain === true, o);
       process.stdout.write(text === '' || text.endsWith('\n') ? text : `${text}\n`);
     });
 }

@@ -3,7 +3,7 @@ import { InputError } from '../../../base/index.js';
 import { formatRoutes } from '../../../routing/index.js';
 import { loadTopology, loadTopologyText } from '../../spec/loader.js';
 import { buildWorld } from '../../world.js';
-import { birdState, formatBirdShow } from './bird.js';
+import { birdState, formatBirdLog, formatBirdShow, parseBirdEvent, runBirdEvents } from './bird.js';
 import { caliVethName, calicoVtepMac } from './names.js';
 import { CalicoIpam, fnv1_32, type IpPool } from './ipam.js';
 import { felixRuleHashes } from './iptables.js';
@@ -108,7 +108,13 @@ describe('BIRD state of the bundled topologies', () => {
     expect(st.sessions.filter((s) => s.state === 'Established')).toHaveLength(6);
     const show = formatBirdShow(t, 'node-2');
     const node4Block = t.calico!.ipam.blocksOf('node-4')[0]!.cidr;
-    expect(show).toContain(`${node4Block.padEnd(18)} via 192.168.56.14 on eth0 [Node_192_168_56_11 00:00:00 from 192.168.56.11] *`);
+    // rt_show_rte: reached via the originator (next hop kept), learned from the RR (` from`), iBGP origin IGP with an empty AS_PATH
+    expect(show).toMatch(new RegExp(`${node4Block.padEnd(18).replace(/[./]/g, '\\$&')} via 192\\.168\\.56\\.14 on eth0 \\[Node_192_168_56_11 \\d\\d:\\d\\d:\\d\\d from 192\\.168\\.56\\.11\\] \\* \\(100/0\\) \\[i\\]`));
+    const r = st.tables.get('node-2')!.get(node4Block)![0]!;
+    // RFC 4456 §8: ORIGINATOR_ID = the client's router id, CLUSTER_LIST = the RR's cluster id
+    expect(r.attrs.originatorId).toBe('192.168.56.14');
+    expect(r.attrs.clusterList).toEqual(['244.0.0.1']);
+    expect(r.from).toBe('node-1');
   });
   it('ToR peering: the router learns every block; nodes reject the re-advertisements (own AS in AS_PATH)', async () => {
     const t = await topo('calico-bgp-routed-tor');
@@ -124,5 +130,70 @@ describe('BIRD state of the bundled topologies', () => {
     const routes = formatRoutes(buildWorld(t).fabric.get('node-1').spec.rib.routes(4));
     expect(routes).toContain(`${t.calico!.ipam.blocksOf('node-3')[0]!.cidr} via 192.168.57.13 dev tunl0 proto bird onlink`);
     expect(routes).toContain(`${t.calico!.ipam.blocksOf('node-2')[0]!.cidr} via 192.168.56.12 dev eth0 proto bird`);
+  });
+});
+
+describe('BGP exchange (src/bgp speakers configured as confd does)', () => {
+  const topo = (n: string) => loadTopology(new URL(`../../../../topologies/${n}.yaml`, import.meta.url).pathname);
+  it('3-node mesh: 3 TCP sessions, one OPEN per side, each block announced to the 2 other nodes', async () => {
+    const t = await topo('calico-bgp-mesh');
+    const st = birdState(t);
+    expect(st.sessions.map((s) => `${s.speaker} ${s.protocol} ${s.state}`).sort()).toEqual([
+      'node-1 Mesh_192_168_56_12 Established', 'node-1 Mesh_192_168_56_13 Established',
+      'node-2 Mesh_192_168_56_11 Established', 'node-2 Mesh_192_168_56_13 Established',
+      'node-3 Mesh_192_168_56_11 Established', 'node-3 Mesh_192_168_56_12 Established',
+    ]);
+    expect(st.convergence.messages.OPEN).toBe(6);
+    expect(st.convergence.announced).toBe(6);
+    expect(st.convergence.withdrawn).toBe(0);
+    expect(st.convergence.converged).toBe(true);
+    // Calico's template: connect delay time 2 (BIRD fires it at 75-100 %): nothing is up before 1.5 s
+    expect(st.convergence.virtualTimeMs).toBeGreaterThanOrEqual(1500);
+    // the mesh direction: node-1 (smallest IP string) is passive towards both peers
+    expect(st.sessions.filter((s) => s.speaker === 'node-1').every((s) => s.passive)).toBe(true);
+  });
+  it('a crashed route reflector: clients withdraw the reflected blocks when their hold timers (240 s) expire', async () => {
+    const t = await topo('calico-bgp-rr');
+    const { results } = runBirdEvents(t, [parseBirdEvent('down:node-1')]);
+    const r = results[0]!;
+    // each client loses the RR's block and the two other clients' blocks
+    expect(r.changes.filter((c) => !c.after)).toHaveLength(9);
+    expect(r.changes.every((c) => !c.after)).toBe(true);
+    // hold time 240 s, last KEEPALIVE at most 80 s before the crash: expiry 160..240 s later
+    const took = r.report.lastRouteChangeMs - r.atMs;
+    expect(took).toBeGreaterThanOrEqual(160_000);
+    expect(took).toBeLessThanOrEqual(240_100);
+    expect(r.report.messages.NOTIFICATION).toBe(3); // Hold timer expired, from each client
+    expect(r.report.messages.UPDATE).toBe(0); // nobody left to tell: the clients only peered with the RR
+  });
+  it('calico-node stopping on the RR: Cease at once, no waiting for hold timers', async () => {
+    const t = await topo('calico-bgp-rr');
+    const r = runBirdEvents(t, [parseBirdEvent('stop:node-1')]).results[0]!;
+    expect(r.report.messages.NOTIFICATION).toBe(3);
+    expect(r.report.lastRouteChangeMs - r.atMs).toBeLessThan(1000);
+    expect(r.changes.filter((c) => !c.after)).toHaveLength(9);
+  });
+  it('a node joining the mesh: 3 new sessions, 6 new Loc-RIB entries; removing it again withdraws its block', async () => {
+    const t = await topo('calico-bgp-mesh');
+    const { results } = runBirdEvents(t, [parseBirdEvent('add:node-4=192.168.56.14'), parseBirdEvent('remove:node-4')]);
+    const [add, rm] = results;
+    expect(add!.report.messages.OPEN).toBe(6);
+    // 3 learned by node-4, node-4's block learned by the 3 others, node-4's own static blackhole
+    expect(add!.changes.filter((c) => c.before === undefined && c.after)).toHaveLength(7);
+    const block = add!.changes.find((c) => c.speaker === 'node-1')!.prefix;
+    expect(add!.changes.find((c) => c.speaker === 'node-4' && c.prefix === block)!.after!.source).toBe('static');
+    expect(add!.changes.filter((c) => c.prefix === block).map((c) => c.speaker).sort()).toEqual(['node-1', 'node-2', 'node-3', 'node-4']);
+    // node-4's block is one no other node holds
+    expect(t.calico!.ipam.blocks.map((b) => b.cidr)).not.toContain(block);
+    expect(rm!.report.messages.NOTIFICATION).toBe(3); // Cease / Peer de-configured from each remaining node
+    expect(rm!.changes.map((c) => `${c.speaker} ${c.prefix} ${c.after ? 'kept' : 'gone'}`).sort()).toEqual(['node-1', 'node-2', 'node-3'].map((n) => `${n} ${block} gone`));
+    const text = formatBirdLog(t, [parseBirdEvent('stop:node-2')]);
+    expect(text).toContain('event stop:node-2 at ');
+    expect(text).toMatch(/NOTIFICATION +.*Administrative shutdown/);
+  });
+  it('bad --bgp-event values name the flag and token', () => {
+    expect(() => parseBirdEvent('explode:node-1')).toThrow(InputError);
+    expect(() => parseBirdEvent('add:node-9')).toThrow(/add:NAME=IP/);
+    expect(() => parseBirdEvent('add:node-9=10.0.0')).toThrow(/not an IPv4 address/);
   });
 });
