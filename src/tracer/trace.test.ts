@@ -121,3 +121,18 @@ describe('udpFlowSrcPort', () => {
     }
   });
 });
+
+describe('hop snapshots made when first read', () => {
+  it('read after more traces ran on the same World, they equal the snapshots of a trace read at once', async () => {
+    const req = { from: 'pod/default/client', to: 'svc/default/web:80', all: true } as const;
+    const fresh = buildWorld(await loadTopology(join(TOPOS, 'flannel-vxlan.yaml')));
+    const atOnce = JSON.stringify(traceRequest(fresh, req).trace);
+    const later = traceRequest(world, req).trace;
+    for (let i = 0; i < 5; i++) traceRequest(world, { from: 'client/laptop', to: `${world.nodes.get('node-2')!.ip}:${30080 + i}`, all: true });
+    traceRequest(world, { ...req, seed: 9 });
+    expect(JSON.stringify(later)).toBe(atOnce);
+    const hop = later.outcomes[0]!.hops[0]!;
+    expect(Object.keys(hop)).toContain('packetIn');
+    expect({ ...hop }.packetIn).toEqual(hop.packetIn);
+  });
+});

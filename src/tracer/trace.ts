@@ -212,6 +212,25 @@ interface Walk {
   readonly crossed: string[];
 }
 
+/**
+ * Sets hop[key] to the snapshot of `p`, made when first read: most traces are rendered in a form
+ * that shows no headers, and a snapshot (every layer's fields, bytes as hex, the tcpdump line)
+ * costs more than the rest of the hop. Packets are never changed after a visit (writeHeaders and
+ * the encapsulations make new ones), so the snapshot is the same whenever it is made. The property
+ * is an ordinary enumerable one for JSON, spreads and comparisons.
+ */
+function snapshotLater(hop: Hop, key: 'packetIn' | 'packetOut', p: Packet | null): void {
+  let v: Hop['packetIn'] | undefined;
+  Object.defineProperty(hop, key, {
+    enumerable: true,
+    configurable: true,
+    get: () => (v ??= p ? packetSnapshot(p) : {}),
+    set: (x: Hop['packetIn']) => {
+      v = x;
+    },
+  });
+}
+
 /** Follows a packet namespace to namespace from its first visit until it ends. */
 function walk(world: World, run: FabricRun, first: Visit, rec: StepRecorder, lead: Step[]): Walk {
   const hops: Hop[] = [];
@@ -223,7 +242,9 @@ function walk(world: World, run: FabricRun, first: Visit, rec: StepRecorder, lea
   for (;;) {
     crossed.push(v.netns);
     masq ||= v.masqueraded;
-    const hop: Hop & { fragmentsIn?: PacketSnapshot[]; fragmentsOut?: PacketSnapshot[] } = { node: v.node, netns: v.netns, in: v.in, out: v.out, steps, packetIn: packetSnapshot(v.packetIn), packetOut: v.packetOut ? packetSnapshot(v.packetOut) : {} };
+    const hop = { node: v.node, netns: v.netns, in: v.in, out: v.out, steps } as Hop & { fragmentsIn?: PacketSnapshot[]; fragmentsOut?: PacketSnapshot[] };
+    snapshotLater(hop, 'packetIn', v.packetIn);
+    snapshotLater(hop, 'packetOut', v.packetOut);
     // a fragmented datagram: packetIn/packetOut are the datagram the namespace handled, these the frames on the wire
     if (v.fragmentsIn) hop.fragmentsIn = v.fragmentsIn.map(packetSnapshot);
     if (v.fragmentsOut) hop.fragmentsOut = v.fragmentsOut.map(packetSnapshot);
