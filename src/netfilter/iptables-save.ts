@@ -114,7 +114,7 @@ function restore(base: Ruleset, text: string, opts: RestoreOptions, fast: boolea
         if (opts.noflush && out.tables.has(tn)) table = out.tables.get(tn)!;
         else {
           table = emptyTable(tn);
-          for (const c of table.chains.values()) owned.add(c);
+          owned.addTable(table);
         }
         out.tables.set(tn, table);
         tableLine = lineNo;
@@ -197,7 +197,7 @@ function command(t: Table, cur: Cursor, counters: Counters | undefined, family: 
       if (n === undefined) throw new TokenError('-N needs a chain name', cmd);
       if (t.chains.has(n)) throw new TokenError(`chain "${n}" already exists`, n);
       checkChainName(n);
-      t.chains.set(n, owned.add({ name: n, builtin: false, rules: [], counters: { packets: 0, bytes: 0 } }));
+      t.chains.set(n, owned.add({ name: n, builtin: false, rules: [], counters: { packets: 0, bytes: 0 } }, t));
       t.order.push(n);
       return;
     }
@@ -252,13 +252,20 @@ function cloneTable(t: Table): Table {
  */
 class Owned {
   private readonly set = new Set<Chain>();
+  /** Tables this restore made (emptyTable): every chain in them is its own. */
+  private readonly fresh = new Set<Table>();
   private last: Chain | undefined = undefined;
   private lastTable: Table | undefined = undefined;
-  has(c: Chain): boolean {
-    return this.set.has(c);
+  has(c: Chain, t?: Table): boolean {
+    return (t !== undefined && this.fresh.has(t)) || this.set.has(c);
   }
-  add(c: Chain): Chain {
-    this.set.add(c);
+  /** A table made by this restore. */
+  addTable(t: Table): void {
+    this.fresh.add(t);
+    this.last = undefined;
+  }
+  add(c: Chain, t: Table): Chain {
+    if (!this.fresh.has(t)) this.set.add(c);
     this.last = undefined;
     return c;
   }
@@ -271,7 +278,7 @@ class Owned {
     const last = this.last;
     if (last !== undefined && last.name === name && this.lastTable === t) return last;
     let ch = t.chains.get(name)!;
-    if (!this.set.has(ch)) {
+    if (!this.fresh.has(t) && !this.set.has(ch)) {
       ch = { ...ch, rules: [...ch.rules], ...(ch.counters ? { counters: { ...ch.counters } } : {}) };
       t.chains.set(name, ch);
       this.set.add(ch);
@@ -337,7 +344,7 @@ function declareChain(t: Table, line: string, noflush: boolean, owned: Owned): v
     else throw new TokenError(`chain "${name}" declared twice`, name);
     return;
   }
-  t.chains.set(name, owned.add({ name, builtin: false, rules: [], counters }));
+  t.chains.set(name, owned.add({ name, builtin: false, rules: [], counters }, t));
   t.order.push(name);
 }
 
@@ -763,14 +770,14 @@ const HEIGHTS = new WeakMap<ReadonlyMap<string, Chain>, Heights>();
 class Heights {
   readonly depth: number;
   constructor(
-    private readonly own: ReadonlyMap<string, number>,
+    private readonly own: ReadonlyMap<string, { readonly height: number }>,
     private readonly parent?: Heights,
   ) {
     this.depth = parent ? parent.depth + 1 : 0;
   }
   get(name: string): number | undefined {
     const h = this.own.get(name);
-    return h !== undefined ? h : this.parent?.get(name);
+    return h !== undefined ? h.height : this.parent?.get(name);
   }
 }
 /** Beyond this many layers of copies, a table is validated whole again (lookups stay short). */
@@ -790,7 +797,7 @@ function checkTable(t: Table, family: Family, file?: string, owned?: Owned): voi
   const dirty: string[] = [];
   if (incremental) {
     for (const [name, ch] of (t.chains as ChainMap).ownEntries()) {
-      if (!owned!.has(ch)) continue;
+      if (!owned!.has(ch, t)) continue;
       if (!ch.builtin && baseMap!.has(name)) {
         incremental = false;
         break;
@@ -811,9 +818,10 @@ function checkTable(t: Table, family: Family, file?: string, owned?: Owned): voi
   const lookup = (name: string): { chain: Chain; height: number } | undefined => {
     let node = nodes.get(name);
     if (node === undefined && incremental) {
+      // an unchanged chain of the copied table: its height is known
       const chain = t.chains.get(name);
       if (!chain) return undefined;
-      const h = owned!.has(chain) ? undefined : known!.get(name);
+      const h = owned!.has(chain, t) ? undefined : known!.get(name);
       node = { chain, height: h ?? UNSEEN };
       nodes.set(name, node);
     }
@@ -823,7 +831,7 @@ function checkTable(t: Table, family: Family, file?: string, owned?: Owned): voi
     let node: { chain: Chain; height: number } | undefined;
     if (name === lastName) node = lastNode;
     else {
-      node = lookup(name);
+      node = incremental ? lookup(name) : nodes.get(name);
       lastName = name;
       lastNode = node;
     }
@@ -856,15 +864,11 @@ function checkTable(t: Table, family: Family, file?: string, owned?: Owned): voi
   };
   if (incremental) {
     for (const name of dirty) check(name);
-    const heights = new Map<string, number>();
-    for (const [name, node] of nodes) heights.set(name, node.height);
-    HEIGHTS.set(t.chains, new Heights(heights, known));
+    HEIGHTS.set(t.chains, new Heights(nodes, known));
     return;
   }
   for (const name of t.order) check(name);
-  const heights = new Map<string, number>();
-  for (const [name, node] of nodes) heights.set(name, node.height);
-  HEIGHTS.set(t.chains, new Heights(heights));
+  HEIGHTS.set(t.chains, new Heights(nodes));
 }
 
 /** include/net/netfilter/nf_tables.h */
