@@ -15,7 +15,7 @@ import { rename, writeFile } from 'node:fs/promises';
 import { dirname, join, basename } from 'node:path';
 import { stringify } from 'yaml';
 import * as api from '../index.js';
-import type { ChangedObject, EndpointSlice, KubeKind, KubeObject, Pod, Provenance, RuleWithProvenance, Service, Topology, Trace, TraceProto, World } from '../index.js';
+import type { ChangedObject, EndpointSlice, KubeKind, KubeObject, Pod, Provenance, RuleWithProvenance, Service, Topology, Trace, World } from '../index.js';
 import { parseObjectsText, readSourceDocument, sourceKey, type Json } from './source.js';
 
 export type ObjectEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
@@ -64,25 +64,11 @@ export interface ChangeSet {
 
 export type ChangeListener = (change: ChangeSet) => void;
 
-/** What a request may ask to trace (INTERFACES.md §2 trace options). */
-export interface TraceQuery {
-  readonly from: string;
-  readonly to: string;
-  readonly proto?: TraceProto;
-  readonly sport?: number;
-  readonly all?: boolean;
-  readonly seed?: number;
-  readonly reply?: boolean;
-}
+/** What a request may ask to trace (INTERFACES.md §2 trace options): the tracer's request, less what the CLI adds. */
+export type TraceQuery = Pick<api.TraceRequest, 'from' | 'to' | 'proto' | 'sport' | 'all' | 'seed' | 'reply'>;
 
 /** What the compare view asks (the options of `podpath compare`). */
-export interface CompareQuery {
-  readonly from: string;
-  readonly to: string;
-  readonly proto?: TraceProto;
-  readonly sport?: number;
-  readonly all?: boolean;
-  readonly seed?: number;
+export interface CompareQuery extends Omit<TraceQuery, 'reply'> {
   readonly modes?: readonly api.CniModeName[];
   readonly proxies?: readonly api.ProxyModeName[];
 }

@@ -17,19 +17,11 @@
  *
  * Regenerate after an intended change: UPDATE_GOLDENS=1 npx vitest run test/scenarios/ipvs.test.ts
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { buildWorld, loadTopology, renderTrace, traceRequest, validateTrace, type Trace, type TraceRequest, type World } from '../../src/index.js';
+import { bundledWorld, expectGolden } from '../support/scenarios.js';
+import { renderTrace, traceRequest, validateTrace, type Trace, type TraceRequest } from '../../src/index.js';
 
-const ROOT = join(import.meta.dirname, '..', '..');
-const GOLDENS = join(import.meta.dirname, 'goldens');
-const worlds = new Map<string, Promise<World>>();
-function world(topo: string): Promise<World> {
-  let w = worlds.get(topo);
-  if (!w) worlds.set(topo, (w = loadTopology(join(ROOT, 'topologies', `${topo}.yaml`)).then(buildWorld)));
-  return w;
-}
+const world = bundledWorld;
 
 const IPVS = 'flannel-vxlan-ipvs';
 const HAIRPIN_POD = 'pod/default/web-758d5775bc-gspxk';
@@ -53,9 +45,7 @@ describe('kube-proxy IPVS mode: scenario goldens (minimal traces)', () => {
       const { trace } = traceRequest(await world(IPVS), s.req);
       expect(validateTrace(trace)).toEqual([]);
       const text = `# ${IPVS}: podpath trace --from ${s.req.from} --to ${s.req.to}${s.req.all ? ' --all' : ''} --format minimal\n${renderTrace(trace, 'minimal')}`;
-      const file = join(GOLDENS, `${s.name}.txt`);
-      if (process.env.UPDATE_GOLDENS || !existsSync(file)) writeFileSync(file, text);
-      expect(text).toBe(readFileSync(file, 'utf8'));
+      expectGolden(s.name, text);
     });
   }
 });

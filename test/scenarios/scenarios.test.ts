@@ -9,19 +9,11 @@
  * Regenerate after an intended change: UPDATE_GOLDENS=1 npx vitest run test/scenarios
  * then review `git diff test/scenarios/goldens` line by line before committing.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { buildWorld, loadTopology, renderTrace, traceRequest, validateTrace, type TraceRequest, type World } from '../../src/index.js';
+import { bundledWorld, expectGolden } from '../support/scenarios.js';
+import { renderTrace, traceRequest, validateTrace, type TraceRequest } from '../../src/index.js';
 
-const ROOT = join(import.meta.dirname, '..', '..');
-const GOLDENS = join(import.meta.dirname, 'goldens');
-const worlds = new Map<string, Promise<World>>();
-function world(topo: string): Promise<World> {
-  let w = worlds.get(topo);
-  if (!w) worlds.set(topo, (w = loadTopology(join(ROOT, 'topologies', `${topo}.yaml`)).then(buildWorld)));
-  return w;
-}
+const world = bundledWorld;
 
 interface Scenario {
   readonly name: string;
@@ -56,9 +48,7 @@ describe('scenario goldens (minimal traces)', () => {
       const { trace } = traceRequest(await world(s.topo), s.req);
       expect(validateTrace(trace)).toEqual([]);
       const text = `# ${s.topo}: podpath trace --from ${s.req.from} --to ${s.req.to}${s.req.all ? ' --all' : ''}${s.req.size ? ` --size ${s.req.size}` : ''}${s.req.seed ? ` --seed ${s.req.seed}` : ''}${s.req.proto ? ` --proto ${s.req.proto}` : ''} --format minimal\n${renderTrace(trace, 'minimal')}`;
-      const file = join(GOLDENS, `${s.name}.txt`);
-      if (process.env.UPDATE_GOLDENS || !existsSync(file)) writeFileSync(file, text);
-      expect(text).toBe(readFileSync(file, 'utf8'));
+      expectGolden(s.name, text);
     });
   }
 });
