@@ -20,30 +20,16 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadTopology } from '../../src/cluster/spec/loader.js';
 import { buildWorld, type World } from '../../src/cluster/world.js';
-import { haveTool, kernelSkipNotice, kernelSupport, materialize, mustRun, type ConnectResult, type Materialized } from '../../src/kernel/index.js';
+import { materialize, mustRun, type ConnectResult, type Materialized } from '../../src/kernel/index.js';
 import { formatNeigh, formatRoutes } from '../../src/routing/index.js';
-import type { Hop, Outcome } from '../../src/trace/index.js';
+import type { Outcome } from '../../src/trace/index.js';
 import { resolveDestination, resolveSource, traceRequest } from '../../src/tracer/index.js';
+import { FIXTURES, hostPort, layersOf, worldLabSupport } from './world-lab.js';
 
-const base = kernelSupport();
-const support = base.ok && !(haveTool('tcpdump') && haveTool('tshark')) ? { ok: false, reason: 'missing tools: tcpdump, tshark' } : base;
-if (!support.ok) console.warn(`\n*** test/kernel/flannel.test.ts ${kernelSkipNotice(support)} ***\n`);
+const support = worldLabSupport('test/kernel/flannel.test.ts');
 
-const FIXTURES = join(import.meta.dirname, '..', '..', 'fixtures', 'topologies');
 /** Connections per case: with two endpoints at p = 0.5, both are reached with probability 1 − 2⁻²³. */
 const CONNECTIONS = 24;
-
-type Layer = Record<string, string | number | boolean | null>;
-
-function layersOf(h: Hop, which: 'packetIn' | 'packetOut'): Layer[] {
-  const s = h[which];
-  return 'layers' in s ? (s.layers as Layer[]) : [];
-}
-
-function hostPort(s: string): { ip: string; port: number } {
-  const i = s.lastIndexOf(':');
-  return { ip: s.slice(0, i), port: Number(s.slice(i + 1)) };
-}
 
 interface CaseReport {
   readonly reached: Map<string, number>;
