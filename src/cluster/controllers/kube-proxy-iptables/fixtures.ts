@@ -40,3 +40,15 @@ export function upstreamFixtureNode(overrides: Partial<NodeProxyConfig> = {}): N
     ...overrides,
   };
 }
+
+/** An `iptables-save` dump's chain names and `-A` lines per table, as the kernel printed them (for the kernel load tests). */
+export function tablesOf(save: string): Map<string, { chains: Set<string>; rules: string[] }> {
+  const out = new Map<string, { chains: Set<string>; rules: string[] }>();
+  let cur: { chains: Set<string>; rules: string[] } | null = null;
+  for (const l of save.split('\n')) {
+    if (l.startsWith('*')) out.set(l.slice(1), (cur = { chains: new Set(), rules: [] }));
+    else if (l.startsWith(':')) cur!.chains.add(l.slice(1).split(' ')[0]!);
+    else if (l.startsWith('-A ')) cur!.rules.push(l);
+  }
+  return out;
+}

@@ -1,7 +1,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EndpointPort } from '../../objects.js';
-import { makeService, makeSlice, upstreamFixtureNode } from './fixtures.js';
+import { makeService, makeSlice, tablesOf, upstreamFixtureNode } from './fixtures.js';
 import { KubeProxyIptables, generateIptablesRules } from './proxier.js';
 import type { GeneratedRuleset } from './types.js';
 
@@ -61,17 +61,6 @@ function load(r: GeneratedRuleset, bin: 'iptables' | 'ip6tables'): string {
   }
   inNs(`${bin}-restore`, ['--noflush', '--counters'], r.payload);
   return inNs(`${bin}-save`, []);
-}
-
-function tablesOf(save: string): Map<string, { chains: Set<string>; rules: string[] }> {
-  const out = new Map<string, { chains: Set<string>; rules: string[] }>();
-  let cur: { chains: Set<string>; rules: string[] } | null = null;
-  for (const l of save.split('\n')) {
-    if (l.startsWith('*')) out.set(l.slice(1), (cur = { chains: new Set(), rules: [] }));
-    else if (l.startsWith(':')) cur!.chains.add(l.slice(1).split(' ')[0]!);
-    else if (l.startsWith('-A ')) cur!.rules.push(l);
-  }
-  return out;
 }
 
 function checkLoaded(r: GeneratedRuleset, save: string): void {

@@ -2,7 +2,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseIpsetSave } from '../../../netfilter/index.js';
 import type { EndpointPort } from '../../objects.js';
-import { makeService, makeSlice, upstreamFixtureNode } from '../kube-proxy-iptables/fixtures.js';
+import { makeService, makeSlice, tablesOf, upstreamFixtureNode } from '../kube-proxy-iptables/fixtures.js';
 import { generateIpvsRules } from './proxier.js';
 import type { GeneratedIpvs } from './types.js';
 
@@ -25,17 +25,6 @@ afterAll(() => {
 
 function inNs(cmd: string, args: string[], input?: string): string {
   return execFileSync('ip', ['netns', 'exec', NS, cmd, ...args], { input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
-}
-
-function tablesOf(save: string): Map<string, { chains: Set<string>; rules: string[] }> {
-  const out = new Map<string, { chains: Set<string>; rules: string[] }>();
-  let cur: { chains: Set<string>; rules: string[] } | null = null;
-  for (const l of save.split('\n')) {
-    if (l.startsWith('*')) out.set(l.slice(1), (cur = { chains: new Set(), rules: [] }));
-    else if (l.startsWith(':')) cur!.chains.add(l.slice(1).split(' ')[0]!);
-    else if (l.startsWith('-A ')) cur!.rules.push(l);
-  }
-  return out;
 }
 
 /** The kernel's rules per chain, in order, by their target and set match (iptables-save rewrites marks and adds -m sctp/--reject-with). */
