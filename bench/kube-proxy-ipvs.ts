@@ -4,8 +4,7 @@ import { NthState, RecentStore, applyIptablesRestore, compileRuleset, emptyRules
 import type { NfEnv, NfPacket } from '../src/netfilter/index.js';
 import { generateIpvsRules } from '../src/cluster/controllers/kube-proxy-ipvs/index.js';
 import { generateIptablesRules } from '../src/cluster/controllers/kube-proxy-iptables/index.js';
-import { makeService, makeSlice } from '../src/cluster/controllers/kube-proxy-iptables/fixtures.js';
-import type { EndpointSlice, Service } from '../src/cluster/objects.js';
+import { cluster, ENDPOINTS, SERVICES } from './kube-proxy-iptables.js';
 import type { IpvsProxyConfig } from '../src/cluster/controllers/kube-proxy-ipvs/index.js';
 import { timeOnce } from './harness.js';
 import type { BenchSuite, Figure } from './harness.js';
@@ -15,23 +14,6 @@ import type { BenchSuite, Figure } from './harness.js';
  * Services × 10 endpoints (≤ 1 s); and the iptables rules a pod's packet to a ClusterIP is tested
  * against in nat PREROUTING under each mode (a linear kernel walk), for the same cluster.
  */
-const SERVICES = 10_000;
-const ENDPOINTS = 10;
-
-function cluster(): { services: Service[]; slices: EndpointSlice[] } {
-  const services: Service[] = [];
-  const slices: EndpointSlice[] = [];
-  for (let i = 0; i < SERVICES; i++) {
-    const ns = `ns${i % 50}`;
-    const name = `svc${i}`;
-    const type = i % 10 === 0 ? 'NodePort' : 'ClusterIP';
-    services.push(makeService(ns, name, { type, clusterIP: `10.96.${(i >> 8) & 255}.${i & 255}`, ports: [{ name: 'http', port: 80, protocol: 'TCP', ...(type === 'NodePort' ? { nodePort: 30000 + (i % 2768) } : {}) }] }));
-    const eps = Array.from({ length: ENDPOINTS }, (_, e) => ({ addresses: [`10.${64 + (i >> 12)}.${(i >> 4) & 255}.${((i & 15) << 4) + e}`], nodeName: `node-${e % 3}`, conditions: { ready: true } }));
-    slices.push(makeSlice(ns, name, 1, 'IPv4', eps, [{ name: 'http', port: 8080, protocol: 'TCP' }]));
-  }
-  return { services, slices };
-}
-
 const node: IpvsProxyConfig = { nodeName: 'node-0', nodeIPs: ['192.168.56.11'], clusterCIDRs: ['10.64.0.0/10'], localDetector: { mode: 'ClusterCIDR' } };
 
 /** nat PREROUTING of a node after kube-proxy's jump + payload, walked linearly for one packet: rules tested. */
