@@ -129,7 +129,7 @@ function restore(base: Ruleset, text: string, opts: RestoreOptions, fast: boolea
       if (!table) fail(`"${line.split(' ')[0]}" outside a table (expected *raw, *mangle, *nat, *filter or *security)`, line.split(' ')[0]);
       const t = table!;
       if (c0 === 58 /* : */) {
-        declareChain(t, line, !!opts.noflush, owned);
+        declareChain(t, line, !!opts.noflush, owned, shared);
         continue;
       }
       let counters: Counters | undefined;
@@ -167,11 +167,13 @@ function command(t: Table, cur: Cursor, counters: Counters | undefined, family: 
     case '--append':
     case '-I':
     case '--insert': {
-      const chainName = cur.take();
+      // the fast path finds the chain where its name stands in the text (no string for it)
+      const ref = shared?.chainAt(t, cur);
+      const chainName = ref ? ref.chain.name : cur.take();
       if (chainName === undefined) throw new TokenError(`${cmd} needs a chain`, cmd);
-      const found = shared ? shared.appendChain(t, chainName) : t.chains.get(chainName);
+      const found = ref ? ref.chain : t.chains.get(chainName);
       if (!found) throw new TokenError(`chain "${chainName}" does not exist in table ${t.name}`, chainName);
-      const chain = owned.chain(t, chainName);
+      const chain = ref ? (ref.own ??= owned.chain(t, chainName)) : owned.chain(t, chainName);
       let at = chain.rules.length;
       if (cmd === '-I' || cmd === '--insert') {
         at = 0;
@@ -306,7 +308,7 @@ function deleteChain(t: Table, name: string): void {
 }
 
 /** `:NAME POLICY [packets:bytes]` */
-function declareChain(t: Table, line: string, noflush: boolean, owned: Owned): void {
+function declareChain(t: Table, line: string, noflush: boolean, owned: Owned, shared: SharedValues | undefined): void {
   // The first three space-separated words after ':' (as line.slice(1).split(' ') without empty words).
   let p = 1;
   const word = (): string | undefined => {
@@ -344,8 +346,10 @@ function declareChain(t: Table, line: string, noflush: boolean, owned: Owned): v
     else throw new TokenError(`chain "${name}" declared twice`, name);
     return;
   }
-  t.chains.set(name, owned.add({ name, builtin: false, rules: [], counters }, t));
+  const chain = owned.add({ name, builtin: false, rules: [], counters }, t);
+  t.chains.set(name, chain);
   t.order.push(name);
+  shared?.declared(t, chain);
 }
 
 /** Parses the arguments of one rule: `tokens[from…]` (after `-A CHAIN`). */
@@ -356,47 +360,105 @@ export function parseRule(t: Table, chain: Chain, tokens: readonly string[], fro
 }
 
 /**
- * A small direct-mapped cache from text to a value: the slot is a hash of the text, a hit is a
- * slot holding an equal text, a miss replaces the slot. Used where a Map of every distinct text
- * would cost more (hashing, a large table's cache misses) than it saves.
+ * An open-addressing table from names to values that finds a name where it stands in a larger
+ * text (`getAt(text, start, end)`), so a parser needs no string per looked-up word. The last few
+ * names found are tried first, by comparing characters (neighbouring lines of a dump name the
+ * same chains and comments); only then are the characters hashed for the table, whose slots are
+ * spread over far more memory. Entries are only added (a table lives for one parse).
  */
-class SlotCache<V> {
-  private readonly keys: (string | undefined)[];
-  private readonly vals: (V | undefined)[];
-  constructor(private readonly mask: number) {
-    this.keys = new Array<string | undefined>(mask + 1).fill(undefined);
-    this.vals = new Array<V | undefined>(mask + 1).fill(undefined);
+class NameTable<V> {
+  private keys: (string | undefined)[] = new Array<string | undefined>(1024).fill(undefined);
+  private hashes = new Int32Array(1024);
+  private vals: (V | undefined)[] = new Array<V | undefined>(1024).fill(undefined);
+  private size = 0;
+  /** The most recently found entries (a ring of RECENT), tried before the table. */
+  private readonly recentKeys: string[] = new Array<string>(RECENT).fill('');
+  private readonly recentVals: (V | undefined)[] = new Array<V | undefined>(RECENT).fill(undefined);
+  private recentAt = 0;
+
+  /** FNV-1a over text[start, end). */
+  private static hash(text: string, start: number, end: number): number {
+    let h = 0x811c9dc5 | 0;
+    for (let i = start; i < end; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619);
+    return h;
   }
-  /** A hash of the length and at most 9 characters spread over the text (a collision only costs a miss). */
-  private slot(k: string): number {
-    const n = k.length;
-    let h = n;
-    if (n <= 9) for (let i = 0; i < n; i++) h = Math.imul(h ^ k.charCodeAt(i), 16777619);
-    else {
-      for (let j = 0; j < 8; j++) h = Math.imul(h ^ k.charCodeAt((n * j) >> 3), 16777619);
-      h = Math.imul(h ^ k.charCodeAt(n - 1), 16777619);
+
+  getAt(text: string, start: number, end: number): V | undefined {
+    const len = end - start;
+    const rk = this.recentKeys;
+    // two characters first (the last and the middle one), which tell most different names apart
+    const last = text.charCodeAt(end - 1);
+    const mid = len >> 1;
+    const midC = text.charCodeAt(start + mid);
+    for (let j = 0; j < RECENT; j++) {
+      const k = rk[j]!;
+      if (k.length === len && k.charCodeAt(len - 1) === last && k.charCodeAt(mid) === midC && text.startsWith(k, start)) return this.recentVals[j];
     }
-    return (h >>> 0) & this.mask;
+    const h = NameTable.hash(text, start, end);
+    const mask = this.keys.length - 1;
+    for (let i = h & mask; ; i = (i + 1) & mask) {
+      const k = this.keys[i];
+      if (k === undefined) return undefined;
+      if (this.hashes[i] === h && k.length === len && text.startsWith(k, start)) {
+        const v = this.vals[i]!;
+        this.remember(k, v);
+        return v;
+      }
+    }
   }
-  get(k: string): V | undefined {
-    const i = this.slot(k);
-    return this.keys[i] === k ? this.vals[i] : undefined;
+
+  private remember(k: string, v: V): void {
+    const at = this.recentAt;
+    this.recentKeys[at] = k;
+    this.recentVals[at] = v;
+    this.recentAt = (at + 1) & (RECENT - 1);
   }
-  set(k: string, v: V): void {
-    const i = this.slot(k);
-    this.keys[i] = k;
-    this.vals[i] = v;
+
+  /** Adds a name not in the table (or replaces its value). */
+  set(name: string, v: V): void {
+    if ((this.size + 1) * 2 > this.keys.length) this.grow();
+    this.put(name, NameTable.hash(name, 0, name.length), v);
+    // a replaced value must not be found through the recent ring
+    for (let j = 0; j < RECENT; j++) if (this.recentKeys[j] === name) this.recentVals[j] = v;
   }
-  clear(): void {
-    this.keys.fill(undefined);
-    this.vals.fill(undefined);
+
+  private put(name: string, h: number, v: V): void {
+    const mask = this.keys.length - 1;
+    for (let i = h & mask; ; i = (i + 1) & mask) {
+      const k = this.keys[i];
+      if (k === undefined) {
+        this.keys[i] = name;
+        this.hashes[i] = h;
+        this.vals[i] = v;
+        this.size++;
+        return;
+      }
+      if (this.hashes[i] === h && k === name) {
+        this.vals[i] = v;
+        return;
+      }
+    }
+  }
+
+  private grow(): void {
+    const { keys, vals, hashes } = this;
+    const n = keys.length * 2;
+    this.keys = new Array<string | undefined>(n).fill(undefined);
+    this.hashes = new Int32Array(n);
+    this.vals = new Array<V | undefined>(n).fill(undefined);
+    this.size = 0;
+    for (let i = 0; i < keys.length; i++) if (keys[i] !== undefined) this.put(keys[i]!, hashes[i]!, vals[i]!);
   }
 }
+/** How many recently found names a NameTable tries first (a power of two). */
+const RECENT = 4;
 
 /** A chain found by name, with the jump/goto targets to it that rules share. */
 interface ChainRef {
   table: Table;
   chain: Chain;
+  /** The chain as this restore may change it (Owned.chain), once asked for. */
+  own?: Chain;
   jump?: Target;
   goto?: Target;
 }
@@ -410,38 +472,92 @@ interface ChainRef {
  * model small. Matches with per-rule state (statistic nth counters) are never shared.
  */
 class SharedValues {
-  private readonly chains = new SlotCache<ChainRef>(1023);
-  private readonly addrs = new SlotCache<Negatable<Cidr>>(4095);
-  private readonly negAddrs = new SlotCache<Negatable<Cidr>>(255);
-  private readonly comments = new SlotCache<Match>(4095);
+  /** Per table: its chains by name, found in place in the text (see chainAt). */
+  private readonly names = new Map<Table, NameTable<ChainRef>>();
+  private lastTable: Table | undefined = undefined;
+  private lastNames: NameTable<ChainRef> | undefined = undefined;
+  private readonly addrs = new NameTable<Negatable<Cidr>>();
+  private readonly negAddrs = new NameTable<Negatable<Cidr>>();
+  private readonly comments = new NameTable<Match>();
   private readonly ports = new Map<number, Match>();
+  /** Random-mode statistic matches by probability and negation (they keep no state). */
+  private readonly randoms = new Map<number, Match>();
 
-  private lastAppend: ChainRef | undefined = undefined;
-
-  /** The chain of a -A line: the last one again (a chain's rules come together), else through the cache. */
-  appendChain(t: Table, name: string): Chain | undefined {
-    const last = this.lastAppend;
-    if (last && last.table === t && last.chain.name === name) return last.chain;
-    const ref = this.chain(t, name);
-    if (ref) this.lastAppend = ref;
-    return ref?.chain;
+  private tableNames(t: Table): NameTable<ChainRef> {
+    if (this.lastTable === t) return this.lastNames!;
+    let n = this.names.get(t);
+    if (!n) this.names.set(t, (n = new NameTable<ChainRef>()));
+    this.lastTable = t;
+    this.lastNames = n;
+    return n;
   }
 
-  /** t.chains.get(name), through the cache. */
-  chain(t: Table, name: string): ChainRef | undefined {
-    const hit = this.chains.get(name);
-    if (hit && hit.table === t) return hit;
-    const chain = t.chains.get(name);
-    if (!chain) return undefined;
-    const ref: ChainRef = { table: t, chain };
-    this.chains.set(chain.name, ref);
+  /**
+   * The chain of table t named by the cursor's next argument, which is then taken; undefined (and
+   * nothing taken) when that argument is no existing chain, or not a plain word. Known chains are
+   * found where their name stands in the text: a hash of its characters, one compare on a hit.
+   */
+  chainAt(t: Table, cur: Cursor): ChainRef | undefined {
+    const p = cur.peekArg();
+    if (p < 0) return undefined;
+    const names = this.tableNames(t);
+    let ref = names.getAt(cur.source, p, cur.argEnd);
+    if (ref === undefined) {
+      const name = cur.source.slice(p, cur.argEnd);
+      const chain = t.chains.get(name);
+      if (!chain) return undefined;
+      names.set(chain.name, (ref = { table: t, chain }));
+    }
+    cur.skipArg();
     return ref;
+  }
+
+  /**
+   * The `--comment` argument's comment match (which has no other option), one per distinct text,
+   * found where the text stands; the argument is taken. Checks what the comment module checks.
+   */
+  commentAt(cur: Cursor, opt: string): Match {
+    const p = cur.peekArg();
+    const text = p < 0 ? cur.arg(opt) : undefined;
+    let m = text === undefined ? this.comments.getAt(cur.source, p, cur.argEnd) : this.comments.getAt(text, 0, text.length);
+    if (m === undefined) {
+      const comment = text ?? cur.source.slice(p, cur.argEnd);
+      if (comment.length > 255) throw new TokenError('comment: comment is longer than 255 characters (XT_MAX_COMMENT_LEN 256)', opt);
+      this.comments.set(comment, (m = { kind: 'comment', comment }));
+    }
+    if (text === undefined) cur.skipArg();
+    return m;
+  }
+
+  /** A `-s`/`-d` argument's spec, one per distinct text and negation, found where the text stands; taken. */
+  addrAt(cur: Cursor, family: Family, opt: string, neg: boolean): Negatable<Cidr> {
+    const c = neg ? this.negAddrs : this.addrs;
+    const p = cur.peekArg();
+    if (p < 0) {
+      const text = cur.arg(opt);
+      let v = c.getAt(text, 0, text.length);
+      if (v === undefined) c.set(text, (v = { value: parseAddrMask(text, family, opt), neg }));
+      return v;
+    }
+    let v = c.getAt(cur.source, p, cur.argEnd);
+    if (v === undefined) {
+      const text = cur.source.slice(p, cur.argEnd);
+      c.set(text, (v = { value: parseAddrMask(text, family, opt), neg }));
+    }
+    cur.skipArg();
+    return v;
+  }
+
+  /** A chain this restore just made in table t: found from now on without a miss. */
+  declared(t: Table, chain: Chain): void {
+    this.tableNames(t).set(chain.name, { table: t, chain });
   }
 
   /** Chains were deleted or replaced: forget every cached lookup. */
   chainsChanged(): void {
-    this.lastAppend = undefined;
-    this.chains.clear();
+    this.names.clear();
+    this.lastTable = undefined;
+    this.lastNames = undefined;
   }
 
   chainTarget(ref: ChainRef, kind: 'JUMP' | 'GOTO'): Target {
@@ -449,20 +565,15 @@ class SharedValues {
     return (ref.goto ??= { kind, chain: ref.chain.name });
   }
 
-  addr(text: string, family: Family, tok: string, neg: boolean): Negatable<Cidr> {
-    const c = neg ? this.negAddrs : this.addrs;
-    let v = c.get(text);
-    if (!v) c.set(text, (v = { value: parseAddrMask(text, family, tok), neg }));
-    return v;
-  }
-
   /** The shared equal of `m` when it is one of the kinds shared, else `m`. */
   match(m: Match): Match {
     switch (m.kind) {
-      case 'comment': {
-        const v = this.comments.get(m.comment);
+      case 'statistic': {
+        if (m.mode !== 'random') return m;
+        const key = m.probability * 2 + (m.neg ? 1 : 0);
+        const v = this.randoms.get(key);
         if (v) return v;
-        this.comments.set(m.comment, m);
+        this.randoms.set(key, m);
         return m;
       }
       case 'tcp':
@@ -521,8 +632,12 @@ const RULE_OPTIONS: ReadonlyMap<string, number> = new Map([
 function parseRuleArgs(t: Table, chain: Chain, cur: Cursor, family: Family, line: number, file: string | undefined, shared: SharedValues | undefined): Rule {
   const rule = newRule(t.name, chain.name, line, file, family);
 
-  /** Options seen per match, by position in rule.matches (only the kinds whose final check needs them). */
-  const seen: Seen[] = [];
+  // The rule's matches and the options seen per match (only the kinds whose final check needs
+  // them) are gathered in scratch arrays reused by every rule (this function does not recurse),
+  // then copied into an array of the exact size.
+  const matches = SCRATCH_MATCHES;
+  const seen = SCRATCH_SEEN;
+  let nm = 0;
   let targetSet = false;
   let neg = false;
   for (let tok = cur.take(); tok !== undefined; tok = cur.take()) {
@@ -533,10 +648,10 @@ function parseRuleArgs(t: Table, chain: Chain, cur: Cursor, family: Family, line
     }
     switch (RULE_OPTIONS.get(tok)) {
       case OPT_SRC:
-        rule.src = shared ? shared.addr(cur.arg(tok), family, tok, neg) : { value: parseAddrMask(cur.arg(tok), family, tok), neg };
+        rule.src = shared ? shared.addrAt(cur, family, tok, neg) : { value: parseAddrMask(cur.arg(tok), family, tok), neg };
         break;
       case OPT_DST:
-        rule.dst = shared ? shared.addr(cur.arg(tok), family, tok, neg) : { value: parseAddrMask(cur.arg(tok), family, tok), neg };
+        rule.dst = shared ? shared.addrAt(cur, family, tok, neg) : { value: parseAddrMask(cur.arg(tok), family, tok), neg };
         break;
       case OPT_IN:
         rule.inIface = { name: checkIface(cur.arg(tok), tok), neg };
@@ -562,9 +677,10 @@ function parseRuleArgs(t: Table, chain: Chain, cur: Cursor, family: Family, line
         const kind = MATCH_MODULES.get(name);
         if (!kind) throw new TokenError(`Couldn't load match \`${name}': unknown or unsupported match module`, name);
         if ((kind === 'icmp' && family === 6) || (kind === 'icmp6' && family === 4)) throw new TokenError(`match "${name}" is not for IPv${family}`, name);
-        const m = newMatch(kind);
-        rule.matches.push(m);
-        seen.push(needsSeen(kind) ? new Seen() : NO_SEEN);
+        // the fast path replaces a comment match at its --comment (see commentAt)
+        const m = shared && kind === 'comment' ? EMPTY_COMMENT : newMatch(kind);
+        matches[nm] = m;
+        seen[nm++] = needsSeen(kind) ? new Seen() : NO_SEEN;
         break;
       }
       case OPT_JUMP:
@@ -572,9 +688,9 @@ function parseRuleArgs(t: Table, chain: Chain, cur: Cursor, family: Family, line
         if (neg) throw new TokenError(`unexpected "!" before ${tok}`, tok);
         if (targetSet) throw new TokenError('multiple -j/-g flags not allowed', tok);
         targetSet = true;
-        const name = cur.arg(tok);
+        const ref = shared?.chainAt(t, cur);
+        const name = ref ? ref.chain.name : cur.arg(tok);
         const isGoto = RULE_OPTIONS.get(tok) === OPT_GOTO;
-        const ref = shared ? shared.chain(t, name) : undefined;
         const to = ref ? ref.chain : t.chains.get(name);
         if (to) {
           if (to.builtin) throw new TokenError(`cannot jump to built-in chain "${name}"`, name);
@@ -595,20 +711,26 @@ function parseRuleArgs(t: Table, chain: Chain, cur: Cursor, family: Family, line
         if (!tok.startsWith('-')) throw new TokenError(`Bad argument \`${tok}'`, tok);
         if (targetOption(rule.target, tok, cur, neg, family)) break;
         let taken = false;
-        for (let k = rule.matches.length - 1; k >= 0 && !taken; k--) {
-          const m = rule.matches[k]!;
-          taken = matchOption(m, tok, cur, neg, family, seen[k]!);
+        for (let k = nm - 1; k >= 0 && !taken; k--) {
+          const m = matches[k]!;
+          if (shared && m.kind === 'comment' && tok === '--comment') {
+            if (neg) throw new TokenError('comment: option "--comment" cannot be inverted', tok);
+            matches[k] = shared.commentAt(cur, tok);
+            taken = true;
+          } else taken = matchOption(m, tok, cur, neg, family, seen[k]!);
         }
         if (!taken) {
           // xtables: an unknown option loads the protocol's match implicitly (-p tcp --dport 80 ⇒ -m tcp).
           const kind = implicitKind(rule, family);
-          if (kind && !rule.matches.some((m) => m.kind === kind)) {
+          let loaded = false;
+          for (let k = 0; k < nm && !loaded; k++) loaded = matches[k]!.kind === kind;
+          if (kind && !loaded) {
             const m = newMatch(kind);
             const s = new Seen();
             taken = matchOption(m, tok, cur, neg, family, s);
             if (taken) {
-              rule.matches.push(m);
-              seen.push(s);
+              matches[nm] = m;
+              seen[nm++] = s;
             }
           }
         }
@@ -619,7 +741,7 @@ function parseRuleArgs(t: Table, chain: Chain, cur: Cursor, family: Family, line
   }
   if (neg) throw new TokenError('"!" at the end of the rule', '!');
   // An exact-size copy: the array grown by push keeps room for 17 matches.
-  const ms = (rule.matches = exactMatches(rule.matches));
+  const ms = (rule.matches = exactMatches(matches, nm));
   for (let k = 0; k < ms.length; k++) finishMatch(ms[k]!, seen[k]!, family);
   checkTarget(rule);
   if (shared) {
@@ -630,6 +752,13 @@ function parseRuleArgs(t: Table, chain: Chain, cur: Cursor, family: Family, line
   return rule;
 }
 
+/** `-m comment` before its --comment on the fast path (never changed: commentAt replaces it). */
+const EMPTY_COMMENT: Match = Object.freeze({ kind: 'comment', comment: '' }) as Match;
+
+/** parseRuleArgs' scratch arrays (see there). */
+const SCRATCH_MATCHES: Match[] = [];
+const SCRATCH_SEEN: Seen[] = [];
+
 /** Shared by the matches whose final check asks nothing (they never add to it). */
 const NO_SEEN = new Seen();
 
@@ -637,60 +766,66 @@ const NO_SEEN = new Seen();
 const RULE_TEXT = new WeakMap<object, string>();
 
 /**
- * The prototype of parsed rules of one family. A rule's `text` (the iptables-save line) is
- * rendered on first use and cached, so loading a 320k-rule dump does not build 320k strings
- * nobody reads.
+ * A parsed rule. Its `text` (the iptables-save line) is rendered on first use and cached, so
+ * loading a 320k-rule dump does not build 320k strings nobody reads. One subclass per family
+ * (the family picks the formatter) keeps every parsed rule of one shape.
  */
-function ruleProto(family: Family): object {
-  return {
-    get text(): string {
-      const self = this as unknown as Rule;
-      let s = RULE_TEXT.get(self);
-      if (s === undefined) RULE_TEXT.set(self, (s = formatRule(self, family)));
-      return s;
-    },
-    set text(v: string) {
-      RULE_TEXT.set(this, v);
-    },
-    toJSON(): object {
-      return { ...this, text: (this as unknown as Rule).text };
-    },
-  };
+abstract class ParsedRule {
+  table: TableName;
+  chain: string;
+  line: number;
+  file: string | undefined;
+  src: Negatable<Cidr> | undefined = undefined;
+  dst: Negatable<Cidr> | undefined = undefined;
+  inIface: Rule['inIface'] = undefined;
+  outIface: Rule['outIface'] = undefined;
+  proto: Rule['proto'] = undefined;
+  fragment: Rule['fragment'] = undefined;
+  matches: Match[] = [];
+  target: Target = NO_TARGET;
+  counters: Counters | undefined = undefined;
+  provenance: Rule['provenance'] = undefined;
+  constructor(table: TableName, chain: string, line: number, file: string | undefined) {
+    this.table = table;
+    this.chain = chain;
+    this.line = line;
+    this.file = file;
+  }
+  protected abstract get family(): Family;
+  get text(): string {
+    let s = RULE_TEXT.get(this);
+    if (s === undefined) RULE_TEXT.set(this, (s = formatRule(this as unknown as Rule, this.family)));
+    return s;
+  }
+  set text(v: string) {
+    RULE_TEXT.set(this, v);
+  }
+  toJSON(): object {
+    return { ...this, text: this.text };
+  }
 }
-const RULE_PROTO: Readonly<Record<Family, object>> = { 4: ruleProto(4), 6: ruleProto(6) };
+class ParsedRule4 extends ParsedRule {
+  protected get family(): Family {
+    return 4;
+  }
+}
+class ParsedRule6 extends ParsedRule {
+  protected get family(): Family {
+    return 6;
+  }
+}
 
 /** The target of a rule without -j/-g (never changed: targetOption takes no option for it). */
 const NO_TARGET: Target = { kind: 'none' };
 
-/**
- * A new parsed rule. Made as an object literal (then given its family's prototype) rather than
- * a class instance: V8 allocates objects of a literal whose objects all live long straight in the
- * old generation, so a 320k-rule model is not copied through the young generation first.
- */
+/** A new parsed rule of `family`. */
 function newRule(table: TableName, chain: string, line: number, file: string | undefined, family: Family): Rule {
-  const r = {
-    table,
-    chain,
-    line,
-    file,
-    src: undefined,
-    dst: undefined,
-    inIface: undefined,
-    outIface: undefined,
-    proto: undefined,
-    fragment: undefined,
-    matches: [] as Match[],
-    target: NO_TARGET,
-    counters: undefined,
-    provenance: undefined,
-  };
-  Object.setPrototypeOf(r, RULE_PROTO[family]);
-  return r as unknown as Rule;
+  return (family === 4 ? new ParsedRule4(table, chain, line, file) : new ParsedRule6(table, chain, line, file)) as unknown as Rule;
 }
 
 /** An exact-size copy of a rule's matches, from array literals for the usual counts (see newRule). */
-function exactMatches(ms: Match[]): Match[] {
-  switch (ms.length) {
+function exactMatches(ms: readonly Match[], n: number): Match[] {
+  switch (n) {
     case 0:
       return [];
     case 1:
@@ -702,7 +837,7 @@ function exactMatches(ms: Match[]): Match[] {
     case 4:
       return [ms[0]!, ms[1]!, ms[2]!, ms[3]!];
     default:
-      return ms.slice();
+      return ms.slice(0, n);
   }
 }
 

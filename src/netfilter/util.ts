@@ -160,6 +160,52 @@ export class Cursor {
     return t;
   }
 
+  /**
+   * Where the next argument's characters start in the text, without taking it: a plain word, or a
+   * word that is one quoted part (`"a b"`: its characters inside the quotes). Its end is then
+   * `argEnd`. -1 at the end of the line, for any other quoting, and on a cursor over tokens. Lets
+   * a caller look an argument up where it stands, without a string for it; skipArg takes it.
+   */
+  peekArg(): number {
+    if (this.tokens) return -1;
+    const s = this.text;
+    const end = this.end;
+    let p = this.pos;
+    while (p < end && s.charCodeAt(p) === 32) p++;
+    this.pos = p;
+    if (p >= end) return -1;
+    let e = s.indexOf(' ', p);
+    if (e < 0 || e > end) e = end;
+    const q = this.quote;
+    if (q >= e) {
+      this.argEnd = e;
+      this.argNext = e;
+      return p;
+    }
+    if (q !== p) return -1;
+    const close = s.indexOf('"', q + 1);
+    this.argEnd = close;
+    this.argNext = close + 1;
+    return q + 1;
+  }
+  /** The end of the characters peekArg found. */
+  argEnd = 0;
+  /** Where the argument peekArg found ends (past a closing quote). */
+  private argNext = 0;
+  /** Takes the argument peekArg found. */
+  skipArg(): void {
+    const next = this.argNext;
+    if (this.quote < next) {
+      const nq = this.quotes!.next(next);
+      this.quote = nq < this.end ? nq : this.end;
+    }
+    this.pos = next;
+  }
+  /** The text a position cursor reads (peekArg's positions are in it). */
+  get source(): string {
+    return this.text;
+  }
+
   /** The argument of option `opt`; an error naming the option when it is missing. */
   arg(opt: string): string {
     const t = this.tokens ? this.tokens[this.i++] : this.next();
