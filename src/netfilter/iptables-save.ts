@@ -10,7 +10,7 @@ import { NFT_SAVE_TABLE_ORDER, PROTO, PROTO_NAMES, PROTO_NUMBERS } from './names
 import { TARGET_NAMES, formatTarget, newTarget, targetOption } from './targets.js';
 import { BUILTIN_CHAINS, TABLE_NAMES } from './types.js';
 import type { Chain, Counters, Match, NatFlags, Negatable, Rule, Ruleset, Table, TableName, Target } from './types.js';
-import { Cursor, LineScan, RulesetParseError, TokenError, formatAddrMask, parseAddrMask, tokenize } from './util.js';
+import { Cursor, LineScan, RulesetParseError, TokenError, formatAddrMask, parseAddrMask, sameAt, tokenize } from './util.js';
 
 export interface ParseOptions {
   file?: string;
@@ -360,66 +360,85 @@ export function parseRule(t: Table, chain: Chain, tokens: readonly string[], fro
 }
 
 /**
+ * The last few names (and their values) a parser looked up, found where a name stands in a larger
+ * text by comparing characters, without a string for it. Neighbouring lines of a dump name the
+ * same chains, comments and addresses; a miss replaces the entry used least recently.
+ */
+class RecentNames<V> {
+  private readonly keys: string[] = new Array<string>(RECENT).fill('');
+  private readonly hashes = new Int32Array(RECENT);
+  private readonly vals: (V | undefined)[] = new Array<V | undefined>(RECENT).fill(undefined);
+  private readonly used = new Int32Array(RECENT);
+  private clock = 0;
+  /** The hash of the text getAt was last asked for (put files its name under it). */
+  lastHash = 0;
+
+  getAt(text: string, start: number, end: number): V | undefined {
+    const h = (this.lastHash = fnv1a(text, start, end));
+    const hashes = this.hashes;
+    for (let j = 0; j < RECENT; j++) {
+      if (hashes[j] !== h) continue;
+      const k = this.keys[j]!;
+      if (k.length === end - start && sameAt(text, start, k)) {
+        this.used[j] = ++this.clock;
+        return this.vals[j];
+      }
+    }
+    return undefined;
+  }
+
+  /** Remembers the name getAt last missed → v, in place of the entry used least recently. */
+  put(name: string, v: V): void {
+    let lru = 0;
+    for (let j = 1; j < RECENT; j++) if (this.used[j]! < this.used[lru]!) lru = j;
+    this.keys[lru] = name;
+    this.hashes[lru] = this.lastHash;
+    this.vals[lru] = v;
+    this.used[lru] = ++this.clock;
+  }
+
+  /** Forgets every entry. */
+  clear(): void {
+    this.keys.fill('');
+    this.hashes.fill(0);
+    this.vals.fill(undefined);
+  }
+}
+/** FNV-1a over text[start, end). */
+function fnv1a(text: string, start: number, end: number): number {
+  let h = 0x811c9dc5 | 0;
+  for (let i = start; i < end; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619);
+  return h;
+}
+
+/** How many names a RecentNames holds. */
+const RECENT = 6;
+
+/**
  * An open-addressing table from names to values that finds a name where it stands in a larger
- * text (`getAt(text, start, end)`), so a parser needs no string per looked-up word. The last few
- * names found are tried first, by comparing characters (neighbouring lines of a dump name the
- * same chains and comments); only then are the characters hashed for the table, whose slots are
- * spread over far more memory. Entries are only added (a table lives for one parse).
+ * text (`getAt(text, start, end)`), hashing its characters in place, so a parser needs no string
+ * per looked-up word. Entries are only added (a table lives for one parse).
  */
 class NameTable<V> {
   private keys: (string | undefined)[] = new Array<string | undefined>(1024).fill(undefined);
   private hashes = new Int32Array(1024);
   private vals: (V | undefined)[] = new Array<V | undefined>(1024).fill(undefined);
   private size = 0;
-  /** The most recently found entries (a ring of RECENT), tried before the table. */
-  private readonly recentKeys: string[] = new Array<string>(RECENT).fill('');
-  private readonly recentVals: (V | undefined)[] = new Array<V | undefined>(RECENT).fill(undefined);
-  private recentAt = 0;
 
-  /** FNV-1a over text[start, end). */
-  private static hash(text: string, start: number, end: number): number {
-    let h = 0x811c9dc5 | 0;
-    for (let i = start; i < end; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619);
-    return h;
-  }
-
-  getAt(text: string, start: number, end: number): V | undefined {
-    const len = end - start;
-    const rk = this.recentKeys;
-    // two characters first (the last and the middle one), which tell most different names apart
-    const last = text.charCodeAt(end - 1);
-    const mid = len >> 1;
-    const midC = text.charCodeAt(start + mid);
-    for (let j = 0; j < RECENT; j++) {
-      const k = rk[j]!;
-      if (k.length === len && k.charCodeAt(len - 1) === last && k.charCodeAt(mid) === midC && text.startsWith(k, start)) return this.recentVals[j];
-    }
-    const h = NameTable.hash(text, start, end);
+  getAt(text: string, start: number, end: number, h = fnv1a(text, start, end)): V | undefined {
     const mask = this.keys.length - 1;
+    const len = end - start;
     for (let i = h & mask; ; i = (i + 1) & mask) {
       const k = this.keys[i];
       if (k === undefined) return undefined;
-      if (this.hashes[i] === h && k.length === len && text.startsWith(k, start)) {
-        const v = this.vals[i]!;
-        this.remember(k, v);
-        return v;
-      }
+      if (this.hashes[i] === h && k.length === len && sameAt(text, start, k)) return this.vals[i];
     }
   }
 
-  private remember(k: string, v: V): void {
-    const at = this.recentAt;
-    this.recentKeys[at] = k;
-    this.recentVals[at] = v;
-    this.recentAt = (at + 1) & (RECENT - 1);
-  }
-
-  /** Adds a name not in the table (or replaces its value). */
+  /** Adds a name (or replaces its value). */
   set(name: string, v: V): void {
     if ((this.size + 1) * 2 > this.keys.length) this.grow();
-    this.put(name, NameTable.hash(name, 0, name.length), v);
-    // a replaced value must not be found through the recent ring
-    for (let j = 0; j < RECENT; j++) if (this.recentKeys[j] === name) this.recentVals[j] = v;
+    this.put(name, fnv1a(name, 0, name.length), v);
   }
 
   private put(name: string, h: number, v: V): void {
@@ -450,8 +469,6 @@ class NameTable<V> {
     for (let i = 0; i < keys.length; i++) if (keys[i] !== undefined) this.put(keys[i]!, hashes[i]!, vals[i]!);
   }
 }
-/** How many recently found names a NameTable tries first (a power of two). */
-const RECENT = 4;
 
 /** A chain found by name, with the jump/goto targets to it that rules share. */
 interface ChainRef {
@@ -473,76 +490,84 @@ interface ChainRef {
  */
 class SharedValues {
   /** Per table: its chains by name, found in place in the text (see chainAt). */
-  private readonly names = new Map<Table, NameTable<ChainRef>>();
+  private readonly names = new Map<Table, NameTable<ChainRef | null>>();
   private lastTable: Table | undefined = undefined;
-  private lastNames: NameTable<ChainRef> | undefined = undefined;
-  private readonly addrs = new NameTable<Negatable<Cidr>>();
-  private readonly negAddrs = new NameTable<Negatable<Cidr>>();
-  private readonly comments = new NameTable<Match>();
+  private lastNames: NameTable<ChainRef | null> | undefined = undefined;
+  /** Chains (and target names: null) looked up last, tried before the table. */
+  private readonly recentChains = new RecentNames<ChainRef | null>();
+  private readonly addrs = new RecentNames<Negatable<Cidr>>();
+  private readonly negAddrs = new RecentNames<Negatable<Cidr>>();
+  private readonly comments = new RecentNames<Match>();
   private readonly ports = new Map<number, Match>();
   /** Random-mode statistic matches by probability and negation (they keep no state). */
   private readonly randoms = new Map<number, Match>();
 
-  private tableNames(t: Table): NameTable<ChainRef> {
+  private tableNames(t: Table): NameTable<ChainRef | null> {
     if (this.lastTable === t) return this.lastNames!;
     let n = this.names.get(t);
-    if (!n) this.names.set(t, (n = new NameTable<ChainRef>()));
+    if (!n) this.names.set(t, (n = new NameTable<ChainRef | null>()));
     this.lastTable = t;
     this.lastNames = n;
+    // the recent chains are another table's
+    this.recentChains.clear();
     return n;
   }
 
   /**
    * The chain of table t named by the cursor's next argument, which is then taken; undefined (and
    * nothing taken) when that argument is no existing chain, or not a plain word. Known chains are
-   * found where their name stands in the text: a hash of its characters, one compare on a hit.
+   * found where their name stands in the text: among the last few, else by a hash of its
+   * characters. Target names (never chain names: checkChainName) are remembered as no chain.
    */
   chainAt(t: Table, cur: Cursor): ChainRef | undefined {
     const p = cur.peekArg();
     if (p < 0) return undefined;
     const names = this.tableNames(t);
-    let ref = names.getAt(cur.source, p, cur.argEnd);
+    const text = cur.source;
+    const end = cur.argEnd;
+    let ref = this.recentChains.getAt(text, p, end);
     if (ref === undefined) {
-      const name = cur.source.slice(p, cur.argEnd);
-      const chain = t.chains.get(name);
-      if (!chain) return undefined;
-      names.set(chain.name, (ref = { table: t, chain }));
+      ref = names.getAt(text, p, end, this.recentChains.lastHash);
+      if (ref === undefined) {
+        const name = text.slice(p, end);
+        const chain = t.chains.get(name);
+        if (chain) names.set(chain.name, (ref = { table: t, chain }));
+        else if (TARGET_NAMES.has(name)) names.set(name, (ref = null));
+        else return undefined;
+      }
+      this.recentChains.put(ref ? ref.chain.name : text.slice(p, end), ref);
     }
+    if (ref === null) return undefined;
     cur.skipArg();
     return ref;
   }
 
   /**
-   * The `--comment` argument's comment match (which has no other option), one per distinct text,
-   * found where the text stands; the argument is taken. Checks what the comment module checks.
+   * The `--comment` argument's comment match (which has no other option), shared with the last
+   * few rules of the same comment, found where the text stands; the argument is taken. Checks
+   * what the comment module checks.
    */
   commentAt(cur: Cursor, opt: string): Match {
     const p = cur.peekArg();
-    const text = p < 0 ? cur.arg(opt) : undefined;
-    let m = text === undefined ? this.comments.getAt(cur.source, p, cur.argEnd) : this.comments.getAt(text, 0, text.length);
+    if (p < 0) return commentMatch(cur.arg(opt), opt);
+    let m = this.comments.getAt(cur.source, p, cur.argEnd);
     if (m === undefined) {
-      const comment = text ?? cur.source.slice(p, cur.argEnd);
-      if (comment.length > 255) throw new TokenError('comment: comment is longer than 255 characters (XT_MAX_COMMENT_LEN 256)', opt);
-      this.comments.set(comment, (m = { kind: 'comment', comment }));
+      const comment = cur.source.slice(p, cur.argEnd);
+      this.comments.put(comment, (m = commentMatch(comment, opt)));
     }
-    if (text === undefined) cur.skipArg();
+    cur.skipArg();
     return m;
   }
 
-  /** A `-s`/`-d` argument's spec, one per distinct text and negation, found where the text stands; taken. */
+  /** A `-s`/`-d` argument's spec, shared with the last few rules of the same text and negation, found where the text stands; taken. */
   addrAt(cur: Cursor, family: Family, opt: string, neg: boolean): Negatable<Cidr> {
-    const c = neg ? this.negAddrs : this.addrs;
     const p = cur.peekArg();
-    if (p < 0) {
-      const text = cur.arg(opt);
-      let v = c.getAt(text, 0, text.length);
-      if (v === undefined) c.set(text, (v = { value: parseAddrMask(text, family, opt), neg }));
-      return v;
-    }
+    if (p < 0) return { value: parseAddrMask(cur.arg(opt), family, opt), neg };
+    const c = neg ? this.negAddrs : this.addrs;
     let v = c.getAt(cur.source, p, cur.argEnd);
     if (v === undefined) {
       const text = cur.source.slice(p, cur.argEnd);
-      c.set(text, (v = { value: parseAddrMask(text, family, opt), neg }));
+      c.put(text, (v = { value: parseAddrMask(text, family, opt), neg }));
     }
     cur.skipArg();
     return v;
@@ -556,6 +581,7 @@ class SharedValues {
   /** Chains were deleted or replaced: forget every cached lookup. */
   chainsChanged(): void {
     this.names.clear();
+    this.recentChains.clear();
     this.lastTable = undefined;
     this.lastNames = undefined;
   }
@@ -750,6 +776,12 @@ function parseRuleArgs(t: Table, chain: Chain, cur: Cursor, family: Family, line
     if ((tg.kind === 'DNAT' || tg.kind === 'SNAT' || tg.kind === 'MASQUERADE' || tg.kind === 'REDIRECT') && !tg.flags.random && !tg.flags.randomFully && !tg.flags.persistent) tg.flags = NO_NAT_FLAGS;
   }
   return rule;
+}
+
+/** A comment match, checked as libxt_comment checks it. */
+function commentMatch(comment: string, opt: string): Match {
+  if (comment.length > 255) throw new TokenError('comment: comment is longer than 255 characters (XT_MAX_COMMENT_LEN 256)', opt);
+  return { kind: 'comment', comment };
 }
 
 /** `-m comment` before its --comment on the fast path (never changed: commentAt replaces it). */
