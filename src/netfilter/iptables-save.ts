@@ -10,7 +10,7 @@ import { NFT_SAVE_TABLE_ORDER, PROTO, PROTO_NAMES, PROTO_NUMBERS } from './names
 import { TARGET_NAMES, formatTarget, newTarget, targetOption } from './targets.js';
 import { BUILTIN_CHAINS, TABLE_NAMES } from './types.js';
 import type { Chain, Counters, Match, NatFlags, Negatable, Rule, Ruleset, Table, TableName, Target } from './types.js';
-import { Cursor, LineScan, RulesetParseError, TokenError, formatAddrMask, parseAddrMask, sameAt, tokenize } from './util.js';
+import { Cursor, LineScan, RulesetParseError, TokenError, formatAddrMask, parseAddrMask, parseAddrMaskAt, sameAt, tokenize } from './util.js';
 
 export interface ParseOptions {
   file?: string;
@@ -104,6 +104,17 @@ function restore(base: Ruleset, text: string, opts: RestoreOptions, fast: boolea
       if (scan && c0 === 45 /* - */ && table && lineCur.reset(scan, start, end)) {
         command(table, lineCur, undefined, family, lineNo, file, owned, shared);
         continue;
+      }
+      // Fast path: ":NAME - [0:0]", a user chain with zero counters (single spaces, nothing after).
+      if (scan && c0 === 58 /* : */ && table && end - start > 9 && sameAt(text, end - 8, ' - [0:0]')) {
+        const sp = text.indexOf(' ', start + 1);
+        if (sp === end - 8 && sp > start + 1) {
+          const name = text.slice(start + 1, sp);
+          if (!(BUILTIN_CHAINS[table.name] as readonly string[]).includes(name)) {
+            declareUserChain(table, name, ZERO_COUNTERS, !!opts.noflush, owned, shared);
+            continue;
+          }
+        }
       }
       const line = text.slice(start, end);
       if (c0 === 42 /* * */) {
@@ -307,6 +318,9 @@ function deleteChain(t: Table, name: string): void {
   t.order.splice(t.order.indexOf(name), 1);
 }
 
+/** The counters of a chain declared `[0:0]`, shared (counters are replaced, never changed in place). */
+const ZERO_COUNTERS: Counters = Object.freeze({ packets: 0, bytes: 0 });
+
 /** `:NAME POLICY [packets:bytes]` */
 function declareChain(t: Table, line: string, noflush: boolean, owned: Owned, shared: SharedValues | undefined): void {
   // The first three space-separated words after ':' (as line.slice(1).split(' ') without empty words).
@@ -324,7 +338,7 @@ function declareChain(t: Table, line: string, noflush: boolean, owned: Owned, sh
   const policy = word();
   const cnt = word();
   if (name === undefined || policy === undefined) throw new TokenError('bad chain line: expected ":NAME POLICY [packets:bytes]"', line);
-  let counters: Counters = { packets: 0, bytes: 0 };
+  let counters: Counters = ZERO_COUNTERS;
   if (cnt !== undefined && cnt !== '[0:0]') {
     const m = /^\[(\d+):(\d+)\]$/.exec(cnt);
     if (!m) throw new TokenError('bad chain counters', cnt);
@@ -339,6 +353,11 @@ function declareChain(t: Table, line: string, noflush: boolean, owned: Owned, sh
     return;
   }
   if (policy !== '-') throw new TokenError(`chain "${name}" is not a built-in chain of table ${t.name}; a user chain's policy is "-"`, policy);
+  declareUserChain(t, name, counters, noflush, owned, shared);
+}
+
+/** Declares user chain `name` of table t (`:NAME - [p:b]`): new, or flushed under --noflush. */
+function declareUserChain(t: Table, name: string, counters: Counters, noflush: boolean, owned: Owned, shared: SharedValues | undefined): void {
   checkChainName(name);
   const existing = t.chains.get(name);
   if (existing) {
@@ -365,7 +384,10 @@ export function parseRule(t: Table, chain: Chain, tokens: readonly string[], fro
  * same chains, comments and addresses; a miss replaces the entry used least recently.
  */
 class RecentNames<V> {
-  private readonly keys: string[] = new Array<string>(RECENT).fill('');
+  /** Each entry's name is keyTexts[j][keyStarts[j], keyStarts[j] + keyLens[j]) (a text it was read from). */
+  private readonly keyTexts: string[] = new Array<string>(RECENT).fill('');
+  private readonly keyStarts = new Int32Array(RECENT);
+  private readonly keyLens = new Int32Array(RECENT).fill(-1);
   private readonly hashes = new Int32Array(RECENT);
   private readonly vals: (V | undefined)[] = new Array<V | undefined>(RECENT).fill(undefined);
   private readonly used = new Int32Array(RECENT);
@@ -375,11 +397,15 @@ class RecentNames<V> {
 
   getAt(text: string, start: number, end: number): V | undefined {
     const h = (this.lastHash = fnv1a(text, start, end));
+    const len = end - start;
     const hashes = this.hashes;
     for (let j = 0; j < RECENT; j++) {
-      if (hashes[j] !== h) continue;
-      const k = this.keys[j]!;
-      if (k.length === end - start && sameAt(text, start, k)) {
+      if (hashes[j] !== h || this.keyLens[j] !== len) continue;
+      const k = this.keyTexts[j]!;
+      const ks = this.keyStarts[j]!;
+      let same = true;
+      for (let i = len - 1; i >= 0 && same; i--) same = text.charCodeAt(start + i) === k.charCodeAt(ks + i);
+      if (same) {
         this.used[j] = ++this.clock;
         return this.vals[j];
       }
@@ -387,11 +413,13 @@ class RecentNames<V> {
     return undefined;
   }
 
-  /** Remembers the name getAt last missed → v, in place of the entry used least recently. */
-  put(name: string, v: V): void {
+  /** Remembers the name getAt last missed, text[start, start + len), → v, in place of the entry used least recently. */
+  put(text: string, start: number, len: number, v: V): void {
     let lru = 0;
     for (let j = 1; j < RECENT; j++) if (this.used[j]! < this.used[lru]!) lru = j;
-    this.keys[lru] = name;
+    this.keyTexts[lru] = text;
+    this.keyStarts[lru] = start;
+    this.keyLens[lru] = len;
     this.hashes[lru] = this.lastHash;
     this.vals[lru] = v;
     this.used[lru] = ++this.clock;
@@ -399,11 +427,12 @@ class RecentNames<V> {
 
   /** Forgets every entry. */
   clear(): void {
-    this.keys.fill('');
-    this.hashes.fill(0);
+    this.keyTexts.fill('');
+    this.keyLens.fill(-1);
     this.vals.fill(undefined);
   }
 }
+
 /** FNV-1a over text[start, end). */
 function fnv1a(text: string, start: number, end: number): number {
   let h = 0x811c9dc5 | 0;
@@ -535,7 +564,7 @@ class SharedValues {
         else if (TARGET_NAMES.has(name)) names.set(name, (ref = null));
         else return undefined;
       }
-      this.recentChains.put(ref ? ref.chain.name : text.slice(p, end), ref);
+      this.recentChains.put(text, p, end - p, ref);
     }
     if (ref === null) return undefined;
     cur.skipArg();
@@ -553,7 +582,7 @@ class SharedValues {
     let m = this.comments.getAt(cur.source, p, cur.argEnd);
     if (m === undefined) {
       const comment = cur.source.slice(p, cur.argEnd);
-      this.comments.put(comment, (m = commentMatch(comment, opt)));
+      this.comments.put(cur.source, p, comment.length, (m = commentMatch(comment, opt)));
     }
     cur.skipArg();
     return m;
@@ -564,10 +593,12 @@ class SharedValues {
     const p = cur.peekArg();
     if (p < 0) return { value: parseAddrMask(cur.arg(opt), family, opt), neg };
     const c = neg ? this.negAddrs : this.addrs;
-    let v = c.getAt(cur.source, p, cur.argEnd);
+    const text = cur.source;
+    const end = cur.argEnd;
+    let v = c.getAt(text, p, end);
     if (v === undefined) {
-      const text = cur.source.slice(p, cur.argEnd);
-      c.put(text, (v = { value: parseAddrMask(text, family, opt), neg }));
+      const value = family === 4 ? parseAddrMaskAt(text, p, end, opt) : parseAddrMask(text.slice(p, end), family, opt);
+      c.put(text, p, end - p, (v = { value, neg }));
     }
     cur.skipArg();
     return v;

@@ -377,11 +377,16 @@ export function saveString(value: string): string {
 
 /** Fast dotted-quad parser (strict), or -1. */
 export function parseV4(s: string): number {
+  return parseV4At(s, 0, s.length);
+}
+
+/** parseV4 of s[start, end). */
+export function parseV4At(s: string, start: number, end: number): number {
   let n = 0;
   let part = 0;
   let digits = 0;
   let dots = 0;
-  for (let k = 0; k < s.length; k++) {
+  for (let k = start; k < end; k++) {
     const c = s.charCodeAt(k);
     if (c >= 48 && c <= 57) {
       part = part * 10 + (c - 48);
@@ -424,24 +429,47 @@ export function parseAddr(text: string, family: Family, token: string): Ip {
  * iptables stores address & mask. No prefix = host (/32, /128).
  */
 export function parseAddrMask(text: string, family: Family, token: string): Cidr {
+  if (family === 4) return parseAddrMaskAt(text, 0, text.length, token);
   const slash = text.indexOf('/');
   const a = slash < 0 ? text : text.slice(0, slash);
   const ip = parseAddr(a, family, token);
-  let prefix = family === 4 ? 32 : 128;
+  let prefix = 128;
   if (slash >= 0) {
     const m = text.slice(slash + 1);
-    if (/^\d{1,3}$/.test(m)) {
-      prefix = Number(m);
-      if (prefix > (family === 4 ? 32 : 128)) throw new TokenError(`invalid mask "${m}"`, token);
-    } else if (family === 4) {
-      const mn = parseV4(m);
-      const p = MASK4.indexOf(mn);
-      if (mn < 0 || p < 0) throw new TokenError(`invalid mask "${m}"`, token);
-      prefix = p;
-    } else throw new TokenError(`invalid mask "${m}"`, token);
+    if (!/^\d{1,3}$/.test(m)) throw new TokenError(`invalid mask "${m}"`, token);
+    prefix = Number(m);
+    if (prefix > 128) throw new TokenError(`invalid mask "${m}"`, token);
   }
-  if (family === 4) return { family: 4, network: { family: 4, n: ((ip.n as number) & mask4(prefix)) >>> 0 }, prefix };
   return parseCidr(`${formatIp(ip)}/${prefix}`);
+}
+
+/** parseAddrMask of IPv4 text[start, end) (`a.b.c.d`, `/len` or `/a.b.c.d` mask), read in place. */
+export function parseAddrMaskAt(text: string, start: number, end: number, token: string): Cidr {
+  let slash = text.indexOf('/', start);
+  if (slash < 0 || slash >= end) slash = -1;
+  const n = parseV4At(text, start, slash < 0 ? end : slash);
+  if (n < 0) throw new TokenError(`invalid IPv4 address "${text.slice(start, slash < 0 ? end : slash)}"`, token);
+  let prefix = 32;
+  if (slash >= 0) {
+    const len = end - slash - 1;
+    let digits = len >= 1 && len <= 3;
+    let v = 0;
+    for (let k = slash + 1; k < end && digits; k++) {
+      const c = text.charCodeAt(k);
+      digits = c >= 48 && c <= 57;
+      v = v * 10 + (c - 48);
+    }
+    if (digits) {
+      prefix = v;
+      if (prefix > 32) throw new TokenError(`invalid mask "${text.slice(slash + 1, end)}"`, token);
+    } else {
+      const mn = parseV4At(text, slash + 1, end);
+      const p = MASK4.indexOf(mn);
+      if (mn < 0 || p < 0) throw new TokenError(`invalid mask "${text.slice(slash + 1, end)}"`, token);
+      prefix = p;
+    }
+  }
+  return { family: 4, network: { family: 4, n: (n & mask4(prefix)) >>> 0 }, prefix };
 }
 
 export function formatAddrMask(c: Cidr): string {
