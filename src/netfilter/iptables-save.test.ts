@@ -94,6 +94,13 @@ describe('the fast path (lines read by position, shared values) gives the genera
       table('-A INPUT -s 10.0.0.300 -j X'), table('-A INPUT -s'), table('-A INPUT ! ! -s 1.1.1.1'), table('-A INPUT -j NOPE'),
       table('-A NOCHAIN -j ACCEPT'), table('-A INPUT "-s" 1.1.1.1 -j X'), table('-A INPUT -m comment --comment "a"b -j X'),
       table('-A INPUT -p tcp -j DNAT --to-destination 1.2.3.4:80'), table('   '), table('-N A', '-N B', '-A A -j B', '-A B -j A'),
+      // jumps between declared chains (the fast path checks them over the jumps it recorded)
+      table(':A - [0:0]', ':B - [0:0]', '-A INPUT -j A', '-A A -j B', '-A A -j X', '-A B -j X', '-A X -j A'),
+      table(':A - [0:0]', ':B - [0:0]', '-A A -j B', '-A B -g A'),
+      table(...Array.from({ length: 17 }, (_, i) => `:C${i} - [0:0]`), '-A INPUT -j C0', ...Array.from({ length: 16 }, (_, i) => `-A C${i} -j C${i + 1}`)),
+      table(...Array.from({ length: 16 }, (_, i) => `:C${i} - [0:0]`), '-A OUTPUT -j C0', ...Array.from({ length: 15 }, (_, i) => `-A C${i} -j C${i + 1}`), '-A C3 -j X'),
+      table(':A - [0:0]', '-A A -m comment --comment "a\\"b" -j X', '-A X -j A'),
+      table(':A - [0:0]', '-A A -j X', '-I X -j A'),
     ];
     for (const c of cases) {
       const { fast, general } = both(c);

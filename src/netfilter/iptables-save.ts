@@ -126,6 +126,7 @@ function restore(base: Ruleset, text: string, opts: RestoreOptions, fast: boolea
         else {
           table = emptyTable(tn);
           owned.addTable(table);
+          shared?.freshTable(table);
         }
         out.tables.set(tn, table);
         tableLine = lineNo;
@@ -133,7 +134,7 @@ function restore(base: Ruleset, text: string, opts: RestoreOptions, fast: boolea
       }
       if (line === 'COMMIT' || line.trimEnd() === 'COMMIT') {
         if (!table) fail('COMMIT without a table', 'COMMIT');
-        checkTable(table!, family, file, owned);
+        checkTable(table!, family, file, owned, shared?.jumpGraph(table!));
         table = undefined;
         continue;
       }
@@ -197,6 +198,10 @@ function command(t: Table, cur: Cursor, counters: Counters | undefined, family: 
       }
       const rule = parseRuleArgs(t, chain, cur, family, lineNo, file, shared);
       if (counters) rule.counters = counters;
+      if (shared) {
+        if (cmd === '-A' || cmd === '--append') shared.appended(t, ref, rule);
+        else shared.graphBroken(t);
+      }
       const rules = chain.rules;
       // The first rules of a chain go into array literals of their exact size (see newRule).
       if (at === rules.length && at < 3) chain.rules = at === 0 ? [rule] : at === 1 ? [rules[0]!, rule] : [rules[0]!, rules[1]!, rule];
@@ -206,6 +211,7 @@ function command(t: Table, cur: Cursor, counters: Counters | undefined, family: 
     }
     case '-N':
     case '--new-chain': {
+      shared?.graphBroken(t);
       const n = cur.take();
       if (n === undefined) throw new TokenError('-N needs a chain name', cmd);
       if (t.chains.has(n)) throw new TokenError(`chain "${n}" already exists`, n);
@@ -216,6 +222,7 @@ function command(t: Table, cur: Cursor, counters: Counters | undefined, family: 
     }
     case '-X':
     case '--delete-chain': {
+      shared?.graphBroken(t);
       shared?.chainsChanged();
       owned.forget();
       const n = cur.take();
@@ -231,6 +238,7 @@ function command(t: Table, cur: Cursor, counters: Counters | undefined, family: 
     }
     case '-F':
     case '--flush': {
+      shared?.graphBroken(t);
       const n = cur.take();
       if (n === undefined) for (const c of [...t.chains.keys()]) owned.chain(t, c).rules = [];
       else {
@@ -433,10 +441,13 @@ class RecentNames<V> {
   }
 }
 
-/** FNV-1a over text[start, end). */
+/**
+ * FNV-1a over the length and the last (at most 32) characters of text[start, end): all of a chain
+ * name (28 characters at most) or an address; a long comment's end, where comments differ most.
+ */
 function fnv1a(text: string, start: number, end: number): number {
-  let h = 0x811c9dc5 | 0;
-  for (let i = start; i < end; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619);
+  let h = Math.imul(0x811c9dc5 ^ (end - start), 16777619);
+  for (let i = end - start > 32 ? end - 32 : start; i < end; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619);
   return h;
 }
 
@@ -503,6 +514,8 @@ class NameTable<V> {
 interface ChainRef {
   table: Table;
   chain: Chain;
+  /** The chain's position in table.order (see JumpGraph); -1 when unknown. */
+  ord: number;
   /** The chain as this restore may change it (Owned.chain), once asked for. */
   own?: Chain;
   jump?: Target;
@@ -530,6 +543,38 @@ class SharedValues {
   private readonly ports = new Map<number, Match>();
   /** Random-mode statistic matches by probability and negation (they keep no state). */
   private readonly randoms = new Map<number, Match>();
+  /** The jumps of the tables this restore made, while only appends and declarations built them. */
+  private readonly graphs = new Map<Table, JumpGraph>();
+  /** The chain the rule being parsed jumps or goes to, found by chainAt. */
+  jumpRef: ChainRef | undefined = undefined;
+
+  /** Table t was made by this restore: its jumps are recorded as its rules are appended. */
+  freshTable(t: Table): void {
+    this.graphs.set(t, new JumpGraph());
+  }
+
+  /** `rule` was appended to `from` (found by chainAt, or undefined): its jump, if any, is recorded. */
+  appended(t: Table, from: ChainRef | undefined, rule: Rule): void {
+    const g = this.graphs.get(t);
+    if (g === undefined) return;
+    const kind = rule.target.kind;
+    if (kind !== 'JUMP' && kind !== 'GOTO') return;
+    const to = this.jumpRef;
+    if (from === undefined || to === undefined || from.ord < 0 || to.ord < 0) this.graphs.delete(t);
+    else g.add(from.ord, to.ord, rule.line);
+  }
+
+  /** A command other than an append changed table t: its recorded jumps no longer tell. */
+  graphBroken(t: Table): void {
+    this.graphs.delete(t);
+  }
+
+  /** The jumps recorded for table t, when they are all of its jumps. */
+  jumpGraph(t: Table): JumpGraph | undefined {
+    const g = this.graphs.get(t);
+    this.graphs.delete(t);
+    return g;
+  }
 
   private tableNames(t: Table): NameTable<ChainRef | null> {
     if (this.lastTable === t) return this.lastNames!;
@@ -560,7 +605,7 @@ class SharedValues {
       if (ref === undefined) {
         const name = text.slice(p, end);
         const chain = t.chains.get(name);
-        if (chain) names.set(chain.name, (ref = { table: t, chain }));
+        if (chain) names.set(chain.name, (ref = { table: t, chain, ord: chain.builtin ? (BUILTIN_CHAINS[t.name] as readonly string[]).indexOf(chain.name) : -1 }));
         else if (TARGET_NAMES.has(name)) names.set(name, (ref = null));
         else return undefined;
       }
@@ -606,7 +651,8 @@ class SharedValues {
 
   /** A chain this restore just made in table t: found from now on without a miss. */
   declared(t: Table, chain: Chain): void {
-    this.tableNames(t).set(chain.name, { table: t, chain });
+    // declareUserChain has just added it at the end of t.order
+    this.tableNames(t).set(chain.name, { table: t, chain, ord: t.order.length - 1 });
   }
 
   /** Chains were deleted or replaced: forget every cached lookup. */
@@ -688,6 +734,7 @@ const RULE_OPTIONS: ReadonlyMap<string, number> = new Map([
 /** Parses the arguments of one rule from `cur` (after `-A CHAIN`). */
 function parseRuleArgs(t: Table, chain: Chain, cur: Cursor, family: Family, line: number, file: string | undefined, shared: SharedValues | undefined): Rule {
   const rule = newRule(t.name, chain.name, line, file, family);
+  if (shared) shared.jumpRef = undefined;
 
   // The rule's matches and the options seen per match (only the kinds whose final check needs
   // them) are gathered in scratch arrays reused by every rule (this function does not recurse),
@@ -753,6 +800,7 @@ function parseRuleArgs(t: Table, chain: Chain, cur: Cursor, family: Family, line
           if (to.builtin) throw new TokenError(`cannot jump to built-in chain "${name}"`, name);
           const kind = isGoto ? 'GOTO' : 'JUMP';
           rule.target = ref ? shared!.chainTarget(ref, kind) : { kind, chain: name };
+          if (shared) shared.jumpRef = ref;
         } else if (isGoto) throw new TokenError(`goto "${name}": no such chain`, name);
         else rule.target = newTarget(name, family);
         break;
@@ -967,15 +1015,74 @@ const HEIGHTS = new WeakMap<ReadonlyMap<string, Chain>, Heights>();
 /** Heights of a table's chains: those found for a copy, over those of the table it copies. */
 class Heights {
   readonly depth: number;
+  private own: ReadonlyMap<string, { readonly height: number }> | undefined;
+  /**
+   * `own` is the heights by name, or `[names, heights]` (by position), made into a map when first
+   * asked: a table validated once and never copied needs none.
+   */
   constructor(
-    private readonly own: ReadonlyMap<string, { readonly height: number }>,
+    own: ReadonlyMap<string, { readonly height: number }> | readonly [readonly string[], Int32Array],
     private readonly parent?: Heights,
   ) {
     this.depth = parent ? parent.depth + 1 : 0;
+    if (own instanceof Map) this.own = own;
+    else this.byPosition = own as readonly [readonly string[], Int32Array];
   }
+  private byPosition: readonly [readonly string[], Int32Array] | undefined;
   get(name: string): number | undefined {
-    const h = this.own.get(name);
+    let own = this.own;
+    if (own === undefined) {
+      const [names, heights] = this.byPosition!;
+      const m = new Map<string, { height: number }>();
+      for (let i = 0; i < names.length; i++) m.set(names[i]!, { height: heights[i]! });
+      this.own = own = m;
+      this.byPosition = undefined;
+    }
+    const h = own.get(name);
     return h !== undefined ? h.height : this.parent?.get(name);
+  }
+}
+
+/**
+ * The jumps of a table as the fast path read them, by chain position in table.order: one
+ * (from, to, line) per jumping rule, in the order of the input. Valid while the table was built by
+ * declarations and appends only (rules then stand in their chains in input order).
+ */
+class JumpGraph {
+  private edges = new Int32Array(3 * 1024);
+  private n = 0;
+
+  add(from: number, to: number, line: number): void {
+    let e = this.edges;
+    if (this.n * 3 + 3 > e.length) {
+      const bigger = new Int32Array(e.length * 2);
+      bigger.set(e);
+      this.edges = e = bigger;
+    }
+    const k = this.n++ * 3;
+    e[k] = from;
+    e[k + 1] = to;
+    e[k + 2] = line;
+  }
+
+  /**
+   * Per chain position (of `chains` chains), its jumps in input order: targets[start[c]…start[c+1])
+   * with their lines (a stable counting sort of the edges by their source).
+   */
+  adjacency(chains: number): { start: Int32Array; targets: Int32Array; lines: Int32Array } {
+    const { edges, n } = this;
+    const start = new Int32Array(chains + 1);
+    for (let k = 0; k < n; k++) start[edges[k * 3]! + 1]!++;
+    for (let c = 0; c < chains; c++) start[c + 1]! += start[c]!;
+    const fill = start.slice(0, chains);
+    const targets = new Int32Array(n);
+    const lines = new Int32Array(n);
+    for (let k = 0; k < n; k++) {
+      const at = fill[edges[k * 3]!]!++;
+      targets[at] = edges[k * 3 + 1]!;
+      lines[at] = edges[k * 3 + 2]!;
+    }
+    return { start, targets, lines };
   }
 }
 /** Beyond this many layers of copies, a table is validated whole again (lookups stay short). */
@@ -987,9 +1094,13 @@ const MAX_HEIGHT_LAYERS = 8;
  * (nothing unchanged can jump to them: built-ins are no jump targets and new names were not there),
  * only the changed chains are visited; the unchanged keep their heights. Otherwise all are.
  */
-function checkTable(t: Table, family: Family, file?: string, owned?: Owned): void {
+function checkTable(t: Table, family: Family, file?: string, owned?: Owned, graph?: JumpGraph): void {
   void family;
   const baseMap = t.chains instanceof ChainMap ? t.chains.origin() : undefined;
+  if (graph !== undefined && baseMap === undefined) {
+    checkGraph(t, graph, file);
+    return;
+  }
   const known = baseMap ? HEIGHTS.get(baseMap) : undefined;
   let incremental = known !== undefined && owned !== undefined && known.depth < MAX_HEIGHT_LAYERS;
   const dirty: string[] = [];
@@ -1067,6 +1178,42 @@ function checkTable(t: Table, family: Family, file?: string, owned?: Owned): voi
   }
   for (const name of t.order) check(name);
   HEIGHTS.set(t.chains, new Heights(nodes));
+}
+
+/**
+ * checkTable over the jumps the fast path recorded (a table this restore made from declarations and
+ * appends): the same walk in the same order, by chain position instead of by name, so it finds the
+ * same heights and reports the same first error.
+ */
+function checkGraph(t: Table, graph: JumpGraph, file: string | undefined): void {
+  const names = t.order;
+  const n = names.length;
+  const { start, targets, lines } = graph.adjacency(n);
+  const ON_PATH = -1;
+  const UNSEEN = -2;
+  const height = new Int32Array(n).fill(UNSEEN);
+  const visit = (c: number, viaLine: number | undefined): number => {
+    const h = height[c]!;
+    if (h >= 0) return h;
+    if (h === ON_PATH) {
+      throw new RulesetParseError(`loop in table ${t.name}: chain ${names[c]} reaches itself (iptables-restore fails with ELOOP)`, { file, line: viaLine, token: names[c] });
+    }
+    height[c] = ON_PATH;
+    let max = 0;
+    for (let k = start[c]!, end = start[c + 1]!; k < end; k++) {
+      const d = 1 + visit(targets[k]!, lines[k]!);
+      if (d > max) max = d;
+    }
+    height[c] = max;
+    return max;
+  };
+  for (let c = 0; c < n; c++) {
+    const h = visit(c, undefined);
+    if (h >= NFT_JUMP_STACK_SIZE && t.chains.get(names[c]!)!.builtin) {
+      throw new RulesetParseError(`chain ${names[c]} of table ${t.name} nests jumps ${h} deep; the kernel allows ${NFT_JUMP_STACK_SIZE - 1} (EMLINK)`, { file, token: names[c] });
+    }
+  }
+  HEIGHTS.set(t.chains, new Heights([names.slice(), height]));
 }
 
 /** include/net/netfilter/nf_tables.h */
