@@ -312,8 +312,10 @@ class Owned {
 
 function checkChainName(n: string): void {
   if (n.length > 28) throw new TokenError(`chain name "${n}" is longer than 28 characters`, n);
-  if (n.startsWith('-') || n.startsWith('!') || TARGET_NAMES.has(n)) throw new TokenError(`invalid chain name "${n}"`, n);
+  const c = n.charCodeAt(0);
+  if (c === 45 /* - */ || c === 33 /* ! */ || (n.length <= LONGEST_TARGET_NAME && TARGET_NAMES.has(n))) throw new TokenError(`invalid chain name "${n}"`, n);
 }
+const LONGEST_TARGET_NAME = Math.max(...[...TARGET_NAMES].map((t) => t.length));
 
 function deleteChain(t: Table, name: string): void {
   const ch = t.chains.get(name)!;

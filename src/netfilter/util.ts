@@ -497,8 +497,15 @@ export function parsePortRange(text: string, token: string, sep = ':'): PortRang
 }
 
 export function parsePort(text: string, token: string): number {
-  if (!/^\d{1,5}$/.test(text) || Number(text) > 65535) throw new TokenError(`invalid port "${text}"`, token);
-  return Number(text);
+  // 1 to 5 decimal digits, at most 65535
+  const n = text.length;
+  let v = n >= 1 && n <= 5 ? 0 : -1;
+  for (let i = 0; i < n && v >= 0; i++) {
+    const c = text.charCodeAt(i);
+    v = c >= 48 && c <= 57 ? v * 10 + (c - 48) : -1;
+  }
+  if (v < 0 || v > 65535) throw new TokenError(`invalid port "${text}"`, token);
+  return v;
 }
 
 export function formatPortRange(r: PortRange, sep = ':'): string {
