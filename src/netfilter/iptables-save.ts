@@ -10,7 +10,7 @@ import { NFT_SAVE_TABLE_ORDER, PROTO, PROTO_NAMES, PROTO_NUMBERS } from './names
 import { TARGET_NAMES, formatTarget, newTarget, targetOption } from './targets.js';
 import { BUILTIN_CHAINS, TABLE_NAMES } from './types.js';
 import type { Chain, Counters, Match, NatFlags, Negatable, Rule, Ruleset, Table, TableName, Target } from './types.js';
-import { Cursor, LineScan, RulesetParseError, TokenError, formatAddrMask, parseAddrMask, parseAddrMaskAt, sameAt, tokenize } from './util.js';
+import { Cursor, LineScan, RulesetParseError, TokenError, atomSlotOf, formatAddrMask, parseAddrMask, parseAddrMaskAt, sameAt, tokenize } from './util.js';
 
 export interface ParseOptions {
   file?: string;
@@ -733,6 +733,13 @@ const RULE_OPTIONS: ReadonlyMap<string, number> = new Map([
   ['-c', OPT_COUNTERS], ['--set-counters', OPT_COUNTERS],
 ]);
 
+/** RULE_OPTIONS by the ATOMS slot of the option word (0: not a rule option). */
+const RULE_OPTION_BY_ATOM = new Int8Array(1024);
+for (const [w, o] of RULE_OPTIONS) {
+  const slot = atomSlotOf(w);
+  if (slot >= 0) RULE_OPTION_BY_ATOM[slot] = o;
+}
+
 /** Parses the arguments of one rule from `cur` (after `-A CHAIN`). */
 function parseRuleArgs(t: Table, chain: Chain, cur: Cursor, family: Family, line: number, file: string | undefined, shared: SharedValues | undefined): Rule {
   const rule = newRule(t.name, chain.name, line, file, family);
@@ -752,7 +759,8 @@ function parseRuleArgs(t: Table, chain: Chain, cur: Cursor, family: Family, line
       neg = true;
       continue;
     }
-    switch (RULE_OPTIONS.get(tok)) {
+    const atom = cur.atom;
+    switch (atom >= 0 ? RULE_OPTION_BY_ATOM[atom] : RULE_OPTIONS.get(tok)) {
       case OPT_SRC:
         rule.src = shared ? shared.addrAt(cur, family, tok, neg) : { value: parseAddrMask(cur.arg(tok), family, tok), neg };
         break;

@@ -62,6 +62,12 @@ for (const w of [...OPTION_WORDS, ...VALUE_WORDS]) {
   if (ATOMS[i] === undefined) ATOMS[i] = w;
 }
 
+/** The ATOMS slot of `word` when a position cursor returns it as an atom (Cursor.atom), else -1. */
+export function atomSlotOf(word: string): number {
+  const i = atomSlot(word, 0, word.length);
+  return ATOMS[i] === word ? i : -1;
+}
+
 /**
  * Where a character next occurs in a text at or after a position, remembered so that asking
  * line after line costs one forward scan of the whole text (not one per line).
@@ -104,6 +110,12 @@ export class LineScan {
  */
 export class Cursor {
   i = 0;
+  /**
+   * The ATOMS slot of the argument a position cursor returned last, when it was one of the option
+   * and value words (the very string in OPTION_WORDS/VALUE_WORDS), else -1: lets a caller map the
+   * word to a number by slot (see atomSlotOf) instead of looking the string up.
+   */
+  atom = -1;
   private pos = 0;
   private end = 0;
   private text = '';
@@ -154,9 +166,11 @@ export class Cursor {
     if (this.tokens) return this.tokens[this.i];
     const save = this.pos;
     const saveQuote = this.quote;
+    const saveAtom = this.atom;
     const t = this.next();
     this.pos = save;
     this.quote = saveQuote;
+    this.atom = saveAtom;
     return t;
   }
 
@@ -195,6 +209,7 @@ export class Cursor {
   private argNext = 0;
   /** Takes the argument peekArg found. */
   skipArg(): void {
+    this.atom = -1;
     const next = this.argNext;
     if (this.quote < next) {
       const nq = this.quotes!.next(next);
@@ -255,6 +270,7 @@ export class Cursor {
       const nq = this.quotes!.next(close + 1);
       this.quote = nq < end ? nq : end;
       this.pos = close + 1;
+      this.atom = -1;
       return q === p ? s.slice(q + 1, close) : s.slice(p, q) + s.slice(q + 1, close);
     }
     this.pos = e;
@@ -262,9 +278,17 @@ export class Cursor {
     const c = s.charCodeAt(p);
     // Options, and short words starting with a letter (module and target names): the atom if any.
     if (c === 45 /* - */ || (len <= 10 && c >= 65 /* A */)) {
-      const w = ATOMS[atomSlot(s, p, len)];
-      if (w !== undefined && w.length === len && sameAt(s, p, w)) return w;
-    } else if (len === 1 && c === 33 /* ! */) return '!';
+      const slot = atomSlot(s, p, len);
+      const w = ATOMS[slot];
+      if (w !== undefined && w.length === len && sameAt(s, p, w)) {
+        this.atom = slot;
+        return w;
+      }
+    } else if (len === 1 && c === 33 /* ! */) {
+      this.atom = -1;
+      return '!';
+    }
+    this.atom = -1;
     return s.slice(p, e);
   }
 }
