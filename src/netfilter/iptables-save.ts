@@ -740,6 +740,18 @@ for (const [w, o] of RULE_OPTIONS) {
   if (slot >= 0) RULE_OPTION_BY_ATOM[slot] = o;
 }
 
+/** MATCH_MODULES and PROTO_NUMBERS by the ATOMS slot of the word (undefined: not one). */
+const MODULE_BY_ATOM: (Match['kind'] | undefined)[] = new Array<Match['kind'] | undefined>(1024).fill(undefined);
+for (const [w, k] of MATCH_MODULES) {
+  const slot = atomSlotOf(w);
+  if (slot >= 0) MODULE_BY_ATOM[slot] = k;
+}
+const PROTO_BY_ATOM: (number | undefined)[] = new Array<number | undefined>(1024).fill(undefined);
+for (const [w, n] of PROTO_NUMBERS) {
+  const slot = atomSlotOf(w);
+  if (slot >= 0) PROTO_BY_ATOM[slot] = n;
+}
+
 /** Parses the arguments of one rule from `cur` (after `-A CHAIN`). */
 function parseRuleArgs(t: Table, chain: Chain, cur: Cursor, family: Family, line: number, file: string | undefined, shared: SharedValues | undefined): Rule {
   const rule = newRule(t.name, chain.name, line, file, family);
@@ -775,7 +787,7 @@ function parseRuleArgs(t: Table, chain: Chain, cur: Cursor, family: Family, line
         break;
       case OPT_PROTO: {
         const p = cur.arg(tok);
-        const n = PROTO_NUMBERS.get(p) ?? PROTO_NUMBERS.get(p.toLowerCase()) ?? (/^\d{1,3}$/.test(p) && Number(p) <= 255 ? Number(p) : undefined);
+        const n = (cur.atom >= 0 ? PROTO_BY_ATOM[cur.atom] : undefined) ?? PROTO_NUMBERS.get(p) ?? PROTO_NUMBERS.get(p.toLowerCase()) ?? (/^\d{1,3}$/.test(p) && Number(p) <= 255 ? Number(p) : undefined);
         if (n === undefined) throw new TokenError(`unknown protocol "${p}" specified`, tok);
         if (n === 0 && neg) throw new TokenError('rule would never match protocol', tok);
         rule.proto = n === 0 ? undefined : shared ? protoSpec(n, neg) : { num: n, neg };
@@ -788,7 +800,7 @@ function parseRuleArgs(t: Table, chain: Chain, cur: Cursor, family: Family, line
       case OPT_MATCH: {
         if (neg) throw new TokenError('unexpected "!" before -m', tok);
         const name = cur.arg(tok);
-        const kind = MATCH_MODULES.get(name);
+        const kind = cur.atom >= 0 ? MODULE_BY_ATOM[cur.atom] : MATCH_MODULES.get(name);
         if (!kind) throw new TokenError(`Couldn't load match \`${name}': unknown or unsupported match module`, name);
         if ((kind === 'icmp' && family === 6) || (kind === 'icmp6' && family === 4)) throw new TokenError(`match "${name}" is not for IPv${family}`, name);
         // the fast path replaces a comment match at its --comment (see commentAt)
@@ -824,7 +836,8 @@ function parseRuleArgs(t: Table, chain: Chain, cur: Cursor, family: Family, line
       }
       default: {
         if (!tok.startsWith('-')) throw new TokenError(`Bad argument \`${tok}'`, tok);
-        if (targetOption(rule.target, tok, cur, neg, family)) break;
+        // (a rule without -j yet has no target options)
+        if (rule.target !== NO_TARGET && targetOption(rule.target, tok, cur, neg, family)) break;
         let taken = false;
         for (let k = nm - 1; k >= 0 && !taken; k--) {
           const m = matches[k]!;
