@@ -398,24 +398,25 @@ class RecentNames<V> {
   private readonly keyTexts: string[] = new Array<string>(RECENT).fill('');
   private readonly keyStarts = new Int32Array(RECENT);
   private readonly keyLens = new Int32Array(RECENT).fill(-1);
-  private readonly hashes = new Int32Array(RECENT);
   private readonly vals: (V | undefined)[] = new Array<V | undefined>(RECENT).fill(undefined);
   private readonly used = new Int32Array(RECENT);
   private clock = 0;
-  /** The hash of the text getAt was last asked for (put files its name under it). */
-  lastHash = 0;
 
+  /**
+   * The value of the name text[start, end) when it is among the recent ones. Compared from the
+   * end (names of a dump differ most there: kube-proxy's hashes, endpoint addresses), without
+   * hashing: a hit costs one comparison of the name, a miss a character or two per entry.
+   */
   getAt(text: string, start: number, end: number): V | undefined {
-    const h = (this.lastHash = fnv1a(text, start, end));
     const len = end - start;
-    const hashes = this.hashes;
+    const lens = this.keyLens;
     for (let j = 0; j < RECENT; j++) {
-      if (hashes[j] !== h || this.keyLens[j] !== len) continue;
+      if (lens[j] !== len) continue;
       const k = this.keyTexts[j]!;
       const ks = this.keyStarts[j]!;
-      let same = true;
-      for (let i = len - 1; i >= 0 && same; i--) same = text.charCodeAt(start + i) === k.charCodeAt(ks + i);
-      if (same) {
+      let i = len - 1;
+      while (i >= 0 && text.charCodeAt(start + i) === k.charCodeAt(ks + i)) i--;
+      if (i < 0) {
         this.used[j] = ++this.clock;
         return this.vals[j];
       }
@@ -423,14 +424,13 @@ class RecentNames<V> {
     return undefined;
   }
 
-  /** Remembers the name getAt last missed, text[start, start + len), → v, in place of the entry used least recently. */
+  /** Remembers the name text[start, start + len) → v, in place of the entry used least recently. */
   put(text: string, start: number, len: number, v: V): void {
     let lru = 0;
     for (let j = 1; j < RECENT; j++) if (this.used[j]! < this.used[lru]!) lru = j;
     this.keyTexts[lru] = text;
     this.keyStarts[lru] = start;
     this.keyLens[lru] = len;
-    this.hashes[lru] = this.lastHash;
     this.vals[lru] = v;
     this.used[lru] = ++this.clock;
   }
@@ -603,7 +603,7 @@ class SharedValues {
     const end = cur.argEnd;
     let ref = this.recentChains.getAt(text, p, end);
     if (ref === undefined) {
-      ref = names.getAt(text, p, end, this.recentChains.lastHash);
+      ref = names.getAt(text, p, end);
       if (ref === undefined) {
         const name = text.slice(p, end);
         const chain = t.chains.get(name);
