@@ -670,6 +670,30 @@ class SharedValues {
     return (ref.goto ??= { kind, chain: ref.chain.name });
   }
 
+  /** The last few match lists made, tried first by matchList. */
+  private readonly lists: Match[][] = [NO_MATCHES, NO_MATCHES, NO_MATCHES, NO_MATCHES];
+  private listAt = 0;
+
+  /**
+   * An exact-size array of ms[0…n): a recent rule's own when it holds the very same matches (rules
+   * are not changed after parsing, so they may share it), else a new one.
+   */
+  matchList(ms: readonly Match[], n: number): Match[] {
+    if (n === 0) return NO_MATCHES;
+    const lists = this.lists;
+    for (let j = 0; j < lists.length; j++) {
+      const l = lists[j]!;
+      if (l.length !== n) continue;
+      let k = 0;
+      while (k < n && l[k] === ms[k]) k++;
+      if (k === n) return l;
+    }
+    const l = exactMatches(ms, n);
+    lists[this.listAt] = l;
+    this.listAt = (this.listAt + 1) & 3;
+    return l;
+  }
+
   /** The shared equal of `m` when it is one of the kinds shared, else `m`. */
   match(m: Match): Match {
     switch (m.kind) {
@@ -868,12 +892,13 @@ function parseRuleArgs(t: Table, chain: Chain, cur: Cursor, family: Family, line
     neg = false;
   }
   if (neg) throw new TokenError('"!" at the end of the rule', '!');
-  // An exact-size copy: the array grown by push keeps room for 17 matches.
-  const ms = (rule.matches = exactMatches(matches, nm));
-  for (let k = 0; k < ms.length; k++) finishMatch(ms[k]!, seen[k]!, family);
+  for (let k = 0; k < nm; k++) finishMatch(matches[k]!, seen[k]!, family);
   checkTarget(rule);
-  if (shared) {
-    for (let k = 0; k < ms.length; k++) ms[k] = shared.match(ms[k]!);
+  if (!shared) rule.matches = exactMatches(matches, nm);
+  else {
+    for (let k = 0; k < nm; k++) matches[k] = shared.match(matches[k]!);
+    // the same matches as a recent rule (a Service's endpoint rules): that rule's array
+    rule.matches = shared.matchList(matches, nm);
     const tg = rule.target;
     if ((tg.kind === 'DNAT' || tg.kind === 'SNAT' || tg.kind === 'MASQUERADE' || tg.kind === 'REDIRECT') && !tg.flags.random && !tg.flags.randomFully && !tg.flags.persistent) tg.flags = NO_NAT_FLAGS;
   }
@@ -888,6 +913,9 @@ function commentMatch(comment: string, opt: string): Match {
 
 /** `-m comment` before its --comment on the fast path (never changed: commentAt replaces it). */
 const EMPTY_COMMENT: Match = Object.freeze({ kind: 'comment', comment: '' }) as Match;
+
+/** The matches of a rule without -m (rules are not changed after parsing: one array for all). */
+const NO_MATCHES: Match[] = [];
 
 /** parseRuleArgs' scratch arrays (see there). */
 const SCRATCH_MATCHES: Match[] = [];
