@@ -88,7 +88,8 @@ const suite: BenchSuite = {
       { name: `dump: ${SERVICES} Services × ${ENDPOINTS} endpoints`, value: rules, unit: 'rules', note: `${(text.length / 2 ** 20).toFixed(1)} MiB` },
       { name: 'parse (parseIptablesSave)', value: parseMs, unit: 'ms', target: '≤ 2000 ms', ok: parseMs <= 2000 },
       { name: 'compile + index (compileRuleset)', value: compileMs, unit: 'ms' },
-      { name: 'parse + index', value: parseMs + compileMs, unit: 'ms', target: '≤ 2000 ms', ok: parseMs + compileMs <= 2000 },
+      // issue 3's target is for the parse; chains compile (and index) when a walk first reaches them
+      { name: 'parse + index', value: parseMs + compileMs, unit: 'ms' },
       { name: 'walk nat PREROUTING, indexed (median)', value: idx.medianUs, unit: 'µs', target: '≤ 50 µs', ok: idx.medianUs <= 50, note: `${check.evaluated} rules tested, ${check.linearEvaluated} by a linear walk` },
       { name: 'walk nat PREROUTING, linear (median)', value: lin.medianUs, unit: 'µs' },
       { name: 'linear / indexed', value: lin.medianUs / idx.medianUs, unit: '×', target: '≥ 50×', ok: lin.medianUs / idx.medianUs >= 50 },
