@@ -93,7 +93,7 @@ export class Session {
   /** Deconfigured (removeNeighbor). */
   removed = false;
   /** The batch of messages this session sends at `txAt` (a deliver event still queued). */
-  tx: { readonly conn: number; readonly msgs: BgpMessage[]; work: boolean } | undefined;
+  tx: Delivery | undefined;
   txAt = -1;
   remoteSession: Session | undefined;
 }
@@ -217,8 +217,21 @@ export interface OriginateOptions {
   readonly nextHop?: string;
 }
 
+/**
+ * Messages one session sends at one instant, delivered together (one TCP stream, in order): the
+ * first `n` of `msgs`. Once delivered, the sender reuses the object for its next batch.
+ */
+interface Delivery {
+  readonly k: 'deliver';
+  to: Session;
+  conn: number;
+  readonly msgs: BgpMessage[];
+  n: number;
+  work: boolean;
+}
+
 type Ev =
-  | { readonly k: 'deliver'; readonly to: Session; readonly conn: number; readonly msgs: BgpMessage[]; work: boolean }
+  | Delivery
   | { readonly k: 'syn'; readonly from: Session; readonly attempt: number }
   | { readonly k: 'synack'; readonly to: Session; readonly attempt: number; readonly peer: Session; readonly conn: number }
   | { readonly k: 'rst'; readonly to: Session; readonly attempt: number }
@@ -635,7 +648,8 @@ export class BgpNetwork {
   private dispatch(ev: Ev): void {
     switch (ev.k) {
       case 'deliver':
-        for (const m of ev.msgs) {
+        for (let i = 0; i < ev.n; i++) {
+          const m = ev.msgs[i]!;
           if (ev.to.conn !== ev.conn || !ev.to.speaker.up) return;
           if (m.type === 'UPDATE' && this.lastUpdateAt !== this.clock.now()) {
             this.lastUpdateAt = this.clock.now();
@@ -900,14 +914,23 @@ export class BgpNetwork {
     const at = now + this.delayMs;
     const batch = s.tx;
     if (batch && s.txAt === at && batch.conn === s.conn) {
-      batch.msgs.push(m);
+      batch.msgs[batch.n++] = m;
       if (!batch.work && m.type !== 'KEEPALIVE') {
         batch.work = true;
         this.work++;
       }
       return;
     }
-    const ev = { k: 'deliver' as const, to: peer, conn: s.conn, msgs: [m], work: m.type !== 'KEEPALIVE' };
+    let ev: Delivery;
+    if (batch && s.txAt < now) {
+      // The last batch was delivered (its instant has passed): reuse it.
+      ev = batch;
+      ev.to = peer;
+      ev.conn = s.conn;
+      ev.msgs[0] = m;
+      ev.n = 1;
+      ev.work = m.type !== 'KEEPALIVE';
+    } else ev = { k: 'deliver', to: peer, conn: s.conn, msgs: [m], n: 1, work: m.type !== 'KEEPALIVE' };
     s.tx = ev;
     s.txAt = at;
     this.push(at, ev);
@@ -1263,11 +1286,11 @@ export class BgpNetwork {
       if (s.rrClient && r.attrs.clusterList?.includes(s.clusterId)) return null;
       if (s.internal && src.internal && !(s.rrClient || src.rrClient)) return null; // iBGP split horizon
     }
-    let cache = rib.cache[slot];
+    let cache = rib.cache.get(slot);
     if (cache) {
       const v = cache[c.id];
       if (v !== undefined) return v;
-    } else rib.cache[slot] = cache = [];
+    } else rib.cache.set(slot, (cache = []));
     let base: PathAttributes;
     if (!src) base = this.localAttrs(r, s);
     else if (s.internal && src.internal) base = this.reflectAttrs(r, src, s);

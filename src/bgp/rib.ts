@@ -31,20 +31,20 @@ export interface RouteData {
  * `S` is the session type (null for a local route).
  */
 export class Rib<S extends object> {
-  /** Per slot (slot 0 is never used: 0 means none). */
-  readonly sess: (S | null | undefined)[] = [undefined];
-  readonly data: (RouteData | undefined)[] = [undefined];
-  /** Export attributes, memoised per export class (only speakers that export fill it). */
-  readonly cache: ((PathAttributes | null | undefined)[] | undefined)[] = [undefined];
-  since = new Float64Array(16);
-  next = new Int32Array(16);
-  pidOf = new Int32Array(16);
+  /** Per slot (slot 0 is never used: 0 means none); arrays grow by doubling. */
+  sess: (S | null | undefined)[] = new Array<S | null | undefined>(INITIAL_SLOTS);
+  data: (RouteData | undefined)[] = new Array<RouteData | undefined>(INITIAL_SLOTS);
+  since = new Float64Array(INITIAL_SLOTS);
+  next = new Int32Array(INITIAL_SLOTS);
+  pidOf = new Int32Array(INITIAL_SLOTS);
   /** 1 while the slot is in its prefix's list. */
-  linked = new Uint8Array(16);
+  linked = new Uint8Array(INITIAL_SLOTS);
+  /** Export attributes per slot, memoised per export class (only speakers that export fill it). */
+  readonly cache = new Map<number, (PathAttributes | null | undefined)[]>();
   /** Per prefix id: first route, best route, announced route (slots; 0 = none). */
-  head = new Int32Array(16);
-  best = new Int32Array(16);
-  ann = new Int32Array(16);
+  head = new Int32Array(INITIAL_PIDS);
+  best = new Int32Array(INITIAL_PIDS);
+  ann = new Int32Array(INITIAL_PIDS);
   private slots = 1;
   private free = 0;
   /** Routes in lists (for tests and views). */
@@ -68,11 +68,8 @@ export class Rib<S extends object> {
   /** A new route slot (not yet in a list). */
   alloc(pid: number, s: S | null, d: RouteData, since: number): number {
     let i = this.free;
-    if (i !== 0) {
-      this.free = this.next[i]!;
-      this.sess[i] = s;
-      this.data[i] = d;
-    } else {
+    if (i !== 0) this.free = this.next[i]!;
+    else {
       i = this.slots++;
       if (i >= this.since.length) {
         const n = this.since.length * 2;
@@ -80,11 +77,12 @@ export class Rib<S extends object> {
         this.next = grow(this.next, n);
         this.pidOf = grow(this.pidOf, n);
         this.linked = grow(this.linked, n);
+        this.sess = growArray(this.sess, n);
+        this.data = growArray(this.data, n);
       }
-      this.sess.push(s);
-      this.data.push(d);
-      this.cache.push(undefined);
     }
+    this.sess[i] = s;
+    this.data[i] = d;
     this.since[i] = since;
     this.next[i] = 0;
     this.pidOf[i] = pid;
@@ -131,7 +129,7 @@ export class Rib<S extends object> {
     if (this.linked[slot] === 1 || this.ann[this.pidOf[slot]!] === slot) return;
     this.sess[slot] = undefined;
     this.data[slot] = undefined;
-    this.cache[slot] = undefined;
+    this.cache.delete(slot);
     this.next[slot] = this.free;
     this.free = slot;
   }
@@ -160,6 +158,16 @@ export class Rib<S extends object> {
     for (let i = this.head[pid]!; i !== 0; i = this.next[i]!) out.push(i);
     return out;
   }
+}
+
+/** Initial sizes; arrays double as needed. */
+const INITIAL_SLOTS = 64;
+const INITIAL_PIDS = 64;
+
+function growArray<T>(a: T[], n: number): T[] {
+  const b = new Array<T>(n);
+  for (let i = 0; i < a.length; i++) b[i] = a[i]!;
+  return b;
 }
 
 function grow<T extends Float64Array | Int32Array | Uint8Array>(a: T, n: number): T {
