@@ -96,6 +96,8 @@ export class Session {
   tx: Delivery | undefined;
   txAt = -1;
   remoteSession: Session | undefined;
+  /** Index in the network's session list (route slots name their session by it). */
+  uid = 0;
 }
 
 /** One BGP speaker (a BIRD instance). Internal; read through the network's views. */
@@ -104,7 +106,7 @@ export class Speaker {
   readonly sessions: Session[] = [];
   readonly byPeer = new Map<string, Session>();
   /** Routes, best and announced route per prefix (BIRD's table with the Adj-RIBs-In). */
-  readonly rib = new Rib<Session>();
+  readonly rib: Rib<Session>;
   /** Prefix ids whose best route changed since the last export round, in order of change. */
   readonly dirty = new Set<number>();
   /** Prefix ids this speaker has ever originated, ascending (feeds of a speaker that exports no learned route). */
@@ -118,7 +120,8 @@ export class Speaker {
   flushQueued = false;
   readonly routerIdN: number;
   readonly connected: Cidr[];
-  constructor(readonly cfg: SpeakerConfig) {
+  constructor(readonly cfg: SpeakerConfig, sessions: readonly (Session | null)[]) {
+    this.rib = new Rib<Session>(sessions);
     this.routerIdN = ipv4N(cfg.routerId);
     this.connected = (cfg.connected ?? []).map((c) => parseCidr(c));
   }
@@ -320,6 +323,8 @@ export class BgpNetwork {
   private readonly interned = new Map<string, PathAttributes>();
   /** One NLRI object per prefix, shared by every table and message. */
   private readonly nlris: Nlri[] = [];
+  /** Every session ever configured, by uid (0: none, a local route). */
+  private readonly sessionsByUid: (Session | null)[] = [null];
   /** Per prefix id: its withdrawal alone, and its single-prefix announcements per attribute set (shared by every session). */
   private readonly wds: (UpdateMessage | undefined)[] = [];
   private readonly singles: (Map<PathAttributes, UpdateMessage> | undefined)[] = [];
@@ -374,7 +379,7 @@ export class BgpNetwork {
       if (other) problems.push({ field: 'address', message: `${a} already belongs to speaker "${other.cfg.name}"` });
     }
     if (problems.length) throw new InputError(problems.map((p) => ({ ...p, field: `speaker ${cfg.name}: ${p.field}` })));
-    const sp = new Speaker(cfg);
+    const sp = new Speaker(cfg, this.sessionsByUid);
     this.speakers.set(cfg.name, sp);
     for (const a of [cfg.address, ...(cfg.addresses ?? [])]) this.byAddress.set(a, sp);
   }
@@ -395,6 +400,8 @@ export class BgpNetwork {
     if (sp.sessions.some((s) => s.name === name)) problems.push({ field: 'name', message: `speaker "${speaker}" already has a protocol "${name}"` });
     if (problems.length) throw new InputError(problems.map((p) => ({ ...p, field: `speaker ${speaker} neighbor ${cfg.peerAddress}: ${p.field}` })));
     const s = new Session(sp, name, cfg, sp.sessions.length + 1);
+    s.uid = this.sessionsByUid.length;
+    this.sessionsByUid.push(s);
     this.assignClass(sp, s);
     sp.sessions.push(s);
     sp.byPeer.set(cfg.peerAddress, s);
@@ -460,7 +467,7 @@ export class BgpNetwork {
     rib.reserve(pid);
     this.dropStatics(rib, pid);
     const d: RouteData = { prefix: key, pid, attrs, filtered: false, idN: 0, local: opts.protocol ?? 'static1', from: null };
-    const slot = rib.alloc(pid, null, d, smi(this.clock.now()));
+    const slot = rib.alloc(pid, 0, d, smi(this.clock.now()));
     rib.link(slot, this.lastOf(rib, pid));
     const o = sp.originated;
     if (!o.includes(pid)) {
@@ -496,16 +503,16 @@ export class BgpNetwork {
     // Learned routes are gone with the process; local statics come back on start.
     const rib = sp.rib;
     for (let pid = 0; pid < rib.size; pid++) {
-      if (rib.head[pid] === 0 && rib.best[pid] === 0 && rib.ann[pid] === 0) continue;
+      if (rib.head(pid) === 0 && rib.best(pid) === 0 && rib.ann(pid) === 0) continue;
       let prev = 0;
-      for (let i = rib.head[pid]!; i !== 0; ) {
-        const next = rib.next[i]!;
-        if (rib.sess[i] !== null) rib.unlink(i, prev);
+      for (let i = rib.head(pid); i !== 0; ) {
+        const next = rib.next(i);
+        if (rib.sess(i) !== null) rib.unlink(i, prev);
         else prev = i;
         i = next;
       }
-      rib.best[pid] = rib.head[pid]!;
-      rib.setAnn(pid, rib.best[pid]!);
+      rib.setBest(pid, rib.head(pid));
+      rib.setAnn(pid, rib.best(pid));
       sp.version++;
     }
     sp.dirty.clear();
@@ -959,16 +966,16 @@ export class BgpNetwork {
   /** The last route of `pid`'s list (0 if none). */
   private lastOf(rib: Rib<Session>, pid: number): number {
     let last = 0;
-    for (let i = rib.head[pid]!; i !== 0; i = rib.next[i]!) last = i;
+    for (let i = rib.head(pid); i !== 0; i = rib.next(i)) last = i;
     return last;
   }
 
   /** Takes the local (static) routes of `pid` out of its list. */
   private dropStatics(rib: Rib<Session>, pid: number): void {
     let prev = 0;
-    for (let i = rib.head[pid]!; i !== 0; ) {
-      const next = rib.next[i]!;
-      if (rib.sess[i] === null) rib.unlink(i, prev);
+    for (let i = rib.head(pid); i !== 0; ) {
+      const next = rib.next(i);
+      if (rib.sess(i) === null) rib.unlink(i, prev);
       else prev = i;
       i = next;
     }
@@ -976,27 +983,27 @@ export class BgpNetwork {
 
   /** Is the route in slot `i` better than the one in slot `j` (bgp_rte_better)? */
   private betterSlot(rib: Rib<Session>, i: number, j: number): boolean {
-    return better(rib.sess[i]!, rib.data[i]!, rib.sess[j]!, rib.data[j]!);
+    return better(rib.sess(i), rib.data(i), rib.sess(j), rib.data(j));
   }
 
   /** Decision process for one prefix: BIRD picks the best by pairwise `rte_better`, in arrival order. */
   private recompute(sp: Speaker, pid: number): void {
     const rib = sp.rib;
     let best = 0;
-    for (let i = rib.head[pid]!; i !== 0; i = rib.next[i]!) {
-      if (rib.data[i]!.filtered) continue;
+    for (let i = rib.head(pid); i !== 0; i = rib.next(i)) {
+      if (rib.data(i).filtered) continue;
       if (best === 0 || this.betterSlot(rib, i, best)) best = i;
     }
-    if (best !== rib.best[pid]) this.setBest(sp, pid, best);
+    if (best !== rib.best(pid)) this.setBest(sp, pid, best);
   }
 
   /** The best route of `pid` changed: note it, and queue an export round if peers may hear of it. */
   private setBest(sp: Speaker, pid: number, best: number): void {
     const rib = sp.rib;
-    rib.best[pid] = best;
+    rib.setBest(pid, best);
     this.lastRibChangeAt = this.clock.now();
-    const ann = rib.ann[pid]!;
-    if (!sp.mayExportLearned && (best === 0 || rib.sess[best] !== null) && (ann === 0 || rib.sess[ann] !== null)) {
+    const ann = rib.ann(pid);
+    if (!sp.mayExportLearned && (best === 0 || rib.sess(best) !== null) && (ann === 0 || rib.sess(ann) !== null)) {
       // Nothing learned over iBGP can leave this speaker (no rr client, no eBGP peer): no export round.
       rib.setAnn(pid, best);
       sp.version++;
@@ -1065,22 +1072,22 @@ export class BgpNetwork {
       }
       rib.reserve(pid);
       let prev = 0;
-      let old = rib.head[pid]!;
-      while (old !== 0 && rib.sess[old] !== s) {
+      let old = rib.head(pid);
+      while (old !== 0 && rib.sessUid(old) !== s.uid) {
         prev = old;
-        old = rib.next[old]!;
+        old = rib.next(old);
       }
-      const r = rib.alloc(pid, s, d, since);
+      const r = rib.alloc(pid, s.uid, d, since);
       if (!d.filtered) s.imported++;
       if (old !== 0) {
         // Replaces the session's route in place (same position in arrival order).
-        if (!rib.data[old]!.filtered) s.imported--;
+        if (!rib.data(old).filtered) s.imported--;
         rib.link(r, prev, old);
         this.recompute(sp, pid);
       } else {
         rib.link(r, prev);
         // Appended last: the pairwise scan would end with comparing it to the best so far.
-        const b = rib.best[pid]!;
+        const b = rib.best(pid);
         if (!d.filtered && (b === 0 || this.betterSlot(rib, r, b))) this.setBest(sp, pid, r);
       }
     }
@@ -1090,20 +1097,20 @@ export class BgpNetwork {
     const rib = s.speaker.rib;
     if (pid === undefined || pid >= rib.size) return;
     let prev = 0;
-    let i = rib.head[pid]!;
-    while (i !== 0 && rib.sess[i] !== s) {
+    let i = rib.head(pid);
+    while (i !== 0 && rib.sessUid(i) !== s.uid) {
       prev = i;
-      i = rib.next[i]!;
+      i = rib.next(i);
     }
     if (i === 0) return;
-    if (!rib.data[i]!.filtered) s.imported--;
+    if (!rib.data(i).filtered) s.imported--;
     rib.unlink(i, prev);
     this.recompute(s.speaker, pid);
   }
 
   private dropRoutesOf(s: Session): void {
     const rib = s.speaker.rib;
-    for (let pid = 0; pid < rib.size; pid++) if (rib.find(pid, s) !== 0) this.removeRoute(s, pid);
+    for (let pid = 0; pid < rib.size; pid++) if (rib.find(pid, s.uid) !== 0) this.removeRoute(s, pid);
     s.imported = 0;
   }
 
@@ -1119,7 +1126,7 @@ export class BgpNetwork {
       const ps: number[] = [];
       const as: PathAttributes[] = [];
       const add = (pid: number): void => {
-        const r = rib.ann[pid]!;
+        const r = rib.ann(pid);
         if (r === 0) return;
         const a = this.exportAttrs(rib, r, s);
         if (a) {
@@ -1148,17 +1155,17 @@ export class BgpNetwork {
     const neus: number[] = [];
     const sources = new Set<Session>();
     for (const pid of sp.dirty) {
-      const old = rib.ann[pid]!;
-      const neu = rib.best[pid]!;
+      const old = rib.ann(pid);
+      const neu = rib.best(pid);
       sp.version++;
       if (old === neu) continue;
       // The old route stays readable until the round is done (released below).
-      rib.ann[pid] = neu;
+      rib.replaceAnn(pid, neu);
       pids.push(pid);
       olds.push(old);
       neus.push(neu);
-      const so = old !== 0 ? rib.sess[old] : null;
-      const sn = neu !== 0 ? rib.sess[neu] : null;
+      const so = old !== 0 ? rib.sess(old) : null;
+      const sn = neu !== 0 ? rib.sess(neu) : null;
       if (so) sources.add(so);
       if (sn) sources.add(sn);
     }
@@ -1273,14 +1280,14 @@ export class BgpNetwork {
    * bgp_create_attrs and bgp_update_attrs (proto/bgp/attrs.c), then the export filter.
    */
   private exportAttrs(rib: Rib<Session>, slot: number, s: Session): PathAttributes | null {
-    if (rib.sess[slot] === s) return null; // never back to where it came from
+    if (rib.sess(slot) === s) return null; // never back to where it came from
     return this.classAttrs(rib, slot, s.cls);
   }
 
   /** exportAttrs for any session of an export class, poison reverse aside; memoised on the route. */
   private classAttrs(rib: Rib<Session>, slot: number, c: ExportClass): PathAttributes | null {
-    const src = rib.sess[slot]!;
-    const r = rib.data[slot]!;
+    const src = rib.sess(slot);
+    const r = rib.data(slot);
     const s = c.rep;
     if (src) {
       if (s.rrClient && r.attrs.clusterList?.includes(s.clusterId)) return null;
@@ -1396,8 +1403,8 @@ export class BgpNetwork {
     const sp = this.speaker(name);
     const rib = sp.rib;
     const out: RibRoute[] = [];
-    for (const pid of this.sortedPids(rib, (p) => rib.head[p] !== 0)) {
-      const b = rib.best[pid]!;
+    for (const pid of this.sortedPids(rib, (p) => rib.head(p) !== 0)) {
+      const b = rib.best(pid);
       const rs = rib.list(pid).sort((x, y) => (x === b ? -1 : y === b ? 1 : 0));
       for (const r of rs) out.push(this.ribRoute(sp, r, r === b));
     }
@@ -1408,7 +1415,7 @@ export class BgpNetwork {
   locRib(name: string): RibRoute[] {
     const sp = this.speaker(name);
     const rib = sp.rib;
-    return this.sortedPids(rib, (p) => rib.best[p] !== 0).map((pid) => this.ribRoute(sp, rib.best[pid]!, true));
+    return this.sortedPids(rib, (p) => rib.best(p) !== 0).map((pid) => this.ribRoute(sp, rib.best(pid), true));
   }
 
   /** What a session has received and kept (after loop checks; `filtered` = rejected by the import filter). */
@@ -1418,8 +1425,8 @@ export class BgpNetwork {
     if (!s) throw new InputError({ field: 'protocol', message: `speaker "${name}" has no protocol "${protocol}"` });
     const rib = sp.rib;
     const out: RibRoute[] = [];
-    for (const pid of this.sortedPids(rib, (p) => rib.head[p] !== 0)) {
-      for (const r of rib.list(pid)) if (rib.sess[r] === s) out.push(this.ribRoute(sp, r, r === rib.best[pid]));
+    for (const pid of this.sortedPids(rib, (p) => rib.head(p) !== 0)) {
+      for (const r of rib.list(pid)) if (rib.sess(r) === s) out.push(this.ribRoute(sp, r, r === rib.best(pid)));
     }
     return out;
   }
@@ -1432,8 +1439,8 @@ export class BgpNetwork {
     if (s.state !== 'Established') return [];
     const rib = sp.rib;
     const out: { prefix: string; attrs: PathAttributes }[] = [];
-    for (const pid of this.sortedPids(rib, (p) => rib.ann[p] !== 0)) {
-      const x = this.exportAttrs(rib, rib.ann[pid]!, s);
+    for (const pid of this.sortedPids(rib, (p) => rib.ann(p) !== 0)) {
+      const x = this.exportAttrs(rib, rib.ann(pid), s);
       if (x) out.push({ prefix: this.nlris[pid]!.prefix, attrs: x });
     }
     return out;
@@ -1449,12 +1456,12 @@ export class BgpNetwork {
 
   private ribRoute(sp: Speaker, slot: number, best: boolean): RibRoute {
     const rib = sp.rib;
-    const s = rib.sess[slot]!;
-    const d = rib.data[slot]!;
+    const s = rib.sess(slot);
+    const d = rib.data(slot);
     return {
       prefix: d.prefix, attrs: d.attrs, protocol: s ? s.name : (d.local ?? 'static1'), source: s ? 'bgp' : 'static',
       from: s ? (s.remoteSpeaker?.cfg.name ?? s.cfg.peerAddress) : sp.cfg.name, peerAddress: s?.cfg.peerAddress,
-      internal: s ? s.internal : true, since: rib.since[slot]!, best, filtered: d.filtered,
+      internal: s ? s.internal : true, since: rib.since(slot), best, filtered: d.filtered,
     };
   }
 

@@ -18,159 +18,184 @@ export interface RouteData {
   readonly from: UpdateMessage | null;
 }
 
+/** Initial sizes; arrays double as needed. */
+const INITIAL_SLOTS = 64;
+const INITIAL_PIDS = 64;
+/** Per prefix: first route, best route, announced route, unused (slots; 0 = none). */
+const P_HEAD = 0;
+const P_BEST = 1;
+const P_ANN = 2;
+const PW = 4;
+/** Per slot: next route of the prefix, prefix id, 1 while in the prefix's list, session uid (0 = local). */
+const S_NEXT = 0;
+const S_PID = 1;
+const S_LINKED = 2;
+const S_SESS = 3;
+const SW = 4;
+
 /**
  * One speaker's routes (its Adj-RIBs-In and local routes, what BIRD keeps in its table) and, per
  * prefix, the best route and the route last announced to peers, in flat arrays: a route is a
- * slot number, so a table of a million routes is a few arrays rather than a million objects.
+ * slot number, so a table of a million routes is a few arrays rather than a million objects,
+ * and one prefix's or one route's fields share a cache line.
  *
  * The routes of one prefix form a list in arrival order (`head`, `next`), the order BIRD's
  * decision runs in. A slot stays valid while it is in its list or is the prefix's announced
  * route (`ann`): a withdrawn best route is still what peers were told until the export round,
  * and two slots are the same route exactly when their numbers are equal.
  *
- * `S` is the session type (null for a local route).
+ * Sessions are named by a uid ≥ 1 that indexes `sessions` (shared by the speakers of a network);
+ * uid 0 is a local route, whose session reads as null.
  */
 export class Rib<S extends object> {
-  /** Per slot (slot 0 is never used: 0 means none); arrays grow by doubling. */
-  sess: (S | null | undefined)[] = new Array<S | null | undefined>(INITIAL_SLOTS);
-  data: (RouteData | undefined)[] = new Array<RouteData | undefined>(INITIAL_SLOTS);
-  since = new Float64Array(INITIAL_SLOTS);
-  next = new Int32Array(INITIAL_SLOTS);
-  pidOf = new Int32Array(INITIAL_SLOTS);
-  /** 1 while the slot is in its prefix's list. */
-  linked = new Uint8Array(INITIAL_SLOTS);
+  private pt = new Int32Array(INITIAL_PIDS * PW);
+  private st = new Int32Array(INITIAL_SLOTS * SW);
+  private sinceArr = new Float64Array(INITIAL_SLOTS);
+  private dataArr: (RouteData | undefined)[] = new Array<RouteData | undefined>(INITIAL_SLOTS);
   /** Export attributes per slot, memoised per export class (only speakers that export fill it). */
   readonly cache = new Map<number, (PathAttributes | null | undefined)[]>();
-  /** Per prefix id: first route, best route, announced route (slots; 0 = none). */
-  head = new Int32Array(INITIAL_PIDS);
-  best = new Int32Array(INITIAL_PIDS);
-  ann = new Int32Array(INITIAL_PIDS);
   private slots = 1;
   private free = 0;
-  /** Routes in lists (for tests and views). */
+  /** Routes in lists. */
   count = 0;
+
+  constructor(private readonly sessions: readonly (S | null | undefined)[]) {}
+
+  /** Prefix ids with room (iterate 0..size-1). */
+  get size(): number {
+    return this.pt.length / PW;
+  }
 
   /** Makes room for prefix id `pid`. */
   reserve(pid: number): void {
-    if (pid < this.head.length) return;
-    let n = this.head.length * 2;
-    while (n <= pid) n *= 2;
-    this.head = grow(this.head, n);
-    this.best = grow(this.best, n);
-    this.ann = grow(this.ann, n);
+    if (pid * PW < this.pt.length) return;
+    let n = this.pt.length * 2;
+    while (n <= pid * PW) n *= 2;
+    this.pt = grow(this.pt, n);
   }
 
-  /** Prefix ids with room in the per-prefix arrays (iterate 0..size-1). */
-  get size(): number {
-    return this.head.length;
+  head(pid: number): number {
+    return this.pt[pid * PW + P_HEAD]!;
+  }
+  best(pid: number): number {
+    return this.pt[pid * PW + P_BEST]!;
+  }
+  ann(pid: number): number {
+    return this.pt[pid * PW + P_ANN]!;
+  }
+  setBest(pid: number, slot: number): void {
+    this.pt[pid * PW + P_BEST] = slot;
+  }
+  next(slot: number): number {
+    return this.st[slot * SW + S_NEXT]!;
+  }
+  sessUid(slot: number): number {
+    return this.st[slot * SW + S_SESS]!;
+  }
+  sess(slot: number): S | null {
+    return this.sessions[this.st[slot * SW + S_SESS]!]!;
+  }
+  data(slot: number): RouteData {
+    return this.dataArr[slot]!;
+  }
+  since(slot: number): number {
+    return this.sinceArr[slot]!;
   }
 
   /** A new route slot (not yet in a list). */
-  alloc(pid: number, s: S | null, d: RouteData, since: number): number {
+  alloc(pid: number, sessUid: number, d: RouteData, since: number): number {
     let i = this.free;
-    if (i !== 0) this.free = this.next[i]!;
+    if (i !== 0) this.free = this.st[i * SW + S_NEXT]!;
     else {
       i = this.slots++;
-      if (i >= this.since.length) {
-        const n = this.since.length * 2;
-        this.since = grow(this.since, n);
-        this.next = grow(this.next, n);
-        this.pidOf = grow(this.pidOf, n);
-        this.linked = grow(this.linked, n);
-        this.sess = growArray(this.sess, n);
-        this.data = growArray(this.data, n);
+      if (i >= this.sinceArr.length) {
+        const n = this.sinceArr.length * 2;
+        this.st = grow(this.st, n * SW);
+        this.sinceArr = grow(this.sinceArr, n);
+        const b = new Array<RouteData | undefined>(n);
+        for (let k = 0; k < this.dataArr.length; k++) b[k] = this.dataArr[k];
+        this.dataArr = b;
       }
     }
-    this.sess[i] = s;
-    this.data[i] = d;
-    this.since[i] = since;
-    this.next[i] = 0;
-    this.pidOf[i] = pid;
+    const st = this.st;
+    const o = i * SW;
+    st[o + S_NEXT] = 0;
+    st[o + S_PID] = pid;
+    st[o + S_LINKED] = 0;
+    st[o + S_SESS] = sessUid;
+    this.dataArr[i] = d;
+    this.sinceArr[i] = since;
     return i;
   }
 
-  /** Puts `slot` in its prefix's list after `prev` (0: first), or in place of `old` if given. */
+  /** Puts `slot` in its prefix's list after `prev` (0: first), or in place of `old` (whose predecessor is `prev`) if given. */
   link(slot: number, prev: number, old = 0): void {
-    const pid = this.pidOf[slot]!;
+    const st = this.st;
+    const pid = st[slot * SW + S_PID]!;
     if (old !== 0) {
-      this.next[slot] = this.next[old]!;
-      this.unlinkAfter(old, prev);
-    } else this.next[slot] = prev === 0 ? this.head[pid]! : this.next[prev]!;
-    if (prev === 0) this.head[pid] = slot;
-    else this.next[prev] = slot;
-    this.linked[slot] = 1;
+      st[slot * SW + S_NEXT] = st[old * SW + S_NEXT]!;
+      st[old * SW + S_LINKED] = 0;
+      this.count--;
+    } else st[slot * SW + S_NEXT] = prev === 0 ? this.pt[pid * PW + P_HEAD]! : st[prev * SW + S_NEXT]!;
+    if (prev === 0) this.pt[pid * PW + P_HEAD] = slot;
+    else st[prev * SW + S_NEXT] = slot;
+    st[slot * SW + S_LINKED] = 1;
     this.count++;
+    if (old !== 0) this.release(old);
   }
 
   /** Takes `slot` (whose predecessor is `prev`, 0 if first) out of its list; frees it unless announced. */
   unlink(slot: number, prev: number): void {
-    const pid = this.pidOf[slot]!;
-    if (prev === 0) this.head[pid] = this.next[slot]!;
-    else this.next[prev] = this.next[slot]!;
-    this.unlinkAfter(slot, prev);
-  }
-
-  private unlinkAfter(slot: number, _prev: number): void {
-    this.linked[slot] = 0;
+    const st = this.st;
+    const pid = st[slot * SW + S_PID]!;
+    const next = st[slot * SW + S_NEXT]!;
+    if (prev === 0) this.pt[pid * PW + P_HEAD] = next;
+    else st[prev * SW + S_NEXT] = next;
+    st[slot * SW + S_LINKED] = 0;
     this.count--;
     this.release(slot);
   }
 
   /** Sets the announced route of `pid`; the previous one is freed if it left its list. */
   setAnn(pid: number, slot: number): void {
-    const old = this.ann[pid]!;
+    const old = this.pt[pid * PW + P_ANN]!;
     if (old === slot) return;
-    this.ann[pid] = slot;
+    this.pt[pid * PW + P_ANN] = slot;
     if (old !== 0) this.release(old);
+  }
+
+  /** Sets the announced route of `pid`, keeping the previous one: the caller releases it. */
+  replaceAnn(pid: number, slot: number): void {
+    this.pt[pid * PW + P_ANN] = slot;
   }
 
   /** Frees `slot` if nothing refers to it any more. */
   release(slot: number): void {
-    if (this.linked[slot] === 1 || this.ann[this.pidOf[slot]!] === slot) return;
-    this.sess[slot] = undefined;
-    this.data[slot] = undefined;
+    const st = this.st;
+    const o = slot * SW;
+    if (st[o + S_LINKED] === 1 || this.pt[st[o + S_PID]! * PW + P_ANN] === slot) return;
+    this.dataArr[slot] = undefined;
     this.cache.delete(slot);
-    this.next[slot] = this.free;
+    st[o + S_NEXT] = this.free;
     this.free = slot;
   }
 
-  /** The slot of `s`'s route for `pid` (0 if none). */
-  find(pid: number, s: S | null): number {
-    let i = this.head[pid]!;
-    while (i !== 0 && this.sess[i] !== s) i = this.next[i]!;
+  /** The slot of the route from session `uid` for `pid` (0 if none). */
+  find(pid: number, uid: number): number {
+    let i = this.pt[pid * PW + P_HEAD]!;
+    while (i !== 0 && this.st[i * SW + S_SESS] !== uid) i = this.st[i * SW + S_NEXT]!;
     return i;
-  }
-
-  /** The slot before `slot` in its list (0 if it is first). */
-  prevOf(slot: number): number {
-    let p = 0;
-    let i = this.head[this.pidOf[slot]!]!;
-    while (i !== slot) {
-      p = i;
-      i = this.next[i]!;
-    }
-    return p;
   }
 
   /** The routes of `pid` in arrival order. */
   list(pid: number): number[] {
     const out: number[] = [];
-    for (let i = this.head[pid]!; i !== 0; i = this.next[i]!) out.push(i);
+    for (let i = this.head(pid); i !== 0; i = this.next(i)) out.push(i);
     return out;
   }
 }
 
-/** Initial sizes; arrays double as needed. */
-const INITIAL_SLOTS = 64;
-const INITIAL_PIDS = 64;
-
-function growArray<T>(a: T[], n: number): T[] {
-  const b = new Array<T>(n);
-  for (let i = 0; i < a.length; i++) b[i] = a[i]!;
-  return b;
-}
-
-function grow<T extends Float64Array | Int32Array | Uint8Array>(a: T, n: number): T {
+function grow<T extends Float64Array | Int32Array>(a: T, n: number): T {
   const b = new (a.constructor as new (n: number) => T)(n);
   b.set(a);
   return b;
