@@ -7,7 +7,7 @@ import { Rng } from '../base/rng.js';
 import { BIRD_BGP_DEFAULTS, birdProtocolName, calicoMeshPassive } from './config.js';
 import type { BgpFilter, FilterRoute, FilterSession, NeighborConfig, SpeakerConfig } from './config.js';
 import { better } from './decision.js';
-import { Rib } from './rib.js';
+import { Rib, RouteStore } from './rib.js';
 import type { RouteData } from './rib.js';
 import type { BgpMessage, BgpMessageType, BgpState, Capability, Nlri, OpenMessage, PathAttributes, UpdateMessage } from './types.js';
 import { CEASE, NOTIFY, OPEN_ERROR, notificationText } from './types.js';
@@ -120,8 +120,8 @@ export class Speaker {
   flushQueued = false;
   readonly routerIdN: number;
   readonly connected: Cidr[];
-  constructor(readonly cfg: SpeakerConfig, sessions: readonly (Session | null)[]) {
-    this.rib = new Rib<Session>(sessions);
+  constructor(readonly cfg: SpeakerConfig, sessions: readonly (Session | null)[], store: RouteStore) {
+    this.rib = new Rib<Session>(sessions, store);
     this.routerIdN = ipv4N(cfg.routerId);
     this.connected = (cfg.connected ?? []).map((c) => parseCidr(c));
   }
@@ -325,6 +325,8 @@ export class BgpNetwork {
   private readonly nlris: Nlri[] = [];
   /** Every session ever configured, by uid (0: none, a local route). */
   private readonly sessionsByUid: (Session | null)[] = [null];
+  /** Route data held by the speakers' tables. */
+  private readonly routeStore = new RouteStore();
   /** Per prefix id: its withdrawal alone, and its single-prefix announcements per attribute set (shared by every session). */
   private readonly wds: (UpdateMessage | undefined)[] = [];
   private readonly singles: (Map<PathAttributes, UpdateMessage> | undefined)[] = [];
@@ -379,7 +381,7 @@ export class BgpNetwork {
       if (other) problems.push({ field: 'address', message: `${a} already belongs to speaker "${other.cfg.name}"` });
     }
     if (problems.length) throw new InputError(problems.map((p) => ({ ...p, field: `speaker ${cfg.name}: ${p.field}` })));
-    const sp = new Speaker(cfg, this.sessionsByUid);
+    const sp = new Speaker(cfg, this.sessionsByUid, this.routeStore);
     this.speakers.set(cfg.name, sp);
     for (const a of [cfg.address, ...(cfg.addresses ?? [])]) this.byAddress.set(a, sp);
   }
@@ -466,7 +468,7 @@ export class BgpNetwork {
     const rib = sp.rib;
     rib.reserve(pid);
     this.dropStatics(rib, pid);
-    const d: RouteData = { prefix: key, pid, attrs, filtered: false, idN: 0, local: opts.protocol ?? 'static1', from: null };
+    const d: RouteData = { prefix: key, pid, attrs, filtered: false, idN: 0, local: opts.protocol ?? 'static1', from: null, id: -1 };
     const slot = rib.alloc(pid, 0, d, smi(this.clock.now()));
     rib.link(slot, this.lastOf(rib, pid));
     const o = sp.originated;
@@ -1063,7 +1065,7 @@ export class BgpNetwork {
             idN = attrs.originatorId !== undefined ? v4n(attrs.originatorId) : s.remoteIdN;
           }
         }
-        d = { prefix: n.prefix, pid, attrs, filtered, idN, local: null, from: filter ? null : m };
+        d = { prefix: n.prefix, pid, attrs, filtered, idN, local: null, from: filter ? null : m, id: -1 };
         if (!filter) {
           if (!ds) this.decoded[pid] = [d];
           else if (ds.length < DECODED_WAYS) ds.push(d);

@@ -16,6 +16,44 @@ export interface RouteData {
   readonly local: string | null;
   /** The UPDATE it was decoded from (null: local, or changed by an import filter). */
   readonly from: UpdateMessage | null;
+  /** Index in the network's RouteStore while some table holds it, else -1. */
+  id: number;
+}
+
+/**
+ * The route data held by a network's tables, by number (a route slot names its data by it), with
+ * a count of the slots naming each; an entry is reused once no slot names it.
+ */
+export class RouteStore {
+  readonly data: (RouteData | undefined)[] = [];
+  private refs: number[] = [];
+  private freeIds: number[] = [];
+
+  /** The number of `d`, counting one more slot naming it. */
+  hold(d: RouteData): number {
+    let id = d.id;
+    if (id < 0) {
+      id = this.freeIds.pop() ?? this.data.length;
+      d.id = id;
+      this.data[id] = d;
+      this.refs[id] = 0;
+    }
+    this.refs[id]!++;
+    return id;
+  }
+
+  /** One slot fewer names data `id`. */
+  drop(id: number): void {
+    if (--this.refs[id]! > 0) return;
+    this.data[id]!.id = -1;
+    this.data[id] = undefined;
+    this.freeIds.push(id);
+  }
+
+  /** Entries in use (for tests). */
+  get live(): number {
+    return this.data.length - this.freeIds.length;
+  }
 }
 
 /** Initial sizes; arrays double as needed. */
@@ -26,10 +64,10 @@ const P_HEAD = 0;
 const P_BEST = 1;
 const P_ANN = 2;
 const PW = 4;
-/** Per slot: next route of the prefix, prefix id, 1 while in the prefix's list, session uid (0 = local). */
+/** Per slot: next route of the prefix (-1 while out of its list), prefix id, route data number, session uid (0 = local). */
 const S_NEXT = 0;
 const S_PID = 1;
-const S_LINKED = 2;
+const S_DATA = 2;
 const S_SESS = 3;
 const SW = 4;
 
@@ -51,7 +89,6 @@ export class Rib<S extends object> {
   private pt = new Int32Array(INITIAL_PIDS * PW);
   private st = new Int32Array(INITIAL_SLOTS * SW);
   private sinceArr = new Float64Array(INITIAL_SLOTS);
-  private dataArr: (RouteData | undefined)[] = new Array<RouteData | undefined>(INITIAL_SLOTS);
   /** Export attributes per slot, memoised per export class (only speakers that export fill it). */
   readonly cache = new Map<number, (PathAttributes | null | undefined)[]>();
   private slots = 1;
@@ -59,7 +96,10 @@ export class Rib<S extends object> {
   /** Routes in lists. */
   count = 0;
 
-  constructor(private readonly sessions: readonly (S | null | undefined)[]) {}
+  constructor(
+    private readonly sessions: readonly (S | null | undefined)[],
+    private readonly store: RouteStore,
+  ) {}
 
   /** Prefix ids with room (iterate 0..size-1). */
   get size(): number {
@@ -96,7 +136,7 @@ export class Rib<S extends object> {
     return this.sessions[this.st[slot * SW + S_SESS]!]!;
   }
   data(slot: number): RouteData {
-    return this.dataArr[slot]!;
+    return this.store.data[this.st[slot * SW + S_DATA]!]!;
   }
   since(slot: number): number {
     return this.sinceArr[slot]!;
@@ -112,18 +152,14 @@ export class Rib<S extends object> {
         const n = this.sinceArr.length * 2;
         this.st = grow(this.st, n * SW);
         this.sinceArr = grow(this.sinceArr, n);
-        const b = new Array<RouteData | undefined>(n);
-        for (let k = 0; k < this.dataArr.length; k++) b[k] = this.dataArr[k];
-        this.dataArr = b;
       }
     }
     const st = this.st;
     const o = i * SW;
-    st[o + S_NEXT] = 0;
+    st[o + S_NEXT] = -1;
     st[o + S_PID] = pid;
-    st[o + S_LINKED] = 0;
+    st[o + S_DATA] = this.store.hold(d);
     st[o + S_SESS] = sessUid;
-    this.dataArr[i] = d;
     this.sinceArr[i] = since;
     return i;
   }
@@ -134,12 +170,11 @@ export class Rib<S extends object> {
     const pid = st[slot * SW + S_PID]!;
     if (old !== 0) {
       st[slot * SW + S_NEXT] = st[old * SW + S_NEXT]!;
-      st[old * SW + S_LINKED] = 0;
+      st[old * SW + S_NEXT] = -1;
       this.count--;
     } else st[slot * SW + S_NEXT] = prev === 0 ? this.pt[pid * PW + P_HEAD]! : st[prev * SW + S_NEXT]!;
     if (prev === 0) this.pt[pid * PW + P_HEAD] = slot;
     else st[prev * SW + S_NEXT] = slot;
-    st[slot * SW + S_LINKED] = 1;
     this.count++;
     if (old !== 0) this.release(old);
   }
@@ -151,7 +186,7 @@ export class Rib<S extends object> {
     const next = st[slot * SW + S_NEXT]!;
     if (prev === 0) this.pt[pid * PW + P_HEAD] = next;
     else st[prev * SW + S_NEXT] = next;
-    st[slot * SW + S_LINKED] = 0;
+    st[slot * SW + S_NEXT] = -1;
     this.count--;
     this.release(slot);
   }
@@ -173,8 +208,9 @@ export class Rib<S extends object> {
   release(slot: number): void {
     const st = this.st;
     const o = slot * SW;
-    if (st[o + S_LINKED] === 1 || this.pt[st[o + S_PID]! * PW + P_ANN] === slot) return;
-    this.dataArr[slot] = undefined;
+    if (st[o + S_NEXT] !== -1 || this.pt[st[o + S_PID]! * PW + P_ANN] === slot) return;
+    this.store.drop(st[o + S_DATA]!);
+    st[o + S_DATA] = -1;
     this.cache.delete(slot);
     st[o + S_NEXT] = this.free;
     this.free = slot;
