@@ -222,7 +222,7 @@ export interface OriginateOptions {
 
 /**
  * Messages one session sends at one instant, delivered together (one TCP stream, in order): the
- * first `n` of `msgs`. Once delivered, the sender reuses the object for its next batch.
+ * first `n` of `msgs`. Once delivered (`done`), the sender reuses the object for its next batch.
  */
 interface Delivery {
   readonly k: 'deliver';
@@ -231,6 +231,7 @@ interface Delivery {
   readonly msgs: BgpMessage[];
   n: number;
   work: boolean;
+  done: boolean;
 }
 
 type Ev =
@@ -659,13 +660,14 @@ export class BgpNetwork {
       case 'deliver':
         for (let i = 0; i < ev.n; i++) {
           const m = ev.msgs[i]!;
-          if (ev.to.conn !== ev.conn || !ev.to.speaker.up) return;
+          if (ev.to.conn !== ev.conn || !ev.to.speaker.up) break;
           if (m.type === 'UPDATE' && this.lastUpdateAt !== this.clock.now()) {
             this.lastUpdateAt = this.clock.now();
             this.rounds++;
           }
           this.receive(ev.to, m);
         }
+        ev.done = true;
         return;
       case 'syn':
         this.onSyn(ev.from, ev.attempt);
@@ -931,15 +933,16 @@ export class BgpNetwork {
       return;
     }
     let ev: Delivery;
-    if (batch && s.txAt < now) {
-      // The last batch was delivered (its instant has passed): reuse it.
+    if (batch && batch.done) {
+      // The last batch was delivered: reuse it.
       ev = batch;
       ev.to = peer;
       ev.conn = s.conn;
       ev.msgs[0] = m;
       ev.n = 1;
       ev.work = m.type !== 'KEEPALIVE';
-    } else ev = { k: 'deliver', to: peer, conn: s.conn, msgs: [m], n: 1, work: m.type !== 'KEEPALIVE' };
+      ev.done = false;
+    } else ev = { k: 'deliver', to: peer, conn: s.conn, msgs: [m], n: 1, work: m.type !== 'KEEPALIVE', done: false };
     s.tx = ev;
     s.txAt = at;
     this.push(at, ev);
