@@ -1226,8 +1226,33 @@ export class BgpNetwork {
   }
 
   private sendAll(s: Session, msgs: readonly BgpMessage[], announced: number, withdrawn: number): void {
-    for (const m of msgs) this.send(s, m);
     s.exported += announced - withdrawn;
+    const n = msgs.length;
+    if (n < 4 || this.log.length < this.logLimit) {
+      for (const m of msgs) this.send(s, m);
+      return;
+    }
+    // A long list of UPDATEs (a feed): what send() does for each, at once. The first message
+    // opens or extends the batch and starts the keepalive timer if due; the others only count.
+    this.send(s, msgs[0]!);
+    let nlri = 0;
+    let wd = 0;
+    for (let i = 1; i < n; i++) {
+      const m = msgs[i]!;
+      if (m.type !== 'UPDATE') throw new Error(`sendAll: ${m.type} in an UPDATE list`);
+      nlri += m.nlri.length;
+      wd += m.withdrawn.length;
+    }
+    this.counts.UPDATE += n - 1;
+    this.announcedCount += nlri;
+    this.withdrawnCount += wd;
+    if (s.keepaliveTime > 0 && (s.state === 'OpenConfirm' || s.state === 'Established')) s.keepaliveDue = this.clock.now() + s.keepaliveTime * 1000;
+    const batch = s.tx;
+    if (!s.remoteSession || !batch) return;
+    const out = batch.msgs;
+    let k = batch.n;
+    for (let i = 1; i < n; i++) out[k++] = msgs[i]!;
+    batch.n = k;
   }
 
   /** The UPDATE for one prefix alone (announced with `a`, or withdrawn), shared by every session sending it. */

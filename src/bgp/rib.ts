@@ -57,8 +57,8 @@ export class RouteStore {
 }
 
 /** Initial sizes; arrays double as needed. */
-const INITIAL_SLOTS = 64;
-const INITIAL_PIDS = 64;
+const INITIAL_SLOTS = 256;
+const INITIAL_PIDS = 256;
 /** Per prefix: first route, best route, announced route, unused (slots; 0 = none). */
 const P_HEAD = 0;
 const P_BEST = 1;
