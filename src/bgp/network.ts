@@ -31,6 +31,19 @@ function smi(t: number): number {
   return (t | 0) === t ? t | 0 : t;
 }
 
+/**
+ * A single-prefix announcement podpath creates keeps the route data its first receiver decoded,
+ * for the next ones (a hidden property: the message reads as a plain UpdateMessage).
+ */
+const DECODED = Symbol('decoded');
+type DUpdate = UpdateMessage & { [DECODED]?: RouteData | undefined };
+
+function announcement(a: PathAttributes, nlri: Nlri): UpdateMessage {
+  const m: DUpdate = { type: 'UPDATE', withdrawn: [], attrs: a, nlri: [nlri] };
+  Object.defineProperty(m, DECODED, { value: undefined, writable: true, enumerable: false });
+  return m;
+}
+
 /** NLRI entries podpath creates carry the prefix's interned id, so receivers skip a string lookup. */
 type INlri = Nlri & { readonly pid?: number };
 
@@ -1042,7 +1055,9 @@ export class BgpNetwork {
       // Every receiver of one UPDATE decodes it alike (the router id of the sender aside, when
       // there is no ORIGINATOR_ID): share the decoded route, unless an import filter runs.
       let d: RouteData | undefined;
-      const ds = filter ? undefined : this.decoded[pid];
+      const dm = filter ? undefined : (m as DUpdate)[DECODED];
+      if (dm !== undefined && (a0.originatorId !== undefined || dm.idN === s.remoteIdN)) d = dm;
+      const ds = filter || d ? undefined : this.decoded[pid];
       if (ds) {
         for (let k = 0; k < ds.length; k++) {
           const x = ds[k]!;
@@ -1070,6 +1085,7 @@ export class BgpNetwork {
         }
         d = { prefix: n.prefix, pid, attrs, filtered, idN, local: null, from: filter ? null : m, id: -1 };
         if (!filter) {
+          if (DECODED in m) (m as DUpdate)[DECODED] = d;
           if (!ds) this.decoded[pid] = [d];
           else if (ds.length < DECODED_WAYS) ds.push(d);
           else ds[this.decodedNext++ % DECODED_WAYS] = d;
@@ -1262,7 +1278,7 @@ export class BgpNetwork {
     let msgs = this.singles[pid];
     if (!msgs) this.singles[pid] = msgs = new Map();
     let m = msgs.get(a);
-    if (!m) msgs.set(a, (m = { type: 'UPDATE', withdrawn: [], attrs: a, nlri: [nlri] }));
+    if (!m) msgs.set(a, (m = announcement(a, nlri)));
     return m;
   }
 

@@ -56,7 +56,7 @@ export class RouteStore {
   }
 }
 
-/** Initial sizes; arrays double as needed. */
+/** Initial sizes; arrays grow fourfold as needed (typed arrays are costly to allocate). */
 const INITIAL_SLOTS = 256;
 const INITIAL_PIDS = 256;
 /** Per prefix: first route, best route, announced route, unused (slots; 0 = none). */
@@ -109,7 +109,7 @@ export class Rib<S extends object> {
   /** Makes room for prefix id `pid`. */
   reserve(pid: number): void {
     if (pid * PW < this.pt.length) return;
-    let n = this.pt.length * 2;
+    let n = this.pt.length * 4;
     while (n <= pid * PW) n *= 2;
     this.pt = grow(this.pt, n);
   }
@@ -149,7 +149,7 @@ export class Rib<S extends object> {
     else {
       i = this.slots++;
       if (i >= this.sinceArr.length) {
-        const n = this.sinceArr.length * 2;
+        const n = this.sinceArr.length * 4;
         this.st = grow(this.st, n * SW);
         this.sinceArr = grow(this.sinceArr, n);
       }
