@@ -670,18 +670,29 @@ export class BgpNetwork {
 
   private dispatch(ev: Ev): void {
     switch (ev.k) {
-      case 'deliver':
+      case 'deliver': {
+        const to = ev.to;
+        const now = this.clock.now();
         for (let i = 0; i < ev.n; i++) {
           const m = ev.msgs[i]!;
-          if (ev.to.conn !== ev.conn || !ev.to.speaker.up) break;
-          if (m.type === 'UPDATE' && this.lastUpdateAt !== this.clock.now()) {
-            this.lastUpdateAt = this.clock.now();
-            this.rounds++;
+          if (to.conn !== ev.conn || !to.speaker.up) break;
+          if (m.type === 'UPDATE') {
+            if (this.lastUpdateAt !== now) {
+              this.lastUpdateAt = now;
+              this.rounds++;
+            }
+            if (to.state === 'Established') {
+              // receive() of an UPDATE on an Established session, inline.
+              if (to.holdTime > 0) to.holdDue = now + to.holdTime * 1000;
+              this.onUpdate(to, m);
+              continue;
+            }
           }
-          this.receive(ev.to, m);
+          this.receive(to, m);
         }
         ev.done = true;
         return;
+      }
       case 'syn':
         this.onSyn(ev.from, ev.attempt);
         return;
@@ -1036,11 +1047,12 @@ export class BgpNetwork {
 
   private onUpdate(s: Session, m: UpdateMessage): void {
     const sp = s.speaker;
-    for (const w of m.withdrawn) this.removeRoute(s, (w as INlri).pid ?? this.pids.get(w.prefix));
+    const wd = m.withdrawn;
+    for (let i = 0; i < wd.length; i++) this.removeRoute(s, (wd[i] as INlri).pid ?? this.pids.get(wd[i]!.prefix));
     const a0 = m.attrs;
     if (!m.nlri.length || !a0) return;
     // bgp_decode_attrs: routes that loop are treated as withdrawn.
-    const loop = a0.asPath.includes(sp.cfg.asn) || a0.originatorId === sp.cfg.routerId || (s.rrClient && (a0.clusterList?.includes(s.clusterId) ?? false));
+    const loop = (a0.asPath.length !== 0 && a0.asPath.includes(sp.cfg.asn)) || a0.originatorId === sp.cfg.routerId || (s.rrClient && (a0.clusterList?.includes(s.clusterId) ?? false));
     if (loop) {
       for (const n of m.nlri) this.removeRoute(s, (n as INlri).pid ?? this.pids.get(n.prefix));
       return;
