@@ -59,6 +59,25 @@ interface ExportClass {
   readonly filterSession: FilterSession;
   /** The full-table feed for a newly Established member, valid while the speaker's version is `feedVersion`. */
   feed: { version: number; msgs: BgpMessage[]; count: number } | undefined;
+  /** What the class's feed is made of, kept up to date from announced-route changes (speakers that export learned routes). */
+  table: FeedTable | undefined;
+}
+
+/**
+ * A class's full table as a feed sends it: the prefixes with their export attributes, in prefix id
+ * order, and the single-prefix UPDATEs announcing them. While no two prefixes share an attribute
+ * set, packing (pack) gives exactly these UPDATEs, so a feed costs the prefixes changed since the
+ * last one rather than the whole table.
+ */
+interface FeedTable {
+  readonly pids: number[];
+  readonly msgs: BgpMessage[];
+  readonly attrs: (PathAttributes | null | undefined)[];
+  /** Prefixes per attribute set, and how many sets have more than one. */
+  readonly uses: Map<PathAttributes, number>;
+  shared: number;
+  /** Prefixes whose announced route changed since the table was last brought up to date. */
+  readonly pending: Set<number>;
 }
 
 type TimerKind = 'hold' | 'keepalive' | 'connectRetry' | 'errorWait';
@@ -431,7 +450,7 @@ export class BgpNetwork {
     let cls = sp.classByKey.get(key);
     if (!cls) {
       const fs: FilterSession = { speaker: sp.cfg.name, peerAsn: c.peerAsn, internal: s.internal };
-      cls = { id: sp.classes.length, rep: s, members: [], filterSession: fs, feed: undefined };
+      cls = { id: sp.classes.length, rep: s, members: [], filterSession: fs, feed: undefined, table: undefined };
       sp.classes.push(cls);
       sp.classByKey.set(key, cls);
     }
@@ -528,6 +547,7 @@ export class BgpNetwork {
         i = next;
       }
       rib.setBest(pid, rib.head(pid));
+      if (rib.ann(pid) !== rib.best(pid)) this.annChanged(sp, pid);
       rib.setAnn(pid, rib.best(pid));
       sp.version++;
     }
@@ -1034,6 +1054,7 @@ export class BgpNetwork {
     const ann = rib.ann(pid);
     if (!sp.mayExportLearned && (best === 0 || rib.sess(best) !== null) && (ann === 0 || rib.sess(ann) !== null)) {
       // Nothing learned over iBGP can leave this speaker (no rr client, no eBGP peer): no export round.
+      if (rib.ann(pid) !== best) this.annChanged(sp, pid);
       rib.setAnn(pid, best);
       sp.version++;
       return;
@@ -1156,23 +1177,73 @@ export class BgpNetwork {
     let f = c.feed;
     if (!f || f.version !== sp.version) {
       const rib = sp.rib;
-      const ps: number[] = [];
-      const as: PathAttributes[] = [];
-      const add = (pid: number): void => {
-        const r = rib.ann(pid);
-        if (r === 0) return;
-        const a = this.exportAttrs(rib, r, s);
-        if (a) {
-          ps.push(pid);
-          as.push(a);
+      if (sp.mayExportLearned) {
+        const t = this.feedTable(sp, c);
+        c.feed = f = { version: sp.version, msgs: t.shared === 0 ? t.msgs : this.pack(t.pids, t.pids.map((p) => t.attrs[p]!)), count: t.pids.length };
+      } else {
+        // A speaker that exports no learned route (see mayExportLearned) sends its own prefixes only.
+        const ps: number[] = [];
+        const as: PathAttributes[] = [];
+        for (const pid of sp.originated) {
+          const r = pid < rib.size ? rib.ann(pid) : 0;
+          const a = r !== 0 ? this.exportAttrs(rib, r, s) : null;
+          if (a) {
+            ps.push(pid);
+            as.push(a);
+          }
         }
-      };
-      // A speaker that exports no learned route (see mayExportLearned) sends its own prefixes only.
-      if (sp.mayExportLearned) for (let pid = 0; pid < rib.size; pid++) add(pid);
-      else for (const pid of sp.originated) if (pid < rib.size) add(pid);
-      c.feed = f = { version: sp.version, msgs: this.pack(ps, as), count: ps.length };
+        c.feed = f = { version: sp.version, msgs: this.pack(ps, as), count: ps.length };
+      }
     }
     this.sendAll(s, f.msgs, f.count, 0);
+  }
+
+  /** The announced route of `pid` changed: feed tables catch up when next read. */
+  private annChanged(sp: Speaker, pid: number): void {
+    for (const c of sp.classes) c.table?.pending.add(pid);
+  }
+
+  /** The class's feed table, brought up to date. */
+  private feedTable(sp: Speaker, c: ExportClass): FeedTable {
+    const rib = sp.rib;
+    let t = c.table;
+    if (!t) {
+      t = { pids: [], msgs: [], attrs: [], uses: new Map(), shared: 0, pending: new Set() };
+      for (let pid = 0; pid < rib.size; pid++) t.pending.add(pid);
+      c.table = t;
+    }
+    if (t.pending.size === 0) return t;
+    const changed = [...t.pending].sort((x, y) => x - y);
+    t.pending.clear();
+    for (const pid of changed) {
+      const r = pid < rib.size ? rib.ann(pid) : 0;
+      const a = r !== 0 ? this.classAttrs(rib, r, c) : null;
+      const was = t.attrs[pid] ?? null;
+      if (a === was) continue;
+      t.attrs[pid] = a;
+      if (was) {
+        const n = t.uses.get(was)! - 1;
+        if (n === 1) t.shared--;
+        if (n === 0) t.uses.delete(was);
+        else t.uses.set(was, n);
+      }
+      if (a) {
+        const n = (t.uses.get(a) ?? 0) + 1;
+        if (n === 2) t.shared++;
+        t.uses.set(a, n);
+      }
+      const i = lowerBound(t.pids, pid);
+      const here = i < t.pids.length && t.pids[i] === pid;
+      if (a && here) t.msgs[i] = this.single(pid, a);
+      else if (a) {
+        t.pids.splice(i, 0, pid);
+        t.msgs.splice(i, 0, this.single(pid, a));
+      } else if (here) {
+        t.pids.splice(i, 1);
+        t.msgs.splice(i, 1);
+      }
+    }
+    return t;
   }
 
   /**
@@ -1194,6 +1265,7 @@ export class BgpNetwork {
       if (old === neu) continue;
       // The old route stays readable until the round is done (released below).
       rib.replaceAnn(pid, neu);
+      this.annChanged(sp, pid);
       pids.push(pid);
       olds.push(old);
       neus.push(neu);
@@ -1557,6 +1629,18 @@ function isWork(ev: Ev): boolean {
   if (ev.k === 'timer') return ev.timer === 'errorWait';
   if (ev.k === 'deliver') return ev.work;
   return true;
+}
+
+/** The first index of sorted `a` whose value is ≥ `x`. */
+function lowerBound(a: readonly number[], x: number): number {
+  let lo = 0;
+  let hi = a.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (a[mid]! < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 function checkAsn(asn: number, field: string, problems: Problem[]): void {
