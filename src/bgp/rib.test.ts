@@ -55,9 +55,9 @@ describe('Rib: route slots linked per prefix', () => {
         const want: unknown[] = [];
         for (let p = 0; p < lists.length; p++) {
           const l = lists[p] ?? [];
-          got.push(rib.list(p), rib.ann(p));
-          want.push(l.map((r) => r.slot), ann[p] ? ann[p].slot : 0);
           const a = ann[p];
+          got.push(rib.list(p), rib.ann(p));
+          want.push(l.map((r) => r.slot), a ? a.slot : 0);
           // An announced route stays readable after leaving its list, until it stops being announced.
           for (const r of a ? [...l, a] : l) {
             got.push(rib.sessUid(r.slot), rib.sess(r.slot) === sessions[r.uid], rib.data(r.slot) === r.d);
