@@ -130,6 +130,8 @@ export class Session {
   remoteSession: Session | undefined;
   /** Index in the network's session list (route slots name their session by it). */
   uid = 0;
+  /** The export round in which a changed route came from this session. */
+  sourceOf = 0;
 }
 
 /** One BGP speaker (a BIRD instance). Internal; read through the network's views. */
@@ -137,6 +139,8 @@ export class Speaker {
   up = true;
   readonly sessions: Session[] = [];
   readonly byPeer = new Map<string, Session>();
+  /** Protocol names of `sessions`. */
+  readonly names = new Set<string>();
   /** Routes, best and announced route per prefix (BIRD's table with the Adj-RIBs-In). */
   readonly rib: Rib<Session>;
   /** Prefix ids whose best route changed since the last export round, in order of change. */
@@ -380,6 +384,8 @@ export class BgpNetwork {
   private lastWorkAt = 0;
   private lastRibChangeAt = 0;
   private unsettledHint: Session | undefined;
+  /** Export rounds run (marks sessions that are a source of a round's changes). */
+  private exportRounds = 0;
 
   constructor(opts: NetworkOptions = {}) {
     this.clock = opts.clock ?? new VirtualClock(0);
@@ -432,7 +438,7 @@ export class BgpNetwork {
     }
     if (sp.byPeer.has(cfg.peerAddress)) problems.push({ field: 'peerAddress', message: `speaker "${speaker}" already has a neighbor ${cfg.peerAddress}` });
     const name = cfg.name ?? birdProtocolName('bgp', cfg.peerAddress);
-    if (sp.sessions.some((s) => s.name === name)) problems.push({ field: 'name', message: `speaker "${speaker}" already has a protocol "${name}"` });
+    if (sp.names.has(name)) problems.push({ field: 'name', message: `speaker "${speaker}" already has a protocol "${name}"` });
     if (problems.length) throw new InputError(problems.map((p) => ({ ...p, field: `speaker ${speaker} neighbor ${cfg.peerAddress}: ${p.field}` })));
     const s = new Session(sp, name, cfg, sp.sessions.length + 1);
     s.uid = this.sessionsByUid.length;
@@ -440,6 +446,7 @@ export class BgpNetwork {
     this.assignClass(sp, s);
     sp.sessions.push(s);
     sp.byPeer.set(cfg.peerAddress, s);
+    sp.names.add(name);
     if (sp.up) this.start(s);
     return name;
   }
@@ -486,6 +493,7 @@ export class BgpNetwork {
     const s = sp.sessions[i]!;
     this.closeSession(s, { notify: [NOTIFY.CEASE, CEASE.PEER_DECONFIGURED], restart: false, why: 'Peer de-configured' });
     sp.sessions.splice(i, 1);
+    sp.names.delete(s.name);
     s.removed = true;
     s.cls.members.splice(s.cls.members.indexOf(s), 1);
     sp.byPeer.delete(s.cfg.peerAddress);
@@ -946,8 +954,9 @@ export class BgpNetwork {
   private send(s: Session, m: BgpMessage): void {
     const now = this.clock.now();
     const peer = s.remoteSession;
-    this.counts[m.type]++;
-    if (m.type === 'UPDATE') {
+    if (m.type !== 'UPDATE') this.counts[m.type]++;
+    else {
+      this.counts.UPDATE++;
       this.announcedCount += m.nlri.length;
       this.withdrawnCount += m.withdrawn.length;
     }
@@ -1052,7 +1061,7 @@ export class BgpNetwork {
     rib.setBest(pid, best);
     this.lastRibChangeAt = this.clock.now();
     const ann = rib.ann(pid);
-    if (!sp.mayExportLearned && (best === 0 || rib.sess(best) !== null) && (ann === 0 || rib.sess(ann) !== null)) {
+    if (!sp.mayExportLearned && (best === 0 || rib.sessUid(best) !== 0) && (ann === 0 || rib.sessUid(ann) !== 0)) {
       // Nothing learned over iBGP can leave this speaker (no rr client, no eBGP peer): no export round.
       if (rib.ann(pid) !== best) this.annChanged(sp, pid);
       rib.setAnn(pid, best);
@@ -1200,6 +1209,7 @@ export class BgpNetwork {
 
   /** The announced route of `pid` changed: feed tables catch up when next read. */
   private annChanged(sp: Speaker, pid: number): void {
+    if (!sp.mayExportLearned) return; // no feed tables (see feed)
     for (const c of sp.classes) c.table?.pending.add(pid);
   }
 
@@ -1257,7 +1267,8 @@ export class BgpNetwork {
     const pids: number[] = [];
     const olds: number[] = [];
     const neus: number[] = [];
-    const sources = new Set<Session>();
+    // Sessions a changed route came from get their own UPDATEs: marked with this round's number.
+    const mark = ++this.exportRounds;
     for (const pid of sp.dirty) {
       const old = rib.ann(pid);
       const neu = rib.best(pid);
@@ -1271,15 +1282,15 @@ export class BgpNetwork {
       neus.push(neu);
       const so = old !== 0 ? rib.sess(old) : null;
       const sn = neu !== 0 ? rib.sess(neu) : null;
-      if (so) sources.add(so);
-      if (sn) sources.add(sn);
+      if (so) so.sourceOf = mark;
+      if (sn) sn.sourceOf = mark;
     }
     sp.dirty.clear();
-    if (pids.length) this.exportChanges(sp, pids, olds, neus, sources);
+    if (pids.length) this.exportChanges(sp, pids, olds, neus, mark);
     for (const old of olds) if (old !== 0) rib.release(old);
   }
 
-  private exportChanges(sp: Speaker, pids: readonly number[], olds: readonly number[], neus: readonly number[], sources: Set<Session>): void {
+  private exportChanges(sp: Speaker, pids: readonly number[], olds: readonly number[], neus: readonly number[], mark: number): void {
     const rib = sp.rib;
     for (const c of sp.classes) {
       let generic: BgpMessage[] | undefined;
@@ -1287,7 +1298,7 @@ export class BgpNetwork {
       let wd = 0;
       for (const s of c.members) {
         if (s.state !== 'Established') continue;
-        if (sources.has(s)) {
+        if (s.sourceOf === mark) {
           const ps: number[] = [];
           const as: (PathAttributes | null)[] = [];
           let w = 0;
