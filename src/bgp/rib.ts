@@ -2,7 +2,7 @@ import type { PathAttributes, UpdateMessage } from './types.js';
 
 /**
  * What a route carries apart from the session it arrived on and when. Every receiver of one
- * UPDATE (all clients of a reflector) shares one object. Immutable.
+ * UPDATE (all clients of a reflector) shares one object. Immutable but for `id`, the store's bookkeeping.
  */
 export interface RouteData {
   readonly prefix: string;
@@ -72,7 +72,8 @@ const S_SESS = 3;
 const SW = 4;
 
 /**
- * One speaker's routes (its Adj-RIBs-In and local routes, what BIRD keeps in its table) and, per
+ * Models BIRD's routing table (nest/rt-table.c: per net, the list of rte from each protocol,
+ * plus what was last exported). One speaker's routes (its Adj-RIBs-In and local routes) and, per
  * prefix, the best route and the route last announced to peers, in flat arrays: a route is a
  * slot number, so a table of a million routes is a few arrays rather than a million objects,
  * and one prefix's or one route's fields share a cache line.
@@ -93,8 +94,6 @@ export class Rib<S extends object> {
   readonly cache = new Map<number, (PathAttributes | null | undefined)[]>();
   private slots = 1;
   private free = 0;
-  /** Routes in lists. */
-  count = 0;
 
   constructor(
     private readonly sessions: readonly (S | null | undefined)[],
@@ -171,11 +170,9 @@ export class Rib<S extends object> {
     if (old !== 0) {
       st[slot * SW + S_NEXT] = st[old * SW + S_NEXT]!;
       st[old * SW + S_NEXT] = -1;
-      this.count--;
     } else st[slot * SW + S_NEXT] = prev === 0 ? this.pt[pid * PW + P_HEAD]! : st[prev * SW + S_NEXT]!;
     if (prev === 0) this.pt[pid * PW + P_HEAD] = slot;
     else st[prev * SW + S_NEXT] = slot;
-    this.count++;
     if (old !== 0) this.release(old);
   }
 
@@ -187,7 +184,6 @@ export class Rib<S extends object> {
     if (prev === 0) this.pt[pid * PW + P_HEAD] = next;
     else st[prev * SW + S_NEXT] = next;
     st[slot * SW + S_NEXT] = -1;
-    this.count--;
     this.release(slot);
   }
 
