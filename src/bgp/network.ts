@@ -15,7 +15,7 @@ import { encodePathAttributes, formatBgpMessage } from './wire.js';
 
 export type { RouteData } from './rib.js';
 
-/** A route in a speaker's table, as views and `betterRoute` see it: local (`session` null) or learned on a session. */
+/** A route as `betterRoute` takes it: its data and the session it came from (null: local). Tables keep routes as Rib slots. */
 export interface Route {
   readonly d: RouteData;
   /** null for a route this speaker originates (BIRD `protocol static`). */
