@@ -7,7 +7,7 @@ import { Rng } from '../base/rng.js';
 import { BIRD_BGP_DEFAULTS, birdProtocolName, calicoMeshPassive } from './config.js';
 import type { BgpFilter, FilterRoute, FilterSession, NeighborConfig, SpeakerConfig } from './config.js';
 import { better } from './decision.js';
-import { Rib, RouteStore } from './rib.js';
+import { Rib, RouteStore, Slab } from './rib.js';
 import type { RouteData } from './rib.js';
 import type { BgpMessage, BgpMessageType, BgpState, Capability, Nlri, OpenMessage, PathAttributes, UpdateMessage } from './types.js';
 import { CEASE, NOTIFY, OPEN_ERROR, notificationText } from './types.js';
@@ -156,8 +156,8 @@ export class Speaker {
   flushQueued = false;
   readonly routerIdN: number;
   readonly connected: Cidr[];
-  constructor(readonly cfg: SpeakerConfig, sessions: readonly (Session | null)[], store: RouteStore) {
-    this.rib = new Rib<Session>(sessions, store);
+  constructor(readonly cfg: SpeakerConfig, sessions: readonly (Session | null)[], store: RouteStore, slab: Slab) {
+    this.rib = new Rib<Session>(sessions, store, slab);
     this.routerIdN = ipv4N(cfg.routerId);
     this.connected = (cfg.connected ?? []).map((c) => parseCidr(c));
   }
@@ -364,6 +364,8 @@ export class BgpNetwork {
   private readonly sessionsByUid: (Session | null)[] = [null];
   /** Route data held by the speakers' tables. */
   private readonly routeStore = new RouteStore();
+  /** Typed memory of the speakers' tables. */
+  private readonly slab = new Slab();
   /** Per prefix id: its withdrawal alone, and its single-prefix announcements per attribute set (shared by every session). */
   private readonly wds: (UpdateMessage | undefined)[] = [];
   private readonly singles: (Map<PathAttributes, UpdateMessage> | undefined)[] = [];
@@ -420,7 +422,7 @@ export class BgpNetwork {
       if (other) problems.push({ field: 'address', message: `${a} already belongs to speaker "${other.cfg.name}"` });
     }
     if (problems.length) throw new InputError(problems.map((p) => ({ ...p, field: `speaker ${cfg.name}: ${p.field}` })));
-    const sp = new Speaker(cfg, this.sessionsByUid, this.routeStore);
+    const sp = new Speaker(cfg, this.sessionsByUid, this.routeStore, this.slab);
     this.speakers.set(cfg.name, sp);
     for (const a of [cfg.address, ...(cfg.addresses ?? [])]) this.byAddress.set(a, sp);
   }

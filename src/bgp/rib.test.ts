@@ -3,7 +3,7 @@ import { Rng } from '../base/rng.js';
 import { CALICO_BGP_TEMPLATE } from './config.js';
 import { BgpNetwork } from './network.js';
 import type { RibRoute } from './network.js';
-import { Rib, RouteStore } from './rib.js';
+import { Rib, RouteStore, Slab } from './rib.js';
 import type { RouteData } from './rib.js';
 
 const data = (pid: number, k: number): RouteData => ({ prefix: `10.0.${pid}.0/24`, pid, attrs: { origin: 0, asPath: [k], nextHop: '0.0.0.0' }, filtered: false, idN: k, local: null, from: null, id: -1 });
@@ -14,7 +14,10 @@ describe('Rib: route slots linked per prefix', () => {
       const rng = new Rng(seed);
       const sessions = [null, { n: 1 }, { n: 2 }, { n: 3 }, { n: 4 }, { n: 5 }];
       const store = new RouteStore();
-      const rib = new Rib(sessions, store);
+      const slab = new Slab();
+      const rib = new Rib(sessions, store, slab);
+      // A second table in the same slab, growing alongside, must not disturb the first.
+      const other = new Rib(sessions, new RouteStore(), slab);
       // Model: per prefix, routes in arrival order; the announced route (kept even if removed).
       type M = { slot: number; uid: number; d: RouteData };
       const lists: M[][] = [];
@@ -22,6 +25,8 @@ describe('Rib: route slots linked per prefix', () => {
       for (let step = 0; step < 300; step++) {
         const pid = rng.int(12);
         rib.reserve(pid);
+        other.reserve(pid * 40);
+        other.setAnn(pid * 40, other.alloc(pid * 40, 1, data(pid, 9), step));
         const list = (lists[pid] ??= []);
         const uid = rng.int(6);
         const op = rng.int(4);

@@ -56,6 +56,46 @@ export class RouteStore {
   }
 }
 
+/**
+ * The typed memory of a network's tables: every Rib carves its arrays out of these two, so
+ * tables cost no typed-array objects (and no external-memory GC pressure) of their own, and
+ * the array objects stay hot. Regions are never freed: a table that grows takes a new one.
+ */
+export class Slab {
+  i32 = new Int32Array(1 << 16);
+  f64 = new Float64Array(1 << 14);
+  private top32 = 0;
+  private top64 = 0;
+
+  /** Start of `n` fresh (zero) Int32 words. */
+  alloc32(n: number): number {
+    if (this.top32 + n > this.i32.length) {
+      let len = this.i32.length * 2;
+      while (this.top32 + n > len) len *= 2;
+      const b = new Int32Array(len);
+      b.set(this.i32);
+      this.i32 = b;
+    }
+    const at = this.top32;
+    this.top32 += n;
+    return at;
+  }
+
+  /** Start of `n` fresh Float64 words. */
+  alloc64(n: number): number {
+    if (this.top64 + n > this.f64.length) {
+      let len = this.f64.length * 2;
+      while (this.top64 + n > len) len *= 2;
+      const b = new Float64Array(len);
+      b.set(this.f64);
+      this.f64 = b;
+    }
+    const at = this.top64;
+    this.top64 += n;
+    return at;
+  }
+}
+
 /** Initial sizes; arrays grow fourfold as needed (typed arrays are costly to allocate). */
 const INITIAL_SLOTS = 256;
 const INITIAL_PIDS = 256;
@@ -87,9 +127,13 @@ const SW = 4;
  * uid 0 is a local route, whose session reads as null.
  */
 export class Rib<S extends object> {
-  private pt = new Int32Array(INITIAL_PIDS * PW);
-  private st = new Int32Array(INITIAL_SLOTS * SW);
-  private sinceArr = new Float64Array(INITIAL_SLOTS);
+  /** Regions of the slab: prefix records, route records, route times (starts and lengths in words). */
+  private ptAt: number;
+  private ptLen = INITIAL_PIDS * PW;
+  private stAt: number;
+  private stLen = INITIAL_SLOTS * SW;
+  private sAt: number;
+  private sLen = INITIAL_SLOTS;
   /** Export attributes per slot, memoised per export class (only speakers that export fill it). */
   readonly cache = new Map<number, (PathAttributes | null | undefined)[]>();
   private slots = 1;
@@ -98,124 +142,142 @@ export class Rib<S extends object> {
   constructor(
     private readonly sessions: readonly (S | null | undefined)[],
     private readonly store: RouteStore,
-  ) {}
+    private readonly slab: Slab,
+  ) {
+    this.ptAt = slab.alloc32(this.ptLen);
+    this.stAt = slab.alloc32(this.stLen);
+    this.sAt = slab.alloc64(this.sLen);
+  }
 
   /** Prefix ids with room (iterate 0..size-1). */
   get size(): number {
-    return this.pt.length / PW;
+    return this.ptLen / PW;
   }
 
   /** Makes room for prefix id `pid`. */
   reserve(pid: number): void {
-    if (pid * PW < this.pt.length) return;
-    let n = this.pt.length * 4;
+    if (pid * PW < this.ptLen) return;
+    let n = this.ptLen * 4;
     while (n <= pid * PW) n *= 2;
-    this.pt = grow(this.pt, n);
+    const at = this.slab.alloc32(n);
+    this.slab.i32.copyWithin(at, this.ptAt, this.ptAt + this.ptLen);
+    this.ptAt = at;
+    this.ptLen = n;
   }
 
   head(pid: number): number {
-    return this.pt[pid * PW + P_HEAD]!;
+    return this.slab.i32[this.ptAt + pid * PW + P_HEAD]!;
   }
   best(pid: number): number {
-    return this.pt[pid * PW + P_BEST]!;
+    return this.slab.i32[this.ptAt + pid * PW + P_BEST]!;
   }
   ann(pid: number): number {
-    return this.pt[pid * PW + P_ANN]!;
+    return this.slab.i32[this.ptAt + pid * PW + P_ANN]!;
   }
   setBest(pid: number, slot: number): void {
-    this.pt[pid * PW + P_BEST] = slot;
+    this.slab.i32[this.ptAt + pid * PW + P_BEST] = slot;
   }
   next(slot: number): number {
-    return this.st[slot * SW + S_NEXT]!;
+    return this.slab.i32[this.stAt + slot * SW + S_NEXT]!;
   }
   sessUid(slot: number): number {
-    return this.st[slot * SW + S_SESS]!;
+    return this.slab.i32[this.stAt + slot * SW + S_SESS]!;
   }
   sess(slot: number): S | null {
-    return this.sessions[this.st[slot * SW + S_SESS]!]!;
+    return this.sessions[this.slab.i32[this.stAt + slot * SW + S_SESS]!]!;
   }
   data(slot: number): RouteData {
-    return this.store.data[this.st[slot * SW + S_DATA]!]!;
+    return this.store.data[this.slab.i32[this.stAt + slot * SW + S_DATA]!]!;
   }
   since(slot: number): number {
-    return this.sinceArr[slot]!;
+    return this.slab.f64[this.sAt + slot]!;
   }
 
   /** A new route slot (not yet in a list). */
   alloc(pid: number, sessUid: number, d: RouteData, since: number): number {
     let i = this.free;
-    if (i !== 0) this.free = this.st[i * SW + S_NEXT]!;
+    if (i !== 0) this.free = this.slab.i32[this.stAt + i * SW + S_NEXT]!;
     else {
       i = this.slots++;
-      if (i >= this.sinceArr.length) {
-        const n = this.sinceArr.length * 4;
-        this.st = grow(this.st, n * SW);
-        this.sinceArr = grow(this.sinceArr, n);
+      if (i >= this.sLen) {
+        const n = this.sLen * 4;
+        const at = this.slab.alloc32(n * SW);
+        this.slab.i32.copyWithin(at, this.stAt, this.stAt + this.stLen);
+        this.stAt = at;
+        this.stLen = n * SW;
+        const sat = this.slab.alloc64(n);
+        this.slab.f64.copyWithin(sat, this.sAt, this.sAt + this.sLen);
+        this.sAt = sat;
+        this.sLen = n;
       }
     }
-    const st = this.st;
+    const st = this.slab.i32;
+    const sb = this.stAt;
     const o = i * SW;
-    st[o + S_NEXT] = -1;
-    st[o + S_PID] = pid;
-    st[o + S_DATA] = this.store.hold(d);
-    st[o + S_SESS] = sessUid;
-    this.sinceArr[i] = since;
+    st[sb + o + S_NEXT] = -1;
+    st[sb + o + S_PID] = pid;
+    st[sb + o + S_DATA] = this.store.hold(d);
+    st[sb + o + S_SESS] = sessUid;
+    this.slab.f64[this.sAt + i] = since;
     return i;
   }
 
   /** Puts `slot` in its prefix's list after `prev` (0: first), or in place of `old` (whose predecessor is `prev`) if given. */
   link(slot: number, prev: number, old = 0): void {
-    const st = this.st;
-    const pid = st[slot * SW + S_PID]!;
+    const st = this.slab.i32;
+    const sb = this.stAt;
+    const pid = st[sb + slot * SW + S_PID]!;
     if (old !== 0) {
-      st[slot * SW + S_NEXT] = st[old * SW + S_NEXT]!;
-      st[old * SW + S_NEXT] = -1;
-    } else st[slot * SW + S_NEXT] = prev === 0 ? this.pt[pid * PW + P_HEAD]! : st[prev * SW + S_NEXT]!;
-    if (prev === 0) this.pt[pid * PW + P_HEAD] = slot;
-    else st[prev * SW + S_NEXT] = slot;
+      st[sb + slot * SW + S_NEXT] = st[sb + old * SW + S_NEXT]!;
+      st[sb + old * SW + S_NEXT] = -1;
+    } else st[sb + slot * SW + S_NEXT] = prev === 0 ? this.slab.i32[this.ptAt + pid * PW + P_HEAD]! : st[sb + prev * SW + S_NEXT]!;
+    if (prev === 0) this.slab.i32[this.ptAt + pid * PW + P_HEAD] = slot;
+    else st[sb + prev * SW + S_NEXT] = slot;
     if (old !== 0) this.release(old);
   }
 
   /** Takes `slot` (whose predecessor is `prev`, 0 if first) out of its list; frees it unless announced. */
   unlink(slot: number, prev: number): void {
-    const st = this.st;
-    const pid = st[slot * SW + S_PID]!;
-    const next = st[slot * SW + S_NEXT]!;
-    if (prev === 0) this.pt[pid * PW + P_HEAD] = next;
-    else st[prev * SW + S_NEXT] = next;
-    st[slot * SW + S_NEXT] = -1;
+    const st = this.slab.i32;
+    const sb = this.stAt;
+    const pid = st[sb + slot * SW + S_PID]!;
+    const next = st[sb + slot * SW + S_NEXT]!;
+    if (prev === 0) this.slab.i32[this.ptAt + pid * PW + P_HEAD] = next;
+    else st[sb + prev * SW + S_NEXT] = next;
+    st[sb + slot * SW + S_NEXT] = -1;
     this.release(slot);
   }
 
   /** Sets the announced route of `pid`; the previous one is freed if it left its list. */
   setAnn(pid: number, slot: number): void {
-    const old = this.pt[pid * PW + P_ANN]!;
+    const old = this.slab.i32[this.ptAt + pid * PW + P_ANN]!;
     if (old === slot) return;
-    this.pt[pid * PW + P_ANN] = slot;
+    this.slab.i32[this.ptAt + pid * PW + P_ANN] = slot;
     if (old !== 0) this.release(old);
   }
 
   /** Sets the announced route of `pid`, keeping the previous one: the caller releases it. */
   replaceAnn(pid: number, slot: number): void {
-    this.pt[pid * PW + P_ANN] = slot;
+    this.slab.i32[this.ptAt + pid * PW + P_ANN] = slot;
   }
 
   /** Frees `slot` if nothing refers to it any more. */
   release(slot: number): void {
-    const st = this.st;
+    const st = this.slab.i32;
+    const sb = this.stAt;
     const o = slot * SW;
-    if (st[o + S_NEXT] !== -1 || this.pt[st[o + S_PID]! * PW + P_ANN] === slot) return;
-    this.store.drop(st[o + S_DATA]!);
-    st[o + S_DATA] = -1;
+    if (st[sb + o + S_NEXT] !== -1 || this.slab.i32[this.ptAt + st[sb + o + S_PID]! * PW + P_ANN] === slot) return;
+    this.store.drop(st[sb + o + S_DATA]!);
+    st[sb + o + S_DATA] = -1;
     this.cache.delete(slot);
-    st[o + S_NEXT] = this.free;
+    st[sb + o + S_NEXT] = this.free;
     this.free = slot;
   }
 
   /** The slot of the route from session `uid` for `pid` (0 if none). */
   find(pid: number, uid: number): number {
-    let i = this.pt[pid * PW + P_HEAD]!;
-    while (i !== 0 && this.st[i * SW + S_SESS] !== uid) i = this.st[i * SW + S_NEXT]!;
+    let i = this.slab.i32[this.ptAt + pid * PW + P_HEAD]!;
+    while (i !== 0 && this.slab.i32[this.stAt + i * SW + S_SESS] !== uid) i = this.slab.i32[this.stAt + i * SW + S_NEXT]!;
     return i;
   }
 
@@ -225,10 +287,4 @@ export class Rib<S extends object> {
     for (let i = this.head(pid); i !== 0; i = this.next(i)) out.push(i);
     return out;
   }
-}
-
-function grow<T extends Float64Array | Int32Array>(a: T, n: number): T {
-  const b = new (a.constructor as new (n: number) => T)(n);
-  b.set(a);
-  return b;
 }
