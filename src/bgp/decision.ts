@@ -1,11 +1,11 @@
 import { PREFERENCE } from './config.js';
-import type { Route } from './network.js';
+import type { Route, Session } from './network.js';
+import type { RouteData } from './rib.js';
 
-function neighborAs(r: Route): number {
-  const first = r.attrs.asPath[0];
-  return first ?? r.session?.cfg.peerAsn ?? 0;
+function neighborAs(s: Session, d: RouteData): number {
+  const first = d.attrs.asPath[0];
+  return first ?? s.cfg.peerAsn;
 }
-
 
 /**
  * Is `a` better than `b`? Models bgp_rte_better (proto/bgp/attrs.c) after nest's protocol
@@ -15,11 +15,14 @@ function neighborAs(r: Route): number {
  * CLUSTER_LIST length (shorter), peer address (lower).
  */
 export function betterRoute(a: Route, b: Route): boolean {
-  const pa = a.session ? PREFERENCE.bgp : PREFERENCE.static;
-  const pb = b.session ? PREFERENCE.bgp : PREFERENCE.static;
+  return better(a.session, a.d, b.session, b.d);
+}
+
+/** betterRoute on a route's parts: the session it came from (null: local) and its data. */
+export function better(sa: Session | null, a: RouteData, sb: Session | null, b: RouteData): boolean {
+  const pa = sa ? PREFERENCE.bgp : PREFERENCE.static;
+  const pb = sb ? PREFERENCE.bgp : PREFERENCE.static;
   if (pa !== pb) return pa > pb;
-  const sa = a.session;
-  const sb = b.session;
   if (!sa || !sb) return false; // two local routes: keep the current one
   const x = a.attrs;
   const y = b.attrs;
@@ -28,7 +31,7 @@ export function betterRoute(a: Route, b: Route): boolean {
   if (lpa !== lpb) return lpa > lpb;
   if (x.asPath.length !== y.asPath.length) return x.asPath.length < y.asPath.length;
   if (x.origin !== y.origin) return x.origin < y.origin;
-  if (neighborAs(a) === neighborAs(b)) {
+  if (neighborAs(sa, a) === neighborAs(sb, b)) {
     const ma = x.med ?? 0;
     const mb = y.med ?? 0;
     if (ma !== mb) return ma < mb;

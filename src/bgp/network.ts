@@ -6,53 +6,46 @@ import type { Cidr } from '../base/ip.js';
 import { Rng } from '../base/rng.js';
 import { BIRD_BGP_DEFAULTS, birdProtocolName, calicoMeshPassive } from './config.js';
 import type { BgpFilter, FilterRoute, FilterSession, NeighborConfig, SpeakerConfig } from './config.js';
-import { betterRoute } from './decision.js';
+import { better } from './decision.js';
+import { Rib, RouteStore, Slab } from './rib.js';
+import type { RouteData } from './rib.js';
 import type { BgpMessage, BgpMessageType, BgpState, Capability, Nlri, OpenMessage, PathAttributes, UpdateMessage } from './types.js';
 import { CEASE, NOTIFY, OPEN_ERROR, notificationText } from './types.js';
 import { encodePathAttributes, formatBgpMessage } from './wire.js';
 
-/** A route in a speaker's table: locally originated (`session` null) or learned on a session. */
+export type { RouteData } from './rib.js';
+
+/** A route as `betterRoute` takes it: its data and the session it came from (null: local). Tables keep routes as Rib slots. */
 export interface Route {
-  readonly prefix: string;
-  readonly attrs: PathAttributes;
+  readonly d: RouteData;
   /** null for a route this speaker originates (BIRD `protocol static`). */
   readonly session: Session | null;
-  readonly protocol: string;
   readonly since: number;
-  /** Rejected by the import filter: kept for `adjRibIn`, never a candidate. */
-  readonly filtered: boolean;
-  /** ORIGINATOR_ID, else the router id of the peer it came from, as a number (decision step f). */
-  readonly idN: number;
-  /** Single-prefix UPDATEs this route is sent in, per attribute set, shared by every session. */
-  msgs?: Map<PathAttributes, UpdateMessage>;
-  /** Export attributes, memoised per export kind (shared by all sessions of that kind). */
-  cache?: (PathAttributes | null | undefined)[];
+}
+
+/** Route data decoded per prefix and kept for its next receivers: one per reflector of a client's route, typically. */
+const DECODED_WAYS = 4;
+
+/** A virtual time as a small integer when it is one (the table stores it unboxed either way). */
+function smi(t: number): number {
+  return (t | 0) === t ? t | 0 : t;
+}
+
+/**
+ * A single-prefix announcement podpath creates keeps the route data its first receiver decoded,
+ * for the next ones (a hidden property: the message reads as a plain UpdateMessage).
+ */
+const DECODED = Symbol('decoded');
+type DUpdate = UpdateMessage & { [DECODED]?: RouteData | undefined };
+
+function announcement(a: PathAttributes, nlri: Nlri): UpdateMessage {
+  const m: DUpdate = { type: 'UPDATE', withdrawn: [], attrs: a, nlri: [nlri] };
+  Object.defineProperty(m, DECODED, { value: undefined, writable: true, enumerable: false });
+  return m;
 }
 
 /** NLRI entries podpath creates carry the prefix's interned id, so receivers skip a string lookup. */
 type INlri = Nlri & { readonly pid?: number };
-
-interface PrefixEntry {
-  readonly pid: number;
-  readonly nlri: Nlri;
-  /** The withdrawal of this prefix alone, shared by every session. */
-  wd: UpdateMessage | undefined;
-  routes: Route[];
-  best: Route | undefined;
-  /** The best route as of the last export round (what peers were told). */
-  announced: Route | undefined;
-}
-
-/** The UPDATE for one prefix alone (announced with `a`, or withdrawn), shared by every session sending it. */
-function single(e: PrefixEntry, a: PathAttributes | null): UpdateMessage {
-  const r = e.announced;
-  if (a === null || !r) return e.wd ?? (e.wd = { type: 'UPDATE', withdrawn: [e.nlri], nlri: [] });
-  let msgs = r.msgs;
-  if (!msgs) r.msgs = msgs = new Map();
-  let m = msgs.get(a);
-  if (!m) msgs.set(a, (m = { type: 'UPDATE', withdrawn: [], attrs: a, nlri: [e.nlri] }));
-  return m;
-}
 
 /**
  * Sessions of one speaker whose exports are identical (same iBGP/eBGP, rr client, cluster id, next
@@ -66,6 +59,25 @@ interface ExportClass {
   readonly filterSession: FilterSession;
   /** The full-table feed for a newly Established member, valid while the speaker's version is `feedVersion`. */
   feed: { version: number; msgs: BgpMessage[]; count: number } | undefined;
+  /** What the class's feed is made of, kept up to date from announced-route changes (speakers that export learned routes). */
+  table: FeedTable | undefined;
+}
+
+/**
+ * A class's full table as a feed sends it: the prefixes with their export attributes, in prefix id
+ * order, and the single-prefix UPDATEs announcing them. While no two prefixes share an attribute
+ * set, packing (pack) gives exactly these UPDATEs, so a feed costs the prefixes changed since the
+ * last one rather than the whole table.
+ */
+interface FeedTable {
+  readonly pids: number[];
+  readonly msgs: BgpMessage[];
+  readonly attrs: (PathAttributes | null | undefined)[];
+  /** Prefixes per attribute set, and how many sets have more than one. */
+  readonly uses: Map<PathAttributes, number>;
+  shared: number;
+  /** Prefixes whose announced route changed since the table was last brought up to date. */
+  readonly pending: Set<number>;
 }
 
 type TimerKind = 'hold' | 'keepalive' | 'connectRetry' | 'errorWait';
@@ -113,38 +125,13 @@ export class Session {
   /** Deconfigured (removeNeighbor). */
   removed = false;
   /** The batch of messages this session sends at `txAt` (a deliver event still queued). */
-  tx: { readonly conn: number; readonly msgs: BgpMessage[]; work: boolean } | undefined;
+  tx: Delivery | undefined;
   txAt = -1;
   remoteSession: Session | undefined;
-}
-
-/** A speaker's routing table: entries indexed by the network's prefix ids, iterated in id order. */
-class PrefixTable {
-  readonly arr: (PrefixEntry | undefined)[] = [];
-  size = 0;
-  constructor(private readonly pids: Map<string, number>) {}
-  get(key: string): PrefixEntry | undefined {
-    const pid = this.pids.get(key);
-    return pid === undefined ? undefined : this.arr[pid];
-  }
-  set(e: PrefixEntry): void {
-    if (!this.arr[e.pid]) this.size++;
-    this.arr[e.pid] = e;
-  }
-  delete(e: PrefixEntry): void {
-    if (this.arr[e.pid] === e) {
-      this.size--;
-      this.arr[e.pid] = undefined;
-    }
-  }
-  values(): PrefixEntry[] {
-    const out: PrefixEntry[] = [];
-    for (const e of this.arr) if (e) out.push(e);
-    return out;
-  }
-  keys(): string[] {
-    return this.values().map((e) => e.nlri.prefix);
-  }
+  /** Index in the network's session list (route slots name their session by it). */
+  uid = 0;
+  /** The export round in which a changed route came from this session. */
+  sourceOf = 0;
 }
 
 /** One BGP speaker (a BIRD instance). Internal; read through the network's views. */
@@ -152,8 +139,14 @@ export class Speaker {
   up = true;
   readonly sessions: Session[] = [];
   readonly byPeer = new Map<string, Session>();
-  readonly table: PrefixTable;
-  readonly dirty = new Set<string>();
+  /** Protocol names of `sessions`. */
+  readonly names = new Set<string>();
+  /** Routes, best and announced route per prefix (BIRD's table with the Adj-RIBs-In). */
+  readonly rib: Rib<Session>;
+  /** Prefix ids whose best route changed since the last export round, in order of change. */
+  readonly dirty = new Set<number>();
+  /** Prefix ids this speaker has ever originated, ascending (feeds of a speaker that exports no learned route). */
+  readonly originated: number[] = [];
   readonly classes: ExportClass[] = [];
   readonly classByKey = new Map<string, ExportClass>();
   /** Some session may be sent routes learned over iBGP (an rr client or an eBGP peer). */
@@ -163,8 +156,8 @@ export class Speaker {
   flushQueued = false;
   readonly routerIdN: number;
   readonly connected: Cidr[];
-  constructor(readonly cfg: SpeakerConfig, pids: Map<string, number>) {
-    this.table = new PrefixTable(pids);
+  constructor(readonly cfg: SpeakerConfig, sessions: readonly (Session | null)[], store: RouteStore, slab: Slab) {
+    this.rib = new Rib<Session>(sessions, store, slab);
     this.routerIdN = ipv4N(cfg.routerId);
     this.connected = (cfg.connected ?? []).map((c) => parseCidr(c));
   }
@@ -263,8 +256,22 @@ export interface OriginateOptions {
   readonly nextHop?: string;
 }
 
+/**
+ * Messages one session sends at one instant, delivered together (one TCP stream, in order): the
+ * first `n` of `msgs`. Once delivered (`done`), the sender reuses the object for its next batch.
+ */
+interface Delivery {
+  readonly k: 'deliver';
+  to: Session;
+  conn: number;
+  readonly msgs: BgpMessage[];
+  n: number;
+  work: boolean;
+  done: boolean;
+}
+
 type Ev =
-  | { readonly k: 'deliver'; readonly to: Session; readonly conn: number; readonly msgs: BgpMessage[]; work: boolean }
+  | Delivery
   | { readonly k: 'syn'; readonly from: Session; readonly attempt: number }
   | { readonly k: 'synack'; readonly to: Session; readonly attempt: number; readonly peer: Session; readonly conn: number }
   | { readonly k: 'rst'; readonly to: Session; readonly attempt: number }
@@ -353,6 +360,18 @@ export class BgpNetwork {
   private readonly interned = new Map<string, PathAttributes>();
   /** One NLRI object per prefix, shared by every table and message. */
   private readonly nlris: Nlri[] = [];
+  /** Every session ever configured, by uid (0: none, a local route). */
+  private readonly sessionsByUid: (Session | null)[] = [null];
+  /** Route data held by the speakers' tables. */
+  private readonly routeStore = new RouteStore();
+  /** Typed memory of the speakers' tables. */
+  private readonly slab = new Slab();
+  /** Per prefix id: its withdrawal alone, and its single-prefix announcements per attribute set (shared by every session). */
+  private readonly wds: (UpdateMessage | undefined)[] = [];
+  private readonly singles: (Map<PathAttributes, UpdateMessage> | undefined)[] = [];
+  /** Per prefix id, the route data last decoded from an UPDATE (shared by that UPDATE's receivers). */
+  private readonly decoded: (RouteData[] | undefined)[] = [];
+  private decodedNext = 0;
   private readonly byAddress = new Map<string, Speaker>();
   private readonly buckets = new Map<number, Ev[]>();
   private readonly times = new TimeHeap();
@@ -367,6 +386,8 @@ export class BgpNetwork {
   private lastWorkAt = 0;
   private lastRibChangeAt = 0;
   private unsettledHint: Session | undefined;
+  /** Export rounds run (marks sessions that are a source of a round's changes). */
+  private exportRounds = 0;
 
   constructor(opts: NetworkOptions = {}) {
     this.clock = opts.clock ?? new VirtualClock(0);
@@ -401,7 +422,7 @@ export class BgpNetwork {
       if (other) problems.push({ field: 'address', message: `${a} already belongs to speaker "${other.cfg.name}"` });
     }
     if (problems.length) throw new InputError(problems.map((p) => ({ ...p, field: `speaker ${cfg.name}: ${p.field}` })));
-    const sp = new Speaker(cfg, this.pids);
+    const sp = new Speaker(cfg, this.sessionsByUid, this.routeStore, this.slab);
     this.speakers.set(cfg.name, sp);
     for (const a of [cfg.address, ...(cfg.addresses ?? [])]) this.byAddress.set(a, sp);
   }
@@ -419,12 +440,15 @@ export class BgpNetwork {
     }
     if (sp.byPeer.has(cfg.peerAddress)) problems.push({ field: 'peerAddress', message: `speaker "${speaker}" already has a neighbor ${cfg.peerAddress}` });
     const name = cfg.name ?? birdProtocolName('bgp', cfg.peerAddress);
-    if (sp.sessions.some((s) => s.name === name)) problems.push({ field: 'name', message: `speaker "${speaker}" already has a protocol "${name}"` });
+    if (sp.names.has(name)) problems.push({ field: 'name', message: `speaker "${speaker}" already has a protocol "${name}"` });
     if (problems.length) throw new InputError(problems.map((p) => ({ ...p, field: `speaker ${speaker} neighbor ${cfg.peerAddress}: ${p.field}` })));
     const s = new Session(sp, name, cfg, sp.sessions.length + 1);
+    s.uid = this.sessionsByUid.length;
+    this.sessionsByUid.push(s);
     this.assignClass(sp, s);
     sp.sessions.push(s);
     sp.byPeer.set(cfg.peerAddress, s);
+    sp.names.add(name);
     if (sp.up) this.start(s);
     return name;
   }
@@ -435,7 +459,7 @@ export class BgpNetwork {
     let cls = sp.classByKey.get(key);
     if (!cls) {
       const fs: FilterSession = { speaker: sp.cfg.name, peerAsn: c.peerAsn, internal: s.internal };
-      cls = { id: sp.classes.length, rep: s, members: [], filterSession: fs, feed: undefined };
+      cls = { id: sp.classes.length, rep: s, members: [], filterSession: fs, feed: undefined, table: undefined };
       sp.classes.push(cls);
       sp.classByKey.set(key, cls);
     }
@@ -471,6 +495,7 @@ export class BgpNetwork {
     const s = sp.sessions[i]!;
     this.closeSession(s, { notify: [NOTIFY.CEASE, CEASE.PEER_DECONFIGURED], restart: false, why: 'Peer de-configured' });
     sp.sessions.splice(i, 1);
+    sp.names.delete(s.name);
     s.removed = true;
     s.cls.members.splice(s.cls.members.indexOf(s), 1);
     sp.byPeer.delete(s.cfg.peerAddress);
@@ -482,20 +507,30 @@ export class BgpNetwork {
     const key = normPrefix(prefix, 'prefix');
     const attrs = this.intern({ origin: opts.origin ?? 0, asPath: [], nextHop: opts.nextHop ?? '0.0.0.0', med: opts.med, localPref: opts.localPref ?? BIRD_BGP_DEFAULTS.defaultLocalPref });
     if (opts.nextHop !== undefined) checkV4Throw(opts.nextHop, 'nextHop');
-    const e = this.entry(sp, key);
-    e.routes = e.routes.filter((r) => r.session !== null);
-    e.routes.push({ prefix: key, attrs, session: null, protocol: opts.protocol ?? 'static1', since: this.clock.now(), filtered: false, idN: 0, cache: undefined, msgs: undefined });
-    this.recompute(sp, key, e);
+    const pid = this.pidOf(key);
+    const rib = sp.rib;
+    rib.reserve(pid);
+    this.dropStatics(rib, pid);
+    const d: RouteData = { prefix: key, pid, attrs, filtered: false, idN: 0, local: opts.protocol ?? 'static1', from: null, id: -1 };
+    const slot = rib.alloc(pid, 0, d, smi(this.clock.now()));
+    rib.link(slot, this.lastOf(rib, pid));
+    const o = sp.originated;
+    if (!o.includes(pid)) {
+      o.push(pid);
+      o.sort((x, y) => x - y);
+    }
+    this.recompute(sp, pid);
   }
 
   /** Stops originating a prefix. */
   withdraw(speaker: string, prefix: string): void {
     const sp = this.speaker(speaker);
     const key = normPrefix(prefix, 'prefix');
-    const e = sp.table.get(key);
-    if (!e) return;
-    e.routes = e.routes.filter((r) => r.session !== null);
-    this.recompute(sp, key, e);
+    const pid = this.pids.get(key);
+    const rib = sp.rib;
+    if (pid === undefined || pid >= rib.size) return;
+    this.dropStatics(rib, pid);
+    this.recompute(sp, pid);
   }
 
   /**
@@ -511,12 +546,20 @@ export class BgpNetwork {
     }
     sp.up = false;
     // Learned routes are gone with the process; local statics come back on start.
-    for (const e of sp.table.values()) {
-      e.routes = e.routes.filter((r) => r.session === null);
-      e.best = e.routes[0];
-      e.announced = e.best;
+    const rib = sp.rib;
+    for (let pid = 0; pid < rib.size; pid++) {
+      if (rib.head(pid) === 0 && rib.best(pid) === 0 && rib.ann(pid) === 0) continue;
+      let prev = 0;
+      for (let i = rib.head(pid); i !== 0; ) {
+        const next = rib.next(i);
+        if (rib.sess(i) !== null) rib.unlink(i, prev);
+        else prev = i;
+        i = next;
+      }
+      rib.setBest(pid, rib.head(pid));
+      if (rib.ann(pid) !== rib.best(pid)) this.annChanged(sp, pid);
+      rib.setAnn(pid, rib.best(pid));
       sp.version++;
-      if (!e.routes.length) this.dropEntry(sp, e);
     }
     sp.dirty.clear();
   }
@@ -657,16 +700,29 @@ export class BgpNetwork {
 
   private dispatch(ev: Ev): void {
     switch (ev.k) {
-      case 'deliver':
-        for (const m of ev.msgs) {
-          if (ev.to.conn !== ev.conn || !ev.to.speaker.up) return;
-          if (m.type === 'UPDATE' && this.lastUpdateAt !== this.clock.now()) {
-            this.lastUpdateAt = this.clock.now();
-            this.rounds++;
+      case 'deliver': {
+        const to = ev.to;
+        const now = this.clock.now();
+        for (let i = 0; i < ev.n; i++) {
+          const m = ev.msgs[i]!;
+          if (to.conn !== ev.conn || !to.speaker.up) break;
+          if (m.type === 'UPDATE') {
+            if (this.lastUpdateAt !== now) {
+              this.lastUpdateAt = now;
+              this.rounds++;
+            }
+            if (to.state === 'Established') {
+              // receive() of an UPDATE on an Established session, inline.
+              if (to.holdTime > 0) to.holdDue = now + to.holdTime * 1000;
+              this.onUpdate(to, m);
+              continue;
+            }
           }
-          this.receive(ev.to, m);
+          this.receive(to, m);
         }
+        ev.done = true;
         return;
+      }
       case 'syn':
         this.onSyn(ev.from, ev.attempt);
         return;
@@ -900,8 +956,9 @@ export class BgpNetwork {
   private send(s: Session, m: BgpMessage): void {
     const now = this.clock.now();
     const peer = s.remoteSession;
-    this.counts[m.type]++;
-    if (m.type === 'UPDATE') {
+    if (m.type !== 'UPDATE') this.counts[m.type]++;
+    else {
+      this.counts.UPDATE++;
       this.announcedCount += m.nlri.length;
       this.withdrawnCount += m.withdrawn.length;
     }
@@ -923,14 +980,24 @@ export class BgpNetwork {
     const at = now + this.delayMs;
     const batch = s.tx;
     if (batch && s.txAt === at && batch.conn === s.conn) {
-      batch.msgs.push(m);
+      batch.msgs[batch.n++] = m;
       if (!batch.work && m.type !== 'KEEPALIVE') {
         batch.work = true;
         this.work++;
       }
       return;
     }
-    const ev = { k: 'deliver' as const, to: peer, conn: s.conn, msgs: [m], work: m.type !== 'KEEPALIVE' };
+    let ev: Delivery;
+    if (batch && batch.done) {
+      // The last batch was delivered: reuse it.
+      ev = batch;
+      ev.to = peer;
+      ev.conn = s.conn;
+      ev.msgs[0] = m;
+      ev.n = 1;
+      ev.work = m.type !== 'KEEPALIVE';
+      ev.done = false;
+    } else ev = { k: 'deliver', to: peer, conn: s.conn, msgs: [m], n: 1, work: m.type !== 'KEEPALIVE', done: false };
     s.tx = ev;
     s.txAt = at;
     this.push(at, ev);
@@ -945,20 +1012,6 @@ export class BgpNetwork {
   // ------------------------------------------------------------------------------------------
   // Routes (RFC 4271 §9; BIRD proto/bgp/attrs.c bgp_decode_attrs, bgp_import_control, bgp_rte_better)
 
-  private entry(sp: Speaker, key: string): PrefixEntry {
-    const pid = this.pidOf(key);
-    let e = sp.table.arr[pid];
-    if (!e) {
-      e = { pid, nlri: this.nlris[pid]!, wd: undefined, routes: [], best: undefined, announced: undefined };
-      sp.table.set(e);
-    }
-    return e;
-  }
-
-  private dropEntry(sp: Speaker, e: PrefixEntry): void {
-    sp.table.delete(e);
-  }
-
   /** A small integer per prefix, shared by all speakers (tables index by it). */
   private pidOf(prefix: string): number {
     let id = this.pids.get(prefix);
@@ -970,24 +1023,54 @@ export class BgpNetwork {
     return id;
   }
 
-  /** Decision process for one prefix: BIRD picks the best by pairwise `rte_better`, in arrival order. */
-  private recompute(sp: Speaker, key: string, e: PrefixEntry): void {
-    let best: Route | undefined;
-    for (const r of e.routes) {
-      if (r.filtered) continue;
-      if (!best || betterRoute(r, best)) best = r;
+  /** The last route of `pid`'s list (0 if none). */
+  private lastOf(rib: Rib<Session>, pid: number): number {
+    let last = 0;
+    for (let i = rib.head(pid); i !== 0; i = rib.next(i)) last = i;
+    return last;
+  }
+
+  /** Takes the local (static) routes of `pid` out of its list. */
+  private dropStatics(rib: Rib<Session>, pid: number): void {
+    let prev = 0;
+    for (let i = rib.head(pid); i !== 0; ) {
+      const next = rib.next(i);
+      if (rib.sess(i) === null) rib.unlink(i, prev);
+      else prev = i;
+      i = next;
     }
-    if (best === e.best) return;
-    e.best = best;
+  }
+
+  /** Is the route in slot `i` better than the one in slot `j` (bgp_rte_better)? */
+  private betterSlot(rib: Rib<Session>, i: number, j: number): boolean {
+    return better(rib.sess(i), rib.data(i), rib.sess(j), rib.data(j));
+  }
+
+  /** Decision process for one prefix: BIRD picks the best by pairwise `rte_better`, in arrival order. */
+  private recompute(sp: Speaker, pid: number): void {
+    const rib = sp.rib;
+    let best = 0;
+    for (let i = rib.head(pid); i !== 0; i = rib.next(i)) {
+      if (rib.data(i).filtered) continue;
+      if (best === 0 || this.betterSlot(rib, i, best)) best = i;
+    }
+    if (best !== rib.best(pid)) this.setBest(sp, pid, best);
+  }
+
+  /** The best route of `pid` changed: note it, and queue an export round if peers may hear of it. */
+  private setBest(sp: Speaker, pid: number, best: number): void {
+    const rib = sp.rib;
+    rib.setBest(pid, best);
     this.lastRibChangeAt = this.clock.now();
-    if (!sp.mayExportLearned && (!best || best.session) && (!e.announced || e.announced.session)) {
+    const ann = rib.ann(pid);
+    if (!sp.mayExportLearned && (best === 0 || rib.sessUid(best) !== 0) && (ann === 0 || rib.sessUid(ann) !== 0)) {
       // Nothing learned over iBGP can leave this speaker (no rr client, no eBGP peer): no export round.
-      e.announced = best;
+      if (rib.ann(pid) !== best) this.annChanged(sp, pid);
+      rib.setAnn(pid, best);
       sp.version++;
-      if (!e.routes.length) this.dropEntry(sp, e);
       return;
     }
-    sp.dirty.add(key);
+    sp.dirty.add(pid);
     if (!sp.flushQueued) {
       sp.flushQueued = true;
       this.push(this.clock.now(), { k: 'flush', sp });
@@ -996,62 +1079,103 @@ export class BgpNetwork {
 
   private onUpdate(s: Session, m: UpdateMessage): void {
     const sp = s.speaker;
-    for (const w of m.withdrawn) this.removeRoute(s, w.prefix);
-    if (!m.nlri.length || !m.attrs) return;
-    let a = m.attrs;
+    const wd = m.withdrawn;
+    for (let i = 0; i < wd.length; i++) this.removeRoute(s, (wd[i] as INlri).pid ?? this.pids.get(wd[i]!.prefix));
+    const a0 = m.attrs;
+    if (!m.nlri.length || !a0) return;
     // bgp_decode_attrs: routes that loop are treated as withdrawn.
-    const loop = a.asPath.includes(sp.cfg.asn) || a.originatorId === sp.cfg.routerId || (s.rrClient && (a.clusterList?.includes(s.clusterId) ?? false));
+    const loop = (a0.asPath.length !== 0 && a0.asPath.includes(sp.cfg.asn)) || a0.originatorId === sp.cfg.routerId || (s.rrClient && (a0.clusterList?.includes(s.clusterId) ?? false));
     if (loop) {
-      for (const n of m.nlri) this.removeRoute(s, n.prefix);
+      for (const n of m.nlri) this.removeRoute(s, (n as INlri).pid ?? this.pids.get(n.prefix));
       return;
     }
-    if (a.localPref === undefined) a = this.intern({ ...a, localPref: BIRD_BGP_DEFAULTS.defaultLocalPref });
-    const now = this.clock.now();
+    const since = smi(this.clock.now());
     const filter = s.cfg.importFilter;
-    const idA = a.originatorId !== undefined ? v4n(a.originatorId) : s.remoteIdN;
+    const rib = sp.rib;
+    let a: PathAttributes | undefined;
+    let idA = 0;
     for (const n of m.nlri) {
-      let attrs = a;
-      let filtered = false;
-      let idN = idA;
-      if (filter) {
-        const v = filter(filterView(n.prefix, a, s), s.filterSession);
-        if (v === false) filtered = true;
-        else if (v !== true) {
-          attrs = this.intern(v);
-          idN = attrs.originatorId !== undefined ? v4n(attrs.originatorId) : s.remoteIdN;
+      const pid = (n as INlri).pid ?? this.pidOf(n.prefix);
+      // Every receiver of one UPDATE decodes it alike (the router id of the sender aside, when
+      // there is no ORIGINATOR_ID): share the decoded route, unless an import filter runs.
+      let d: RouteData | undefined;
+      const dm = filter ? undefined : (m as DUpdate)[DECODED];
+      if (dm !== undefined && (a0.originatorId !== undefined || dm.idN === s.remoteIdN)) d = dm;
+      const ds = filter || d ? undefined : this.decoded[pid];
+      if (ds) {
+        for (let k = 0; k < ds.length; k++) {
+          const x = ds[k]!;
+          if (x.from === m && (a0.originatorId !== undefined || x.idN === s.remoteIdN)) {
+            d = x;
+            break;
+          }
         }
       }
-      const pid = (n as INlri).pid ?? this.pidOf(n.prefix);
-      const e = sp.table.arr[pid] ?? this.entry(sp, n.prefix);
-      const r: Route = { prefix: n.prefix, attrs, session: s, protocol: s.name, since: now, filtered, idN, cache: undefined, msgs: undefined };
-      const routes = e.routes;
-      let i = 0;
-      while (i < routes.length && routes[i]!.session !== s) i++;
-      if (i < routes.length) {
-        if (!routes[i]!.filtered) s.imported--;
-        routes[i] = r;
-      } else routes.push(r);
-      if (!filtered) s.imported++;
-      this.recompute(sp, e.nlri.prefix, e);
+      if (d === undefined) {
+        if (a === undefined) {
+          a = a0.localPref === undefined ? this.intern({ ...a0, localPref: BIRD_BGP_DEFAULTS.defaultLocalPref }) : a0;
+          idA = a.originatorId !== undefined ? v4n(a.originatorId) : s.remoteIdN;
+        }
+        let attrs = a;
+        let filtered = false;
+        let idN = idA;
+        if (filter) {
+          const v = filter(filterView(n.prefix, a, s), s.filterSession);
+          if (v === false) filtered = true;
+          else if (v !== true) {
+            attrs = this.intern(v);
+            idN = attrs.originatorId !== undefined ? v4n(attrs.originatorId) : s.remoteIdN;
+          }
+        }
+        d = { prefix: n.prefix, pid, attrs, filtered, idN, local: null, from: filter ? null : m, id: -1 };
+        if (!filter) {
+          if (DECODED in m) (m as DUpdate)[DECODED] = d;
+          if (!ds) this.decoded[pid] = [d];
+          else if (ds.length < DECODED_WAYS) ds.push(d);
+          else ds[this.decodedNext++ % DECODED_WAYS] = d;
+        }
+      }
+      rib.reserve(pid);
+      let prev = 0;
+      let old = rib.head(pid);
+      while (old !== 0 && rib.sessUid(old) !== s.uid) {
+        prev = old;
+        old = rib.next(old);
+      }
+      const r = rib.alloc(pid, s.uid, d, since);
+      if (!d.filtered) s.imported++;
+      if (old !== 0) {
+        // Replaces the session's route in place (same position in arrival order).
+        if (!rib.data(old).filtered) s.imported--;
+        rib.link(r, prev, old);
+        this.recompute(sp, pid);
+      } else {
+        rib.link(r, prev);
+        // Appended last: the pairwise scan would end with comparing it to the best so far.
+        const b = rib.best(pid);
+        if (!d.filtered && (b === 0 || this.betterSlot(rib, r, b))) this.setBest(sp, pid, r);
+      }
     }
   }
 
-  private removeRoute(s: Session, prefix: string): void {
-    const sp = s.speaker;
-    const e = sp.table.get(prefix);
-    if (!e) return;
-    const i = e.routes.findIndex((x) => x.session === s);
-    if (i < 0) return;
-    if (!e.routes[i]!.filtered) s.imported--;
-    e.routes.splice(i, 1);
-    this.recompute(sp, prefix, e);
-    if (!e.routes.length && !e.announced && !e.best) this.dropEntry(sp, e);
+  private removeRoute(s: Session, pid: number | undefined): void {
+    const rib = s.speaker.rib;
+    if (pid === undefined || pid >= rib.size) return;
+    let prev = 0;
+    let i = rib.head(pid);
+    while (i !== 0 && rib.sessUid(i) !== s.uid) {
+      prev = i;
+      i = rib.next(i);
+    }
+    if (i === 0) return;
+    if (!rib.data(i).filtered) s.imported--;
+    rib.unlink(i, prev);
+    this.recompute(s.speaker, pid);
   }
 
   private dropRoutesOf(s: Session): void {
-    for (const e of s.speaker.table.values()) {
-      if (e.routes.some((r) => r.session === s)) this.removeRoute(s, e.nlri.prefix);
-    }
+    const rib = s.speaker.rib;
+    for (let pid = 0; pid < rib.size; pid++) if (rib.find(pid, s.uid) !== 0) this.removeRoute(s, pid);
     s.imported = 0;
   }
 
@@ -1063,20 +1187,75 @@ export class BgpNetwork {
     const c = s.cls;
     let f = c.feed;
     if (!f || f.version !== sp.version) {
-      const es: PrefixEntry[] = [];
-      const as: PathAttributes[] = [];
-      for (const e of sp.table.arr) {
-        const r = e?.announced;
-        if (!r) continue;
-        const a = this.exportAttrs(r, s);
-        if (a) {
-          es.push(e!);
-          as.push(a);
+      const rib = sp.rib;
+      if (sp.mayExportLearned) {
+        const t = this.feedTable(sp, c);
+        c.feed = f = { version: sp.version, msgs: t.shared === 0 ? t.msgs : this.pack(t.pids, t.pids.map((p) => t.attrs[p]!)), count: t.pids.length };
+      } else {
+        // A speaker that exports no learned route (see mayExportLearned) sends its own prefixes only.
+        const ps: number[] = [];
+        const as: PathAttributes[] = [];
+        for (const pid of sp.originated) {
+          const r = pid < rib.size ? rib.ann(pid) : 0;
+          const a = r !== 0 ? this.exportAttrs(rib, r, s) : null;
+          if (a) {
+            ps.push(pid);
+            as.push(a);
+          }
         }
+        c.feed = f = { version: sp.version, msgs: this.pack(ps, as), count: ps.length };
       }
-      c.feed = f = { version: sp.version, msgs: this.pack(es, as), count: es.length };
     }
     this.sendAll(s, f.msgs, f.count, 0);
+  }
+
+  /** The announced route of `pid` changed: feed tables catch up when next read. */
+  private annChanged(sp: Speaker, pid: number): void {
+    if (!sp.mayExportLearned) return; // no feed tables (see feed)
+    for (const c of sp.classes) c.table?.pending.add(pid);
+  }
+
+  /** The class's feed table, brought up to date. */
+  private feedTable(sp: Speaker, c: ExportClass): FeedTable {
+    const rib = sp.rib;
+    let t = c.table;
+    if (!t) {
+      t = { pids: [], msgs: [], attrs: [], uses: new Map(), shared: 0, pending: new Set() };
+      for (let pid = 0; pid < rib.size; pid++) t.pending.add(pid);
+      c.table = t;
+    }
+    if (t.pending.size === 0) return t;
+    const changed = [...t.pending].sort((x, y) => x - y);
+    t.pending.clear();
+    for (const pid of changed) {
+      const r = pid < rib.size ? rib.ann(pid) : 0;
+      const a = r !== 0 ? this.classAttrs(rib, r, c) : null;
+      const was = t.attrs[pid] ?? null;
+      if (a === was) continue;
+      t.attrs[pid] = a;
+      if (was) {
+        const n = t.uses.get(was)! - 1;
+        if (n === 1) t.shared--;
+        if (n === 0) t.uses.delete(was);
+        else t.uses.set(was, n);
+      }
+      if (a) {
+        const n = (t.uses.get(a) ?? 0) + 1;
+        if (n === 2) t.shared++;
+        t.uses.set(a, n);
+      }
+      const i = lowerBound(t.pids, pid);
+      const here = i < t.pids.length && t.pids[i] === pid;
+      if (a && here) t.msgs[i] = this.single(pid, a);
+      else if (a) {
+        t.pids.splice(i, 0, pid);
+        t.msgs.splice(i, 0, this.single(pid, a));
+      } else if (here) {
+        t.pids.splice(i, 1);
+        t.msgs.splice(i, 1);
+      }
+    }
+    return t;
   }
 
   /**
@@ -1086,57 +1265,73 @@ export class BgpNetwork {
    * (a route never goes back to the session it came from).
    */
   private flush(sp: Speaker): void {
-    const changes: { e: PrefixEntry; old: Route | undefined; neu: Route | undefined }[] = [];
-    const sources = new Set<Session>();
-    for (const key of sp.dirty) {
-      const e = sp.table.get(key);
-      if (!e) continue;
-      const old = e.announced;
-      const neu = e.best;
-      e.announced = neu;
+    const rib = sp.rib;
+    const pids: number[] = [];
+    const olds: number[] = [];
+    const neus: number[] = [];
+    // Sessions a changed route came from get their own UPDATEs: marked with this round's number.
+    const mark = ++this.exportRounds;
+    for (const pid of sp.dirty) {
+      const old = rib.ann(pid);
+      const neu = rib.best(pid);
       sp.version++;
-      if (!e.routes.length && !e.best) this.dropEntry(sp, e);
       if (old === neu) continue;
-      changes.push({ e, old, neu });
-      if (old?.session) sources.add(old.session);
-      if (neu?.session) sources.add(neu.session);
+      // The old route stays readable until the round is done (released below).
+      rib.replaceAnn(pid, neu);
+      this.annChanged(sp, pid);
+      pids.push(pid);
+      olds.push(old);
+      neus.push(neu);
+      const so = old !== 0 ? rib.sess(old) : null;
+      const sn = neu !== 0 ? rib.sess(neu) : null;
+      if (so) so.sourceOf = mark;
+      if (sn) sn.sourceOf = mark;
     }
     sp.dirty.clear();
-    if (!changes.length) return;
+    if (pids.length) this.exportChanges(sp, pids, olds, neus, mark);
+    for (const old of olds) if (old !== 0) rib.release(old);
+  }
+
+  private exportChanges(sp: Speaker, pids: readonly number[], olds: readonly number[], neus: readonly number[], mark: number): void {
+    const rib = sp.rib;
     for (const c of sp.classes) {
       let generic: BgpMessage[] | undefined;
       let ann = 0;
       let wd = 0;
       for (const s of c.members) {
         if (s.state !== 'Established') continue;
-        if (sources.has(s)) {
-          const es: PrefixEntry[] = [];
+        if (s.sourceOf === mark) {
+          const ps: number[] = [];
           const as: (PathAttributes | null)[] = [];
           let w = 0;
-          for (const ch of changes) {
-            const an = ch.neu ? this.exportAttrs(ch.neu, s) : null;
-            if (an || (ch.old && this.exportAttrs(ch.old, s))) {
-              es.push(ch.e);
+          for (let k = 0; k < pids.length; k++) {
+            const neu = neus[k]!;
+            const old = olds[k]!;
+            const an = neu !== 0 ? this.exportAttrs(rib, neu, s) : null;
+            if (an || (old !== 0 && this.exportAttrs(rib, old, s))) {
+              ps.push(pids[k]!);
               as.push(an);
               if (!an) w++;
             }
           }
-          this.sendAll(s, this.pack(es, as), es.length - w, w);
+          this.sendAll(s, this.pack(ps, as), ps.length - w, w);
           continue;
         }
         if (!generic) {
-          const es: PrefixEntry[] = [];
+          const ps: number[] = [];
           const as: (PathAttributes | null)[] = [];
-          for (const ch of changes) {
-            const an = ch.neu ? this.classAttrs(ch.neu, c) : null;
-            if (an || (ch.old && this.classAttrs(ch.old, c))) {
-              es.push(ch.e);
+          for (let k = 0; k < pids.length; k++) {
+            const neu = neus[k]!;
+            const old = olds[k]!;
+            const an = neu !== 0 ? this.classAttrs(rib, neu, c) : null;
+            if (an || (old !== 0 && this.classAttrs(rib, old, c))) {
+              ps.push(pids[k]!);
               as.push(an);
               if (!an) wd++;
             }
           }
-          ann = es.length - wd;
-          generic = this.pack(es, as);
+          ann = ps.length - wd;
+          generic = this.pack(ps, as);
         }
         this.sendAll(s, generic, ann, wd);
       }
@@ -1144,29 +1339,65 @@ export class BgpNetwork {
   }
 
   private sendAll(s: Session, msgs: readonly BgpMessage[], announced: number, withdrawn: number): void {
-    for (const m of msgs) this.send(s, m);
     s.exported += announced - withdrawn;
+    const n = msgs.length;
+    if (n < 4 || this.log.length < this.logLimit) {
+      for (const m of msgs) this.send(s, m);
+      return;
+    }
+    // A long list of UPDATEs (a feed): what send() does for each, at once. The first message
+    // opens or extends the batch and starts the keepalive timer if due; the others only count.
+    this.send(s, msgs[0]!);
+    let nlri = 0;
+    let wd = 0;
+    for (let i = 1; i < n; i++) {
+      const m = msgs[i]!;
+      if (m.type !== 'UPDATE') throw new Error(`sendAll: ${m.type} in an UPDATE list`);
+      nlri += m.nlri.length;
+      wd += m.withdrawn.length;
+    }
+    this.counts.UPDATE += n - 1;
+    this.announcedCount += nlri;
+    this.withdrawnCount += wd;
+    if (s.keepaliveTime > 0 && (s.state === 'OpenConfirm' || s.state === 'Established')) s.keepaliveDue = this.clock.now() + s.keepaliveTime * 1000;
+    const batch = s.tx;
+    if (!s.remoteSession || !batch) return;
+    const out = batch.msgs;
+    let k = batch.n;
+    for (let i = 1; i < n; i++) out[k++] = msgs[i]!;
+    batch.n = k;
+  }
+
+  /** The UPDATE for one prefix alone (announced with `a`, or withdrawn), shared by every session sending it. */
+  private single(pid: number, a: PathAttributes | null): UpdateMessage {
+    const nlri = this.nlris[pid]!;
+    if (a === null) return this.wds[pid] ?? (this.wds[pid] = { type: 'UPDATE', withdrawn: [nlri], nlri: [] });
+    let msgs = this.singles[pid];
+    if (!msgs) this.singles[pid] = msgs = new Map();
+    let m = msgs.get(a);
+    if (!m) msgs.set(a, (m = announcement(a, nlri)));
+    return m;
   }
 
   /**
    * Packs changes into UPDATEs as BIRD's buckets do: withdrawals first, then one UPDATE per set of
    * equal attributes, each within 4096 bytes. Single-prefix UPDATEs are shared between sessions.
    */
-  private pack(es: readonly PrefixEntry[], as: readonly (PathAttributes | null)[]): BgpMessage[] {
-    if (es.length === 0) return [];
-    if (es.length === 1) return [single(es[0]!, as[0]!)];
+  private pack(ps: readonly number[], as: readonly (PathAttributes | null)[]): BgpMessage[] {
+    if (ps.length === 0) return [];
+    if (ps.length === 1) return [this.single(ps[0]!, as[0]!)];
     const out: BgpMessage[] = [];
     const withdrawn: Nlri[] = [];
-    const groups = new Map<PathAttributes, PrefixEntry[] | PrefixEntry>();
-    for (let i = 0; i < es.length; i++) {
-      const e = es[i]!;
+    const groups = new Map<PathAttributes, number[] | number>();
+    for (let i = 0; i < ps.length; i++) {
+      const e = ps[i]!;
       const a = as[i]!;
       if (a === null) {
-        withdrawn.push(e.nlri);
+        withdrawn.push(this.nlris[e]!);
         continue;
       }
       const g = groups.get(a);
-      if (!g) groups.set(a, e);
+      if (g === undefined) groups.set(a, e);
       else if (Array.isArray(g)) g.push(e);
       else groups.set(a, [g, e]);
     }
@@ -1177,10 +1408,10 @@ export class BgpNetwork {
     for (let i = 0; i < withdrawn.length; i += k) out.push({ type: 'UPDATE', withdrawn: withdrawn.slice(i, i + k), nlri: [] });
     for (const [a, g] of groups) {
       if (!Array.isArray(g)) {
-        out.push(single(g, a));
+        out.push(this.single(g, a));
         continue;
       }
-      const nlri = g.map((e) => e.nlri);
+      const nlri = g.map((e) => this.nlris[e]!);
       const n = nlri.length <= 200 ? nlri.length : Math.max(1, Math.floor((room - attrsSize(a)) / per));
       for (let i = 0; i < nlri.length; i += n) out.push({ type: 'UPDATE', withdrawn: [], attrs: a, nlri: nlri.slice(i, i + n) });
     }
@@ -1191,24 +1422,25 @@ export class BgpNetwork {
    * The attributes `r` is sent with on `s`, or null if it is not sent. Models bgp_import_control,
    * bgp_create_attrs and bgp_update_attrs (proto/bgp/attrs.c), then the export filter.
    */
-  private exportAttrs(r: Route, s: Session): PathAttributes | null {
-    if (r.session === s) return null; // never back to where it came from
-    return this.classAttrs(r, s.cls);
+  private exportAttrs(rib: Rib<Session>, slot: number, s: Session): PathAttributes | null {
+    if (rib.sess(slot) === s) return null; // never back to where it came from
+    return this.classAttrs(rib, slot, s.cls);
   }
 
   /** exportAttrs for any session of an export class, poison reverse aside; memoised on the route. */
-  private classAttrs(r: Route, c: ExportClass): PathAttributes | null {
-    const src = r.session;
+  private classAttrs(rib: Rib<Session>, slot: number, c: ExportClass): PathAttributes | null {
+    const src = rib.sess(slot);
+    const r = rib.data(slot);
     const s = c.rep;
     if (src) {
       if (s.rrClient && r.attrs.clusterList?.includes(s.clusterId)) return null;
       if (s.internal && src.internal && !(s.rrClient || src.rrClient)) return null; // iBGP split horizon
     }
-    let cache = r.cache;
+    let cache = rib.cache.get(slot);
     if (cache) {
       const v = cache[c.id];
       if (v !== undefined) return v;
-    } else r.cache = cache = [];
+    } else rib.cache.set(slot, (cache = []));
     let base: PathAttributes;
     if (!src) base = this.localAttrs(r, s);
     else if (s.internal && src.internal) base = this.reflectAttrs(r, src, s);
@@ -1216,7 +1448,7 @@ export class BgpNetwork {
     let out: PathAttributes | null = base;
     const f = s.cfg.exportFilter;
     if (f) {
-      const v = f(filterView(r.prefix, base, src, r.protocol), c.filterSession);
+      const v = f(filterView(r.prefix, base, src, r.local ?? undefined), c.filterSession);
       out = v === false ? null : v === true ? base : this.intern(v);
     }
     cache[c.id] = out;
@@ -1224,7 +1456,7 @@ export class BgpNetwork {
   }
 
   /** Route reflection (RFC 4456 §8): ORIGINATOR_ID if absent, cluster id prepended; next hop kept. */
-  private reflectAttrs(r: Route, src: Session, s: Session): PathAttributes {
+  private reflectAttrs(r: RouteData, src: Session, s: Session): PathAttributes {
     const cid = src.rrClient ? src.clusterId : s.clusterId;
     const twice = src.rrClient && s.rrClient && src.clusterId !== s.clusterId;
     const selfNh = s.cfg.nextHopSelf || r.attrs.nextHop === '0.0.0.0';
@@ -1233,7 +1465,7 @@ export class BgpNetwork {
   }
 
   /** A learned route towards eBGP (or eBGP-learned towards iBGP): AS prepend on eBGP, MED dropped, next hop rules. */
-  private forwardAttrs(r: Route, s: Session): PathAttributes {
+  private forwardAttrs(r: RouteData, s: Session): PathAttributes {
     const nh = r.attrs.nextHop;
     const keep = !s.cfg.nextHopSelf && (s.cfg.nextHopKeep || (s.internal && nh !== '0.0.0.0') || this.sameSubnet(s.speaker, nh, s.cfg.peerAddress));
     const a = this.intern({ ...r.attrs, nextHop: keep ? nh : s.sourceAddress });
@@ -1242,7 +1474,7 @@ export class BgpNetwork {
   }
 
   /** bgp_create_attrs: ORIGIN IGP, AS_PATH empty (iBGP) or [local AS] (eBGP), NEXT_HOP = source address unless a gateway route. */
-  private localAttrs(r: Route, s: Session): PathAttributes {
+  private localAttrs(r: RouteData, s: Session): PathAttributes {
     const gw = r.attrs.nextHop !== '0.0.0.0' && !s.cfg.nextHopSelf && (s.internal || this.sameSubnet(s.speaker, r.attrs.nextHop, s.cfg.peerAddress));
     const a = this.intern({ ...r.attrs, nextHop: gw ? r.attrs.nextHop : s.sourceAddress, localPref: r.attrs.localPref ?? BIRD_BGP_DEFAULTS.defaultLocalPref });
     return s.internal ? a : this.stripForEbgp({ ...a, asPath: [s.speaker.cfg.asn] });
@@ -1312,11 +1544,12 @@ export class BgpNetwork {
   /** Every route of a speaker's table (`birdc show route all`), best first per prefix, prefixes in address order. */
   routes(name: string): RibRoute[] {
     const sp = this.speaker(name);
+    const rib = sp.rib;
     const out: RibRoute[] = [];
-    for (const key of sortPrefixes([...sp.table.keys()])) {
-      const e = sp.table.get(key)!;
-      const rs = [...e.routes].sort((x, y) => (x === e.best ? -1 : y === e.best ? 1 : 0));
-      for (const r of rs) out.push(this.ribRoute(sp, r, r === e.best));
+    for (const pid of this.sortedPids(rib, (p) => rib.head(p) !== 0)) {
+      const b = rib.best(pid);
+      const rs = rib.list(pid).sort((x, y) => (x === b ? -1 : y === b ? 1 : 0));
+      for (const r of rs) out.push(this.ribRoute(sp, r, r === b));
     }
     return out;
   }
@@ -1324,12 +1557,8 @@ export class BgpNetwork {
   /** The Loc-RIB: the best route per prefix with the peer it came from. */
   locRib(name: string): RibRoute[] {
     const sp = this.speaker(name);
-    const out: RibRoute[] = [];
-    for (const key of sortPrefixes([...sp.table.keys()])) {
-      const b = sp.table.get(key)!.best;
-      if (b) out.push(this.ribRoute(sp, b, true));
-    }
-    return out;
+    const rib = sp.rib;
+    return this.sortedPids(rib, (p) => rib.best(p) !== 0).map((pid) => this.ribRoute(sp, rib.best(pid), true));
   }
 
   /** What a session has received and kept (after loop checks; `filtered` = rejected by the import filter). */
@@ -1337,10 +1566,10 @@ export class BgpNetwork {
     const sp = this.speaker(name);
     const s = sp.sessions.find((x) => x.name === protocol);
     if (!s) throw new InputError({ field: 'protocol', message: `speaker "${name}" has no protocol "${protocol}"` });
+    const rib = sp.rib;
     const out: RibRoute[] = [];
-    for (const key of sortPrefixes([...sp.table.keys()])) {
-      const e = sp.table.get(key)!;
-      for (const r of e.routes) if (r.session === s) out.push(this.ribRoute(sp, r, r === e.best));
+    for (const pid of this.sortedPids(rib, (p) => rib.head(p) !== 0)) {
+      for (const r of rib.list(pid)) if (rib.sess(r) === s) out.push(this.ribRoute(sp, r, r === rib.best(pid)));
     }
     return out;
   }
@@ -1351,21 +1580,31 @@ export class BgpNetwork {
     const s = sp.sessions.find((x) => x.name === protocol);
     if (!s) throw new InputError({ field: 'protocol', message: `speaker "${name}" has no protocol "${protocol}"` });
     if (s.state !== 'Established') return [];
+    const rib = sp.rib;
     const out: { prefix: string; attrs: PathAttributes }[] = [];
-    for (const key of sortPrefixes([...sp.table.keys()])) {
-      const a = sp.table.get(key)!.announced;
-      const x = a ? this.exportAttrs(a, s) : null;
-      if (x) out.push({ prefix: key, attrs: x });
+    for (const pid of this.sortedPids(rib, (p) => rib.ann(p) !== 0)) {
+      const x = this.exportAttrs(rib, rib.ann(pid), s);
+      if (x) out.push({ prefix: this.nlris[pid]!.prefix, attrs: x });
     }
     return out;
   }
 
-  private ribRoute(sp: Speaker, r: Route, best: boolean): RibRoute {
-    const s = r.session;
+  /** Prefix ids of a table that pass `keep`, in address order (then length). */
+  private sortedPids(rib: Rib<Session>, keep: (pid: number) => boolean): number[] {
+    const ps: number[] = [];
+    for (let pid = 0; pid < rib.size && pid < this.nlris.length; pid++) if (keep(pid)) ps.push(pid);
+    const byPrefix = new Map(ps.map((p) => [this.nlris[p]!.prefix, p]));
+    return sortPrefixes([...byPrefix.keys()]).map((k) => byPrefix.get(k)!);
+  }
+
+  private ribRoute(sp: Speaker, slot: number, best: boolean): RibRoute {
+    const rib = sp.rib;
+    const s = rib.sess(slot);
+    const d = rib.data(slot);
     return {
-      prefix: r.prefix, attrs: r.attrs, protocol: r.protocol, source: s ? 'bgp' : 'static',
+      prefix: d.prefix, attrs: d.attrs, protocol: s ? s.name : (d.local ?? 'static1'), source: s ? 'bgp' : 'static',
       from: s ? (s.remoteSpeaker?.cfg.name ?? s.cfg.peerAddress) : sp.cfg.name, peerAddress: s?.cfg.peerAddress,
-      internal: s ? s.internal : true, since: r.since, best, filtered: r.filtered,
+      internal: s ? s.internal : true, since: rib.since(slot), best, filtered: d.filtered,
     };
   }
 
@@ -1403,6 +1642,18 @@ function isWork(ev: Ev): boolean {
   if (ev.k === 'timer') return ev.timer === 'errorWait';
   if (ev.k === 'deliver') return ev.work;
   return true;
+}
+
+/** The first index of sorted `a` whose value is ≥ `x`. */
+function lowerBound(a: readonly number[], x: number): number {
+  let lo = 0;
+  let hi = a.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (a[mid]! < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 function checkAsn(asn: number, field: string, problems: Problem[]): void {
