@@ -101,6 +101,7 @@ describe('the fast path (lines read by position, shared values) gives the genera
       table(...Array.from({ length: 16 }, (_, i) => `:C${i} - [0:0]`), '-A OUTPUT -j C0', ...Array.from({ length: 15 }, (_, i) => `-A C${i} -j C${i + 1}`), '-A C3 -j X'),
       table(':A - [0:0]', '-A A -m comment --comment "a\\"b" -j X', '-A X -j A'),
       table(':A - [0:0]', '-A A -j X', '-I X -j A'),
+      table(':X - [0:0]'), table(':A - [0:0]', ':A - [0:0]'), table('-N Y', ':Y - [0:0]'), table(':Y - [0:0]', '-N Y'), table('-X X', ':X - [0:0]', '-A X -j X'),
     ];
     for (const c of cases) {
       const { fast, general } = both(c);

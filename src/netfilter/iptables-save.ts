@@ -185,7 +185,8 @@ function command(t: Table, cur: Cursor, counters: Counters | undefined, family: 
       if (chainName === undefined) throw new TokenError(`${cmd} needs a chain`, cmd);
       const found = ref ? ref.chain : t.chains.get(chainName);
       if (!found) throw new TokenError(`chain "${chainName}" does not exist in table ${t.name}`, chainName);
-      const chain = ref ? (ref.own ??= owned.chain(t, chainName)) : owned.chain(t, chainName);
+      // (a table this restore made owns its chains: the one found is the one to change)
+      const chain = ref ? (ref.own ??= owned.isFresh(t) ? ref.chain : owned.chain(t, chainName)) : owned.chain(t, chainName);
       let at = chain.rules.length;
       if (cmd === '-I' || cmd === '--insert') {
         at = 0;
@@ -212,6 +213,7 @@ function command(t: Table, cur: Cursor, counters: Counters | undefined, family: 
     case '-N':
     case '--new-chain': {
       shared?.graphBroken(t);
+      shared?.chainsUnknown(t);
       const n = cur.take();
       if (n === undefined) throw new TokenError('-N needs a chain name', cmd);
       if (t.chains.has(n)) throw new TokenError(`chain "${n}" already exists`, n);
@@ -277,6 +279,10 @@ class Owned {
   private readonly fresh = new Set<Table>();
   private last: Chain | undefined = undefined;
   private lastTable: Table | undefined = undefined;
+  /** Table t was made by this restore (every chain in it is its own). */
+  isFresh(t: Table): boolean {
+    return this.fresh.has(t);
+  }
   has(c: Chain, t?: Table): boolean {
     return (t !== undefined && this.fresh.has(t)) || this.set.has(c);
   }
@@ -369,6 +375,15 @@ function declareChain(t: Table, line: string, noflush: boolean, owned: Owned, sh
 /** Declares user chain `name` of table t (`:NAME - [p:b]`): new, or flushed under --noflush. */
 function declareUserChain(t: Table, name: string, counters: Counters, noflush: boolean, owned: Owned, shared: SharedValues | undefined): void {
   checkChainName(name);
+  if (!noflush && shared?.knowsAllChains(t)) {
+    // The fast path has seen every chain of this table: its name table says whether the name is
+    // new (one probe, where a lookup in the table's map would be another random memory access).
+    const chain = owned.add({ name, builtin: false, rules: [], counters }, t);
+    if (!shared.declareNew(t, chain)) throw new TokenError(`chain "${name}" declared twice`, name);
+    t.chains.set(name, chain);
+    t.order.push(name);
+    return;
+  }
   const existing = t.chains.get(name);
   if (existing) {
     if (noflush) owned.chain(t, name).rules = [];
@@ -462,6 +477,8 @@ const RECENT = 6;
  * per looked-up word. Entries are only added (a table lives for one parse).
  */
 class NameTable<V> {
+  /** Set by the owner: the table holds every name there is (see SharedValues.knowsAllChains). */
+  complete = false;
   private keys: (string | undefined)[] = new Array<string | undefined>(1024).fill(undefined);
   private hashes = new Int32Array(1024);
   private vals: (V | undefined)[] = new Array<V | undefined>(1024).fill(undefined);
@@ -481,6 +498,25 @@ class NameTable<V> {
   set(name: string, v: V): void {
     if ((this.size + 1) * 2 > this.keys.length) this.grow();
     this.put(name, fnv1a(name, 0, name.length), v);
+  }
+
+  /** Adds a name that is not in the table and returns true; false (nothing changed) when it is. */
+  add(name: string, v: V): boolean {
+    if ((this.size + 1) * 2 > this.keys.length) this.grow();
+    const h = fnv1a(name, 0, name.length);
+    const mask = this.keys.length - 1;
+    const len = name.length;
+    for (let i = h & mask; ; i = (i + 1) & mask) {
+      const k = this.keys[i];
+      if (k === undefined) {
+        this.keys[i] = name;
+        this.hashes[i] = h;
+        this.vals[i] = v;
+        this.size++;
+        return true;
+      }
+      if (this.hashes[i] === h && k.length === len && sameAt(name, 0, k)) return false;
+    }
   }
 
   private put(name: string, h: number, v: V): void {
@@ -553,6 +589,21 @@ class SharedValues {
   /** Table t was made by this restore: its jumps are recorded as its rules are appended. */
   freshTable(t: Table): void {
     this.graphs.set(t, new JumpGraph());
+    this.tableNames(t).complete = true;
+  }
+
+  /**
+   * Table t was made by this restore and every user chain in it was declared through `declared` /
+   * `declareNew` (no -N, no chains forgotten since): its name table holds them all.
+   */
+  knowsAllChains(t: Table): boolean {
+    return this.tableNames(t).complete;
+  }
+
+  /** Adds user chain `chain` to table t's names; false when a chain of that name is there. */
+  declareNew(t: Table, chain: Chain): boolean {
+    // declareUserChain adds it at the end of t.order next
+    return this.tableNames(t).add(chain.name, { table: t, chain, ord: t.order.length });
   }
 
   /** `rule` was appended to `from` (found by chainAt, or undefined): its jump, if any, is recorded. */
@@ -655,6 +706,11 @@ class SharedValues {
   declared(t: Table, chain: Chain): void {
     // declareUserChain has just added it at the end of t.order
     this.tableNames(t).set(chain.name, { table: t, chain, ord: t.order.length - 1 });
+  }
+
+  /** A chain was made without `declared` (-N): table t's names are no longer all its chains. */
+  chainsUnknown(t: Table): void {
+    this.tableNames(t).complete = false;
   }
 
   /** Chains were deleted or replaced: forget every cached lookup. */
