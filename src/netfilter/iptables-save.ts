@@ -548,6 +548,11 @@ class NameTable<V> {
   }
 }
 
+/** A new ChainRef (every field present from the start: one object shape for all). */
+function chainRef(table: Table, chain: Chain, ord: number): ChainRef {
+  return { table, chain, ord, own: undefined, jump: undefined, goto: undefined };
+}
+
 /** A chain found by name, with the jump/goto targets to it that rules share. */
 interface ChainRef {
   table: Table;
@@ -555,9 +560,9 @@ interface ChainRef {
   /** The chain's position in table.order (see JumpGraph); -1 when unknown. */
   ord: number;
   /** The chain as this restore may change it (Owned.chain), once asked for. */
-  own?: Chain;
-  jump?: Target;
-  goto?: Target;
+  own: Chain | undefined;
+  jump: Target | undefined;
+  goto: Target | undefined;
 }
 
 /**
@@ -603,7 +608,7 @@ class SharedValues {
   /** Adds user chain `chain` to table t's names; false when a chain of that name is there. */
   declareNew(t: Table, chain: Chain): boolean {
     // declareUserChain adds it at the end of t.order next
-    return this.tableNames(t).add(chain.name, { table: t, chain, ord: t.order.length });
+    return this.tableNames(t).add(chain.name, chainRef(t, chain, t.order.length));
   }
 
   /** `rule` was appended to `from` (found by chainAt, or undefined): its jump, if any, is recorded. */
@@ -658,7 +663,7 @@ class SharedValues {
       if (ref === undefined) {
         const name = text.slice(p, end);
         const chain = t.chains.get(name);
-        if (chain) names.set(chain.name, (ref = { table: t, chain, ord: chain.builtin ? (BUILTIN_CHAINS[t.name] as readonly string[]).indexOf(chain.name) : -1 }));
+        if (chain) names.set(chain.name, (ref = chainRef(t, chain, chain.builtin ? (BUILTIN_CHAINS[t.name] as readonly string[]).indexOf(chain.name) : -1)));
         else if (TARGET_NAMES.has(name)) names.set(name, (ref = null));
         else return undefined;
       }
@@ -705,7 +710,7 @@ class SharedValues {
   /** A chain this restore just made in table t: found from now on without a miss. */
   declared(t: Table, chain: Chain): void {
     // declareUserChain has just added it at the end of t.order
-    this.tableNames(t).set(chain.name, { table: t, chain, ord: t.order.length - 1 });
+    this.tableNames(t).set(chain.name, chainRef(t, chain, t.order.length - 1));
   }
 
   /** A chain was made without `declared` (-N): table t's names are no longer all its chains. */
