@@ -70,23 +70,27 @@ export function parseNatRange(text: string, family: Family, opt: string): NfNatR
       portPart = text.slice(colon + 1);
     }
   }
-  const r: NfNatRange = {};
+  let minIp: string | undefined;
+  let maxIp: string | undefined;
+  let minPort: number | undefined;
+  let maxPort: number | undefined;
   if (addrPart !== '') {
     const dash = addrPart.indexOf('-');
     const loText = dash < 0 ? addrPart : addrPart.slice(0, dash);
     const lo = parseAddr(loText, family, opt);
     const hi = dash < 0 ? lo : parseAddr(addrPart.slice(dash + 1), family, opt);
     // The text itself when it is already the canonical form (one string, not a new one per rule).
-    r.minIp = family === 4 && canonicalV4(loText) ? loText : formatIp(lo);
-    r.maxIp = dash < 0 ? r.minIp : formatIp(hi);
+    minIp = family === 4 && canonicalV4(loText) ? loText : formatIp(lo);
+    maxIp = dash < 0 ? minIp : formatIp(hi);
   }
   if (portPart !== undefined) {
     const p = parsePortRange(portPart, opt, '-');
-    r.minPort = p.lo;
-    r.maxPort = p.hi;
+    minPort = p.lo;
+    maxPort = p.hi;
   }
-  if (r.minIp === undefined && r.minPort === undefined) throw new TokenError(`invalid NAT range "${text}"`, opt);
-  return r;
+  if (minIp === undefined && minPort === undefined) throw new TokenError(`invalid NAT range "${text}"`, opt);
+  // one object shape for every range (absent parts are undefined)
+  return { minIp, maxIp, minPort, maxPort };
 }
 
 /** True when a dotted quad that parsed is already printed as inet_ntoa would print it (no leading zeros). */
