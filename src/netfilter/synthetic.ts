@@ -7,22 +7,23 @@
 const B32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
 
 /**
- * Deterministic, unique 16-character chain suffix (kube-proxy uses base32 of a SHA-256 prefix):
- * 9 hash-looking characters, then (i, j) spelled in base32 so no two chains collide.
+ * Deterministic, unique 16-character chain suffix (kube-proxy uses base32 of a SHA-256 prefix,
+ * so every character of its names looks random): (i, j) spelled in 7 base32 characters, so no two
+ * chains collide, then 9 hash-looking characters, so names end as differently as real ones do.
  */
 function suffix(kind: string, i: number, j = 0): string {
-  let h = 2166136261;
-  const seed = `${kind}/${i}/${j}`;
   let out = '';
-  for (let k = 0; k < 9; k++) {
-    for (let c = 0; c < seed.length; c++) h = Math.imul(h ^ seed.charCodeAt(c), 16777619) >>> 0;
-    h = Math.imul(h ^ k, 16777619) >>> 0;
-    out += B32[h & 31];
-  }
   let u = i * 1024 + j;
   for (let k = 0; k < 7; k++) {
     out += B32[u & 31];
     u = Math.floor(u / 32);
+  }
+  let h = 2166136261;
+  const seed = `${kind}/${i}/${j}`;
+  for (let k = 0; k < 9; k++) {
+    for (let c = 0; c < seed.length; c++) h = Math.imul(h ^ seed.charCodeAt(c), 16777619) >>> 0;
+    h = Math.imul(h ^ k, 16777619) >>> 0;
+    out += B32[h & 31];
   }
   return out;
 }
