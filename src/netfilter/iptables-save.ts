@@ -993,50 +993,44 @@ const RULE_TEXT = new WeakMap<object, string>();
  * loading a 320k-rule dump does not build 320k strings nobody reads. One subclass per family
  * (the family picks the formatter) keeps every parsed rule of one shape.
  */
-abstract class ParsedRule {
-  table: TableName;
-  chain: string;
-  line: number;
-  file: string | undefined;
-  src: Negatable<Cidr> | undefined = undefined;
-  dst: Negatable<Cidr> | undefined = undefined;
-  inIface: Rule['inIface'] = undefined;
-  outIface: Rule['outIface'] = undefined;
-  proto: Rule['proto'] = undefined;
-  fragment: Rule['fragment'] = undefined;
-  matches: Match[] = [];
-  target: Target = NO_TARGET;
-  counters: Counters | undefined = undefined;
-  provenance: Rule['provenance'] = undefined;
-  constructor(table: TableName, chain: string, line: number, file: string | undefined) {
-    this.table = table;
-    this.chain = chain;
-    this.line = line;
-    this.file = file;
-  }
-  protected abstract get family(): Family;
-  get text(): string {
-    let s = RULE_TEXT.get(this);
-    if (s === undefined) RULE_TEXT.set(this, (s = formatRule(this as unknown as Rule, this.family)));
-    return s;
-  }
-  set text(v: string) {
-    RULE_TEXT.set(this, v);
-  }
-  toJSON(): object {
-    return { ...this, text: this.text };
-  }
+/** The class of parsed rules of one family (not derived from another: V8 inlines its construction). */
+function parsedRuleClass(family: Family) {
+  return class ParsedRule {
+    table: TableName;
+    chain: string;
+    line: number;
+    file: string | undefined;
+    src: Negatable<Cidr> | undefined = undefined;
+    dst: Negatable<Cidr> | undefined = undefined;
+    inIface: Rule['inIface'] = undefined;
+    outIface: Rule['outIface'] = undefined;
+    proto: Rule['proto'] = undefined;
+    fragment: Rule['fragment'] = undefined;
+    matches: Match[] = NO_MATCHES;
+    target: Target = NO_TARGET;
+    counters: Counters | undefined = undefined;
+    provenance: Rule['provenance'] = undefined;
+    constructor(table: TableName, chain: string, line: number, file: string | undefined) {
+      this.table = table;
+      this.chain = chain;
+      this.line = line;
+      this.file = file;
+    }
+    get text(): string {
+      let s = RULE_TEXT.get(this);
+      if (s === undefined) RULE_TEXT.set(this, (s = formatRule(this as unknown as Rule, family)));
+      return s;
+    }
+    set text(v: string) {
+      RULE_TEXT.set(this, v);
+    }
+    toJSON(): object {
+      return { ...this, text: this.text };
+    }
+  };
 }
-class ParsedRule4 extends ParsedRule {
-  protected get family(): Family {
-    return 4;
-  }
-}
-class ParsedRule6 extends ParsedRule {
-  protected get family(): Family {
-    return 6;
-  }
-}
+const ParsedRule4 = parsedRuleClass(4);
+const ParsedRule6 = parsedRuleClass(6);
 
 /** The target of a rule without -j/-g (never changed: targetOption takes no option for it). */
 const NO_TARGET: Target = { kind: 'none' };
