@@ -586,6 +586,11 @@ class SharedValues {
   private readonly ports = new Map<number, Match>();
   /** Random-mode statistic matches by probability and negation (they keep no state). */
   private readonly randoms = new Map<number, Match>();
+  /** The last shared port and random matches looked up, with their keys (consecutive rules repeat them). */
+  private lastPortKey = -1;
+  private lastPort: Match | undefined = undefined;
+  private lastRandomKey = -1;
+  private lastRandom: Match | undefined = undefined;
   /** The jumps of the tables this restore made, while only appends and declarations built them. */
   private readonly graphs = new Map<Table, JumpGraph>();
   /** The chain the rule being parsed jumps or goes to, found by chainAt. */
@@ -613,10 +618,10 @@ class SharedValues {
 
   /** `rule` was appended to `from` (found by chainAt, or undefined): its jump, if any, is recorded. */
   appended(t: Table, from: ChainRef | undefined, rule: Rule): void {
-    const g = this.graphs.get(t);
-    if (g === undefined) return;
     const kind = rule.target.kind;
     if (kind !== 'JUMP' && kind !== 'GOTO') return;
+    const g = this.graphs.get(t);
+    if (g === undefined) return;
     const to = this.jumpRef;
     if (from === undefined || to === undefined || from.ord < 0 || to.ord < 0) this.graphs.delete(t);
     else g.add(from.ord, to.ord, rule.line);
@@ -761,10 +766,12 @@ class SharedValues {
       case 'statistic': {
         if (m.mode !== 'random') return m;
         const key = m.probability * 2 + (m.neg ? 1 : 0);
-        const v = this.randoms.get(key);
-        if (v) return v;
-        this.randoms.set(key, m);
-        return m;
+        if (key === this.lastRandomKey) return this.lastRandom!;
+        let v = this.randoms.get(key);
+        if (!v) this.randoms.set(key, (v = m));
+        this.lastRandomKey = key;
+        this.lastRandom = v;
+        return v;
       }
       case 'tcp':
       case 'udp':
@@ -772,10 +779,12 @@ class SharedValues {
         if (m.sport || (m.kind === 'tcp' && (m.flags || m.option))) return m;
         if (m.dport && (m.dport.neg || m.dport.value.lo !== m.dport.value.hi)) return m;
         const key = (m.kind === 'tcp' ? 0 : m.kind === 'udp' ? 1 : 2) * 65537 + (m.dport ? m.dport.value.lo + 1 : 0);
-        const v = this.ports.get(key);
-        if (v) return v;
-        this.ports.set(key, m);
-        return m;
+        if (key === this.lastPortKey) return this.lastPort!;
+        let v = this.ports.get(key);
+        if (!v) this.ports.set(key, (v = m));
+        this.lastPortKey = key;
+        this.lastPort = v;
+        return v;
       }
       default:
         return m;

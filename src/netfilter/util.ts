@@ -73,19 +73,30 @@ export function atomSlotOf(word: string): number {
  * line after line costs one forward scan of the whole text (not one per line).
  */
 export class NextIndex {
-  private at = -1;
-  private from = 0;
+  // the last two answers: the character is at `at` and nowhere in [from, at)
+  private at0 = -1;
+  private from0 = 0;
+  private at1 = -1;
+  private from1 = 0;
+  private turn = 0;
   constructor(
     private readonly text: string,
     private readonly ch: string,
   ) {}
   /** The first position ≥ pos holding the character, or text.length when none. */
   next(pos: number): number {
-    if (this.at >= pos && this.from <= pos) return this.at;
+    if (this.at0 >= pos && this.from0 <= pos) return this.at0;
+    if (this.at1 >= pos && this.from1 <= pos) return this.at1;
     let i = this.text.indexOf(this.ch, pos);
     if (i < 0) i = this.text.length;
-    this.at = i;
-    this.from = pos;
+    if (this.turn === 0) {
+      this.at0 = i;
+      this.from0 = pos;
+    } else {
+      this.at1 = i;
+      this.from1 = pos;
+    }
+    this.turn ^= 1;
     return i;
   }
 }
@@ -198,7 +209,7 @@ export class Cursor {
       return p;
     }
     if (q !== p) return -1;
-    const close = s.indexOf('"', q + 1);
+    const close = this.quotes!.next(q + 1);
     this.argEnd = close;
     this.argNext = close + 1;
     return q + 1;
@@ -266,7 +277,7 @@ export class Cursor {
     const q = this.quote;
     if (q < e) {
       // A quoted part starts inside this argument: it ends at the closing quote.
-      const close = s.indexOf('"', q + 1);
+      const close = this.quotes!.next(q + 1);
       const nq = this.quotes!.next(close + 1);
       this.quote = nq < end ? nq : end;
       this.pos = close + 1;
