@@ -566,12 +566,16 @@ interface ChainRef {
 }
 
 /**
- * The fast path's per-parse state: a cache of chain lookups (rules of one chain come together;
- * many rules jump to the same few chains), and values many rules hold alike, shared by those
- * rules instead of allocated per rule: `-s`/`-d` specs by their text, `-p` specs, jump/goto
- * targets, comment matches, option-less or single-port tcp/udp/sctp matches, NAT flags when none
- * is set. Rules are not changed after parsing, so sharing changes no value; it keeps a 320k-rule
- * model small. Matches with per-rule state (statistic nth counters) are never shared.
+ * The fast path's per-parse state:
+ * - every table's chains by name, found where a name stands in the text (the last few first,
+ *   then a hash table), with the jumps appended rules make, by chain position (JumpGraph), so
+ *   COMMIT validates them without name lookups;
+ * - values many rules hold alike, shared by those rules instead of allocated per rule: `-s`/`-d`
+ *   specs and comment matches of recent rules, `-p` specs, jump/goto targets, option-less or
+ *   single-port tcp/udp/sctp matches, random statistic matches, match lists, NAT flags when none
+ *   is set.
+ * Rules are not changed after parsing, so sharing changes no value; it keeps a 320k-rule model
+ * small. Matches with per-rule state (statistic nth counters) are never shared.
  */
 class SharedValues {
   /** Per table: its chains by name, found in place in the text (see chainAt). */
