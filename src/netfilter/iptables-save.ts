@@ -497,15 +497,18 @@ class NameTable<V> {
   /** Adds a name (or replaces its value). */
   set(name: string, v: V): void {
     if ((this.size + 1) * 2 > this.keys.length) this.grow();
-    this.put(name, fnv1a(name, 0, name.length), v);
+    this.put(name, fnv1a(name, 0, name.length), v, true);
   }
 
   /** Adds a name that is not in the table and returns true; false (nothing changed) when it is. */
   add(name: string, v: V): boolean {
     if ((this.size + 1) * 2 > this.keys.length) this.grow();
-    const h = fnv1a(name, 0, name.length);
+    return this.put(name, fnv1a(name, 0, name.length), v, false);
+  }
+
+  /** Files name (hash h) → v; a name already there keeps its value unless `replace`. True when it was new. */
+  private put(name: string, h: number, v: V, replace: boolean): boolean {
     const mask = this.keys.length - 1;
-    const len = name.length;
     for (let i = h & mask; ; i = (i + 1) & mask) {
       const k = this.keys[i];
       if (k === undefined) {
@@ -515,24 +518,9 @@ class NameTable<V> {
         this.size++;
         return true;
       }
-      if (this.hashes[i] === h && k.length === len && sameAt(name, 0, k)) return false;
-    }
-  }
-
-  private put(name: string, h: number, v: V): void {
-    const mask = this.keys.length - 1;
-    for (let i = h & mask; ; i = (i + 1) & mask) {
-      const k = this.keys[i];
-      if (k === undefined) {
-        this.keys[i] = name;
-        this.hashes[i] = h;
-        this.vals[i] = v;
-        this.size++;
-        return;
-      }
-      if (this.hashes[i] === h && k === name) {
-        this.vals[i] = v;
-        return;
+      if (this.hashes[i] === h && k.length === name.length && sameAt(name, 0, k)) {
+        if (replace) this.vals[i] = v;
+        return false;
       }
     }
   }
@@ -544,7 +532,7 @@ class NameTable<V> {
     this.hashes = new Int32Array(n);
     this.vals = new Array<V | undefined>(n).fill(undefined);
     this.size = 0;
-    for (let i = 0; i < keys.length; i++) if (keys[i] !== undefined) this.put(keys[i]!, hashes[i]!, vals[i]!);
+    for (let i = 0; i < keys.length; i++) if (keys[i] !== undefined) this.put(keys[i]!, hashes[i]!, vals[i]!, true);
   }
 }
 
