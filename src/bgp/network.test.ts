@@ -228,6 +228,49 @@ describe('route reflection (RFC 4456)', () => {
     expect(net.locRib('node-6').map((x) => x.prefix)).toEqual(['10.244.3.0/26', '10.244.5.0/26', '10.244.6.0/26']);
   });
 
+  it('with the message log off (UPDATE lists shared by a reflector\'s clients) the exchange is the same as with it on, also when the reflector stops while they are in flight', () => {
+    const build = (logLimit: number): BgpNetwork => {
+      const net = new BgpNetwork({ logLimit });
+      for (const i of [1, 2, 3]) node(net, i, { clusterId: '1.0.0.1' });
+      for (let i = 4; i <= 14; i++) node(net, i);
+      for (const r of [1, 2, 3]) {
+        for (const q of [1, 2, 3]) if (q > r) net.addPeering(`node-${r}`, `node-${q}`, { namePrefix: 'Node', a: CALICO_BGP_TEMPLATE, b: CALICO_BGP_TEMPLATE });
+        for (let i = 4; i <= 14; i++) net.addPeering(`node-${r}`, `node-${i}`, { namePrefix: 'Node', aIsReflectorFor: true, a: CALICO_BGP_TEMPLATE, b: CALICO_BGP_TEMPLATE });
+      }
+      for (let i = 1; i <= 14; i++) net.originate(`node-${i}`, `10.244.${i}.0/26`);
+      return net;
+    };
+    const state = (net: BgpNetwork): string =>
+      JSON.stringify([net.messageCounts(), net.speakerNames().map((n) => [net.isUp(n), net.routes(n), net.sessions(n), net.sessions(n).map((s) => [net.adjRibIn(n, s.protocol), net.adjRibOut(n, s.protocol)])])]);
+    const report = (r: ReturnType<BgpNetwork['run']>): string => JSON.stringify(r);
+    // The first instant at which node-1 sends one UPDATE to several clients.
+    const probe = build(1e9);
+    probe.run();
+    const receivers = new Map<string, Set<string>>();
+    for (const e of probe.log) {
+      if (e.from !== 'node-1' || e.type !== 'UPDATE' || Number(e.to.slice(5)) <= 3) continue;
+      const k = `${e.t} ${e.summary}`;
+      receivers.set(k, (receivers.get(k) ?? new Set()).add(e.to));
+    }
+    const t = Number([...receivers].find(([, to]) => to.size >= 4)![0].split(' ')[0]);
+    for (const how of ['shutdown', 'crash', 'converged'] as const) {
+      const [on, off] = [build(1e9), build(0)];
+      const reports = [on, off].map((net) => {
+        if (how === 'converged') return report(net.run());
+        net.advance(t - net.clock.now());
+        net.stopSpeaker('node-1', how);
+        const first = report(net.run());
+        net.startSpeaker('node-1');
+        return first + report(net.run());
+      });
+      expect(off.log).toEqual([]);
+      expect(on.log.length).toBeGreaterThan(100);
+      expect(reports[1]).toBe(reports[0]);
+      expect(state(off)).toBe(state(on));
+      expect(off.locRib('node-9').length).toBe(14);
+    }
+  });
+
   it('a reflector down: its clients lose the reflected routes', () => {
     const net = rrNet({ clusters: ['1.0.0.1', '1.0.0.2'] });
     net.run();

@@ -124,9 +124,10 @@ export class Session {
   remoteSpeaker: Speaker | undefined;
   /** Deconfigured (removeNeighbor). */
   removed = false;
-  /** The batch of messages this session sends at `txAt` (a deliver event still queued). */
-  tx: Delivery | undefined;
+  /** The batch of messages this session sends at `txAt` (a deliver event still queued): its own, or its part of a multicast (member `txIdx`). */
+  tx: Delivery | Multicast | undefined;
   txAt = -1;
+  txIdx = 0;
   remoteSession: Session | undefined;
   /** Index in the network's session list (route slots name their session by it). */
   uid = 0;
@@ -270,8 +271,24 @@ interface Delivery {
   done: boolean;
 }
 
+/**
+ * One UPDATE list an export class sends to several sessions at one instant: exactly the
+ * Deliveries of those sessions, in member order, as consecutive events. A member that sends
+ * more at the same instant gets a list of its own (`own`), as its Delivery would grow.
+ */
+interface Multicast {
+  readonly k: 'multicast';
+  readonly at: number;
+  /** Shared by the members; never changed. */
+  readonly msgs: readonly BgpMessage[];
+  readonly to: Session[];
+  readonly conns: number[];
+  own: (BgpMessage[] | undefined)[] | undefined;
+}
+
 type Ev =
   | Delivery
+  | Multicast
   | { readonly k: 'syn'; readonly from: Session; readonly attempt: number }
   | { readonly k: 'synack'; readonly to: Session; readonly attempt: number; readonly peer: Session; readonly conn: number }
   | { readonly k: 'rst'; readonly to: Session; readonly attempt: number }
@@ -375,6 +392,8 @@ export class BgpNetwork {
   private readonly byAddress = new Map<string, Speaker>();
   private readonly buckets = new Map<number, Ev[]>();
   private readonly times = new TimeHeap();
+  /** The event pushed last (a multicast takes more members only while it is the last of its instant). */
+  private lastPushed: Ev | undefined;
   private work = 0;
   private connSeq = 0;
   readonly log: BgpLogEntry[] = [];
@@ -655,6 +674,7 @@ export class BgpNetwork {
       this.times.push(t);
     }
     b.push(ev);
+    this.lastPushed = ev;
     if (isWork(ev)) this.work++;
   }
 
@@ -700,27 +720,16 @@ export class BgpNetwork {
 
   private dispatch(ev: Ev): void {
     switch (ev.k) {
-      case 'deliver': {
-        const to = ev.to;
-        const now = this.clock.now();
-        for (let i = 0; i < ev.n; i++) {
-          const m = ev.msgs[i]!;
-          if (to.conn !== ev.conn || !to.speaker.up) break;
-          if (m.type === 'UPDATE') {
-            if (this.lastUpdateAt !== now) {
-              this.lastUpdateAt = now;
-              this.rounds++;
-            }
-            if (to.state === 'Established') {
-              // receive() of an UPDATE on an Established session, inline.
-              if (to.holdTime > 0) to.holdDue = now + to.holdTime * 1000;
-              this.onUpdate(to, m);
-              continue;
-            }
-          }
-          this.receive(to, m);
-        }
+      case 'deliver':
+        this.deliver(ev.to, ev.conn, ev.msgs, ev.n);
         ev.done = true;
+        return;
+      case 'multicast': {
+        const own = ev.own;
+        for (let j = 0; j < ev.to.length; j++) {
+          const msgs = own?.[j] ?? ev.msgs;
+          this.deliver(ev.to[j]!, ev.conns[j]!, msgs, msgs.length);
+        }
         return;
       }
       case 'syn':
@@ -749,6 +758,28 @@ export class BgpNetwork {
         ev.sp.flushQueued = false;
         if (ev.sp.up) this.flush(ev.sp);
         return;
+    }
+  }
+
+  /** The first `n` of `msgs`, arriving in order on `to`'s connection `conn` (dropped once it is gone). */
+  private deliver(to: Session, conn: number, msgs: readonly BgpMessage[], n: number): void {
+    const now = this.clock.now();
+    for (let i = 0; i < n; i++) {
+      const m = msgs[i]!;
+      if (to.conn !== conn || !to.speaker.up) break;
+      if (m.type === 'UPDATE') {
+        if (this.lastUpdateAt !== now) {
+          this.lastUpdateAt = now;
+          this.rounds++;
+        }
+        if (to.state === 'Established') {
+          // receive() of an UPDATE on an Established session, inline.
+          if (to.holdTime > 0) to.holdDue = now + to.holdTime * 1000;
+          this.onUpdate(to, m);
+          continue;
+        }
+      }
+      this.receive(to, m);
     }
   }
 
@@ -978,17 +1009,13 @@ export class BgpNetwork {
     if (!peer) return;
     // Messages one session sends at one instant travel together (one TCP stream, in order).
     const at = now + this.delayMs;
-    const batch = s.tx;
-    if (batch && s.txAt === at && batch.conn === s.conn) {
-      batch.msgs[batch.n++] = m;
-      if (!batch.work && m.type !== 'KEEPALIVE') {
-        batch.work = true;
-        this.work++;
-      }
+    if (this.openTx(s, at)) {
+      this.appendTx(s, m);
       return;
     }
+    const batch = s.tx;
     let ev: Delivery;
-    if (batch && batch.done) {
+    if (batch && batch.k === 'deliver' && batch.done) {
       // The last batch was delivered: reuse it.
       ev = batch;
       ev.to = peer;
@@ -1001,6 +1028,28 @@ export class BgpNetwork {
     s.tx = ev;
     s.txAt = at;
     this.push(at, ev);
+  }
+
+  /** Does `s` have a batch open at `at` on its current connection? */
+  private openTx(s: Session, at: number): boolean {
+    const b = s.tx;
+    if (b === undefined || s.txAt !== at) return false;
+    return (b.k === 'deliver' ? b.conn : b.conns[s.txIdx]) === s.conn;
+  }
+
+  /** Adds `m` to `s`'s open batch (see openTx). */
+  private appendTx(s: Session, m: BgpMessage): void {
+    const b = s.tx!;
+    if (b.k === 'multicast') {
+      const own = (b.own ??= []);
+      (own[s.txIdx] ??= b.msgs.slice()).push(m);
+      return;
+    }
+    b.msgs[b.n++] = m;
+    if (!b.work && m.type !== 'KEEPALIVE') {
+      b.work = true;
+      this.work++;
+    }
   }
 
   private logEvent(s: Session, type: 'SYN' | 'RST' | 'STATE', summary: string): void {
@@ -1333,7 +1382,7 @@ export class BgpNetwork {
           ann = ps.length - wd;
           generic = this.pack(ps, as);
         }
-        this.sendAll(s, generic, ann, wd);
+        this.sendShared(s, generic, ann, wd);
       }
     }
   }
@@ -1362,10 +1411,57 @@ export class BgpNetwork {
     if (s.keepaliveTime > 0 && (s.state === 'OpenConfirm' || s.state === 'Established')) s.keepaliveDue = this.clock.now() + s.keepaliveTime * 1000;
     const batch = s.tx;
     if (!s.remoteSession || !batch) return;
+    if (batch.k === 'multicast') {
+      for (let i = 1; i < n; i++) this.appendTx(s, msgs[i]!);
+      return;
+    }
     const out = batch.msgs;
     let k = batch.n;
     for (let i = 1; i < n; i++) out[k++] = msgs[i]!;
     batch.n = k;
+  }
+
+  /**
+   * sendAll of a class's UPDATE list to one of its members (`msgs` is shared and never changed):
+   * the member joins the multicast the previous member opened if no event came between, else
+   * opens one; either way exactly what its own Delivery would be (see Multicast).
+   */
+  private sendShared(s: Session, msgs: readonly BgpMessage[], announced: number, withdrawn: number): void {
+    const peer = s.remoteSession;
+    const now = this.clock.now();
+    const at = now + this.delayMs;
+    if (msgs.length === 0 || peer === undefined || this.log.length < this.logLimit || this.openTx(s, at)) {
+      this.sendAll(s, msgs, announced, withdrawn);
+      return;
+    }
+    // What send() does for each message (no log).
+    s.exported += announced - withdrawn;
+    let nlri = 0;
+    let wd = 0;
+    for (let i = 0; i < msgs.length; i++) {
+      const m = msgs[i]!;
+      if (m.type !== 'UPDATE') throw new Error(`sendShared: ${m.type} in an UPDATE list`);
+      nlri += m.nlri.length;
+      wd += m.withdrawn.length;
+    }
+    this.counts.UPDATE += msgs.length;
+    this.announcedCount += nlri;
+    this.withdrawnCount += wd;
+    if (s.keepaliveTime > 0 && (s.state === 'OpenConfirm' || s.state === 'Established')) {
+      const first = s.keepaliveDue === Infinity;
+      s.keepaliveDue = now + s.keepaliveTime * 1000;
+      if (first) this.startTimer(s, 'keepalive', s.keepaliveTime);
+    }
+    let g = this.lastPushed;
+    if (g === undefined || g.k !== 'multicast' || g.msgs !== msgs || g.at !== at) {
+      g = { k: 'multicast', at, msgs, to: [], conns: [], own: undefined };
+      this.push(at, g);
+    }
+    g.to.push(peer);
+    g.conns.push(s.conn);
+    s.tx = g;
+    s.txAt = at;
+    s.txIdx = g.to.length - 1;
   }
 
   /** The UPDATE for one prefix alone (announced with `a`, or withdrawn), shared by every session sending it. */
