@@ -4,7 +4,7 @@ import type { RouteData } from './rib.js';
 
 function neighborAs(s: Session, d: RouteData): number {
   const first = d.attrs.asPath[0];
-  return first ?? s.cfg.peerAsn;
+  return first ?? s.peerAsn;
 }
 
 /**

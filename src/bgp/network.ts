@@ -84,17 +84,27 @@ type TimerKind = 'hold' | 'keepalive' | 'connectRetry' | 'errorWait';
 
 /** One side of a BGP session: a `protocol bgp` of one speaker. Internal; read through `sessions()`. */
 export class Session {
-  state: BgpState = 'Idle';
-  stateSince = 0;
+  // The fields a received UPDATE reads come first (V8 lays fields out in this order).
+  /** Index in the network's session list (route slots name their session by it). */
+  uid = 0;
   /** Current TCP connection id (0 = none); messages of older connections are dropped. */
   conn = 0;
+  state: BgpState = 'Idle';
+  holdTime = 0;
+  holdDue = Infinity;
+  imported = 0;
+  remoteIdN = 0;
+  readonly internal: boolean;
+  readonly rrClient: boolean;
+  readonly clusterId: string;
+  readonly peerAsn: number;
+  readonly peerAddressN: number;
+  readonly importFilter: BgpFilter | undefined;
+  stateSince = 0;
   /** Bumps whenever a connection attempt is abandoned, so late SYN answers are ignored. */
   attempt = 0;
   remoteId = '';
-  remoteIdN = 0;
-  holdTime = 0;
   keepaliveTime = 0;
-  holdDue = Infinity;
   keepaliveDue = Infinity;
   timerGen: Record<TimerKind, number> = { hold: 0, keepalive: 0, connectRetry: 0, errorWait: 0 };
   errorDelay = 0;
@@ -104,22 +114,9 @@ export class Session {
   addPathTx = false;
   addPathRx = false;
   cls!: ExportClass;
-  imported = 0;
   exported = 0;
-  readonly internal: boolean;
-  readonly clusterId: string;
-  readonly peerAddressN: number;
   readonly sourceAddress: string;
   readonly filterSession: FilterSession;
-  constructor(readonly speaker: Speaker, readonly name: string, readonly cfg: NeighborConfig, readonly index: number) {
-    this.internal = cfg.peerAsn === speaker.cfg.asn;
-    this.rrClient = cfg.rrClient ?? false;
-    this.clusterId = cfg.rrClusterId ?? speaker.cfg.clusterId ?? speaker.cfg.routerId;
-    this.peerAddressN = ipv4N(cfg.peerAddress);
-    this.sourceAddress = cfg.sourceAddress ?? speaker.cfg.address;
-    this.filterSession = { speaker: speaker.cfg.name, protocol: name, peerAddress: cfg.peerAddress, peerAsn: cfg.peerAsn, internal: this.internal };
-  }
-  readonly rrClient: boolean;
   /** The remote speaker's name once a connection exists. */
   remoteSpeaker: Speaker | undefined;
   /** Deconfigured (removeNeighbor). */
@@ -129,36 +126,49 @@ export class Session {
   txAt = -1;
   txIdx = 0;
   remoteSession: Session | undefined;
-  /** Index in the network's session list (route slots name their session by it). */
-  uid = 0;
   /** The export round in which a changed route came from this session. */
   sourceOf = 0;
+  constructor(readonly speaker: Speaker, readonly name: string, readonly cfg: NeighborConfig, readonly index: number) {
+    this.internal = cfg.peerAsn === speaker.cfg.asn;
+    this.rrClient = cfg.rrClient ?? false;
+    this.clusterId = cfg.rrClusterId ?? speaker.cfg.clusterId ?? speaker.cfg.routerId;
+    this.peerAsn = cfg.peerAsn;
+    this.peerAddressN = ipv4N(cfg.peerAddress);
+    this.importFilter = cfg.importFilter;
+    this.sourceAddress = cfg.sourceAddress ?? speaker.cfg.address;
+    this.filterSession = { speaker: speaker.cfg.name, protocol: name, peerAddress: cfg.peerAddress, peerAsn: cfg.peerAsn, internal: this.internal };
+  }
 }
 
 /** One BGP speaker (a BIRD instance). Internal; read through the network's views. */
 export class Speaker {
+  // The fields a received UPDATE reads come first.
   up = true;
+  /** Routes, best and announced route per prefix (BIRD's table with the Adj-RIBs-In). */
+  readonly rib: Rib<Session>;
+  readonly asn: number;
+  readonly routerId: string;
+  readonly routerIdN: number;
+  /** Some session may be sent routes learned over iBGP (an rr client or an eBGP peer). */
+  mayExportLearned = false;
+  /** Bumps whenever an announced route changes (feeds of one class are reused within a version). */
+  version = 0;
   readonly sessions: Session[] = [];
   readonly byPeer = new Map<string, Session>();
   /** Protocol names of `sessions`. */
   readonly names = new Set<string>();
-  /** Routes, best and announced route per prefix (BIRD's table with the Adj-RIBs-In). */
-  readonly rib: Rib<Session>;
   /** Prefix ids whose best route changed since the last export round, in order of change. */
   readonly dirty = new Set<number>();
   /** Prefix ids this speaker has ever originated, ascending (feeds of a speaker that exports no learned route). */
   readonly originated: number[] = [];
   readonly classes: ExportClass[] = [];
   readonly classByKey = new Map<string, ExportClass>();
-  /** Some session may be sent routes learned over iBGP (an rr client or an eBGP peer). */
-  mayExportLearned = false;
-  /** Bumps whenever an announced route changes (feeds of one class are reused within a version). */
-  version = 0;
   flushQueued = false;
-  readonly routerIdN: number;
   readonly connected: Cidr[];
   constructor(readonly cfg: SpeakerConfig, sessions: readonly (Session | null)[], store: RouteStore, slab: Slab) {
     this.rib = new Rib<Session>(sessions, store, slab);
+    this.asn = cfg.asn;
+    this.routerId = cfg.routerId;
     this.routerIdN = ipv4N(cfg.routerId);
     this.connected = (cfg.connected ?? []).map((c) => parseCidr(c));
   }
@@ -1133,13 +1143,13 @@ export class BgpNetwork {
     const a0 = m.attrs;
     if (!m.nlri.length || !a0) return;
     // bgp_decode_attrs: routes that loop are treated as withdrawn.
-    const loop = (a0.asPath.length !== 0 && a0.asPath.includes(sp.cfg.asn)) || a0.originatorId === sp.cfg.routerId || (s.rrClient && (a0.clusterList?.includes(s.clusterId) ?? false));
+    const loop = (a0.asPath.length !== 0 && a0.asPath.includes(sp.asn)) || a0.originatorId === sp.routerId || (s.rrClient && (a0.clusterList?.includes(s.clusterId) ?? false));
     if (loop) {
       for (const n of m.nlri) this.removeRoute(s, (n as INlri).pid ?? this.pids.get(n.prefix));
       return;
     }
     const since = smi(this.clock.now());
-    const filter = s.cfg.importFilter;
+    const filter = s.importFilter;
     const rib = sp.rib;
     let a: PathAttributes | undefined;
     let idA = 0;

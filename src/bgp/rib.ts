@@ -57,66 +57,65 @@ export class RouteStore {
 }
 
 /**
- * The typed memory of a network's tables: every Rib carves its arrays out of these two, so
- * tables cost no typed-array objects (and no external-memory GC pressure) of their own, and
- * the array objects stay hot. Regions are never freed: a table that grows takes a new one.
+ * The typed memory of a network's tables: every Rib carves its records out of one Int32Array,
+ * so tables cost no typed-array objects (and no external-memory GC pressure) of their own, and
+ * the array object stays hot. Regions are never freed: a table that grows takes a new one.
  */
 export class Slab {
   i32 = new Int32Array(1 << 16);
-  f64 = new Float64Array(1 << 14);
-  private top32 = 0;
-  private top64 = 0;
+  private top = 0;
 
-  /** Start of `n` fresh (zero) Int32 words. */
+  /** Start of `n` fresh (zero) words. */
   alloc32(n: number): number {
-    if (this.top32 + n > this.i32.length) {
+    if (this.top + n > this.i32.length) {
       let len = this.i32.length * 2;
-      while (this.top32 + n > len) len *= 2;
+      while (this.top + n > len) len *= 2;
       const b = new Int32Array(len);
       b.set(this.i32);
       this.i32 = b;
     }
-    const at = this.top32;
-    this.top32 += n;
-    return at;
-  }
-
-  /** Start of `n` fresh Float64 words. */
-  alloc64(n: number): number {
-    if (this.top64 + n > this.f64.length) {
-      let len = this.f64.length * 2;
-      while (this.top64 + n > len) len *= 2;
-      const b = new Float64Array(len);
-      b.set(this.f64);
-      this.f64 = b;
-    }
-    const at = this.top64;
-    this.top64 += n;
+    const at = this.top;
+    this.top += n;
     return at;
   }
 }
 
-/** Initial sizes; arrays grow fourfold as needed (typed arrays are costly to allocate). */
-const INITIAL_SLOTS = 256;
-const INITIAL_PIDS = 256;
-/** Per prefix: first route, best route, announced route, unused (slots; 0 = none). */
+/** Initial size of a table's prefix records; they grow fourfold as needed (copying). */
+const INITIAL_PIDS = 64;
+const INITIAL_POOL = 64;
+/**
+ * A prefix record is 16 words (64 bytes): first route, best route, announced route (slots; 0 =
+ * none), which inline route records are taken (bits 0..2), then three inline route records. A
+ * prefix's first three routes live in its own record, so a receiver that adds or replaces a
+ * route touches one cache line; more routes (or one kept only because it is announced) go to
+ * the table's pool.
+ */
+const PW = 16;
 const P_HEAD = 0;
 const P_BEST = 1;
 const P_ANN = 2;
-const PW = 4;
-/** Per slot: next route of the prefix (-1 while out of its list), prefix id, route data number, session uid (0 = local). */
-const S_NEXT = 0;
-const S_PID = 1;
-const S_DATA = 2;
-const S_SESS = 3;
-const SW = 4;
+const P_USED = 3;
+/** Where the inline route records start, and their size in words. */
+const P_REC = 4;
+const RW = 4;
+/** A route record: next route of the prefix (-1 while out of its list), route data number, session uid (0 = local), time (ms; see SINCE_X). */
+const R_NEXT = 0;
+const R_DATA = 1;
+const R_SESS = 2;
+const R_SINCE = 3;
+/** A pool record: a route record plus its prefix id, 8 words. */
+const R_PID = 4;
+const QW = 8;
+/** Slots ≥ POOL are pool records (slot − POOL); below, inline record j of prefix p is slot 4p + 1 + j. */
+const POOL = 1 << 30;
+/** R_SINCE of a time that is not a small integer: the time is in `sinceX`. */
+const SINCE_X = -0x80000000;
 
 /**
  * Models BIRD's routing table (nest/rt-table.c: per net, the list of rte from each protocol,
  * plus what was last exported). One speaker's routes (its Adj-RIBs-In and local routes) and, per
  * prefix, the best route and the route last announced to peers, in flat arrays: a route is a
- * slot number, so a table of a million routes is a few arrays rather than a million objects,
- * and one prefix's or one route's fields share a cache line.
+ * slot number, so a table of a million routes is a few arrays rather than a million objects.
  *
  * The routes of one prefix form a list in arrival order (`head`, `next`), the order BIRD's
  * decision runs in. A slot stays valid while it is in its list or is the prefix's announced
@@ -127,16 +126,17 @@ const SW = 4;
  * uid 0 is a local route, whose session reads as null.
  */
 export class Rib<S extends object> {
-  /** Regions of the slab: prefix records, route records, route times (starts and lengths in words). */
+  /** Regions of the slab: prefix records, pool records (starts and lengths in words). */
   private ptAt: number;
   private ptLen = INITIAL_PIDS * PW;
-  private stAt: number;
-  private stLen = INITIAL_SLOTS * SW;
-  private sAt: number;
-  private sLen = INITIAL_SLOTS;
+  private qAt: number;
+  private qLen = INITIAL_POOL * QW;
+  /** Times of routes that are not small integers, by slot. */
+  private readonly sinceX = new Map<number, number>();
   /** Export attributes per slot, memoised per export class (only speakers that export fill it). */
   readonly cache = new Map<number, (PathAttributes | null | undefined)[]>();
-  private slots = 1;
+  /** Pool records used so far (record 0 is never used), and the first free one (0: none). */
+  private pooled = 1;
   private free = 0;
 
   constructor(
@@ -145,8 +145,7 @@ export class Rib<S extends object> {
     private readonly slab: Slab,
   ) {
     this.ptAt = slab.alloc32(this.ptLen);
-    this.stAt = slab.alloc32(this.stLen);
-    this.sAt = slab.alloc64(this.sLen);
+    this.qAt = slab.alloc32(this.qLen);
   }
 
   /** Prefix ids with room (iterate 0..size-1). */
@@ -165,6 +164,15 @@ export class Rib<S extends object> {
     this.ptLen = n;
   }
 
+  /** Word address of route slot `slot`'s record. */
+  private at(slot: number): number {
+    if (slot < POOL) {
+      const k = slot - 1;
+      return this.ptAt + (k >> 2) * PW + P_REC + (k & 3) * RW;
+    }
+    return this.qAt + (slot - POOL) * QW;
+  }
+
   head(pid: number): number {
     return this.slab.i32[this.ptAt + pid * PW + P_HEAD]!;
   }
@@ -178,73 +186,86 @@ export class Rib<S extends object> {
     this.slab.i32[this.ptAt + pid * PW + P_BEST] = slot;
   }
   next(slot: number): number {
-    return this.slab.i32[this.stAt + slot * SW + S_NEXT]!;
+    return this.slab.i32[this.at(slot) + R_NEXT]!;
   }
   sessUid(slot: number): number {
-    return this.slab.i32[this.stAt + slot * SW + S_SESS]!;
+    return this.slab.i32[this.at(slot) + R_SESS]!;
   }
   sess(slot: number): S | null {
-    return this.sessions[this.slab.i32[this.stAt + slot * SW + S_SESS]!]!;
+    return this.sessions[this.slab.i32[this.at(slot) + R_SESS]!]!;
   }
   data(slot: number): RouteData {
-    return this.store.data[this.slab.i32[this.stAt + slot * SW + S_DATA]!]!;
+    return this.store.data[this.slab.i32[this.at(slot) + R_DATA]!]!;
   }
   since(slot: number): number {
-    return this.slab.f64[this.sAt + slot]!;
+    const t = this.slab.i32[this.at(slot) + R_SINCE]!;
+    return t === SINCE_X ? this.sinceX.get(slot)! : t;
+  }
+  private pidOf(slot: number): number {
+    return slot < POOL ? (slot - 1) >> 2 : this.slab.i32[this.qAt + (slot - POOL) * QW + R_PID]!;
   }
 
   /** A new route slot (not yet in a list). */
   alloc(pid: number, sessUid: number, d: RouteData, since: number): number {
-    let i = this.free;
-    if (i !== 0) this.free = this.slab.i32[this.stAt + i * SW + S_NEXT]!;
-    else {
-      i = this.slots++;
-      if (i >= this.sLen) {
-        const n = this.sLen * 4;
-        const at = this.slab.alloc32(n * SW);
-        this.slab.i32.copyWithin(at, this.stAt, this.stAt + this.stLen);
-        this.stAt = at;
-        this.stLen = n * SW;
-        const sat = this.slab.alloc64(n);
-        this.slab.f64.copyWithin(sat, this.sAt, this.sAt + this.sLen);
-        this.sAt = sat;
-        this.sLen = n;
+    const pa = this.ptAt + pid * PW;
+    const used = this.slab.i32[pa + P_USED]!;
+    let slot: number;
+    if (used !== 7) {
+      const j = (used & 1) === 0 ? 0 : (used & 2) === 0 ? 1 : 2;
+      this.slab.i32[pa + P_USED] = used | (1 << j);
+      slot = pid * 4 + 1 + j;
+    } else {
+      let k = this.free;
+      if (k !== 0) this.free = this.slab.i32[this.qAt + k * QW + R_NEXT]!;
+      else {
+        k = this.pooled++;
+        if (k * QW >= this.qLen) {
+          const n = this.qLen * 4;
+          const at = this.slab.alloc32(n);
+          this.slab.i32.copyWithin(at, this.qAt, this.qAt + this.qLen);
+          this.qAt = at;
+          this.qLen = n;
+        }
       }
+      this.slab.i32[this.qAt + k * QW + R_PID] = pid;
+      slot = POOL + k;
     }
     const st = this.slab.i32;
-    const sb = this.stAt;
-    const o = i * SW;
-    st[sb + o + S_NEXT] = -1;
-    st[sb + o + S_PID] = pid;
-    st[sb + o + S_DATA] = this.store.hold(d);
-    st[sb + o + S_SESS] = sessUid;
-    this.slab.f64[this.sAt + i] = since;
-    return i;
+    const o = this.at(slot);
+    st[o + R_NEXT] = -1;
+    st[o + R_DATA] = this.store.hold(d);
+    st[o + R_SESS] = sessUid;
+    if ((since | 0) === since && since !== SINCE_X) st[o + R_SINCE] = since;
+    else {
+      st[o + R_SINCE] = SINCE_X;
+      this.sinceX.set(slot, since);
+    }
+    return slot;
   }
 
   /** Puts `slot` in its prefix's list after `prev` (0: first), or in place of `old` (whose predecessor is `prev`) if given. */
   link(slot: number, prev: number, old = 0): void {
     const st = this.slab.i32;
-    const sb = this.stAt;
-    const pid = st[sb + slot * SW + S_PID]!;
+    const o = this.at(slot);
+    const ph = this.ptAt + this.pidOf(slot) * PW + P_HEAD;
     if (old !== 0) {
-      st[sb + slot * SW + S_NEXT] = st[sb + old * SW + S_NEXT]!;
-      st[sb + old * SW + S_NEXT] = -1;
-    } else st[sb + slot * SW + S_NEXT] = prev === 0 ? this.slab.i32[this.ptAt + pid * PW + P_HEAD]! : st[sb + prev * SW + S_NEXT]!;
-    if (prev === 0) this.slab.i32[this.ptAt + pid * PW + P_HEAD] = slot;
-    else st[sb + prev * SW + S_NEXT] = slot;
+      const oo = this.at(old);
+      st[o + R_NEXT] = st[oo + R_NEXT]!;
+      st[oo + R_NEXT] = -1;
+    } else st[o + R_NEXT] = prev === 0 ? st[ph]! : st[this.at(prev) + R_NEXT]!;
+    if (prev === 0) st[ph] = slot;
+    else st[this.at(prev) + R_NEXT] = slot;
     if (old !== 0) this.release(old);
   }
 
   /** Takes `slot` (whose predecessor is `prev`, 0 if first) out of its list; frees it unless announced. */
   unlink(slot: number, prev: number): void {
     const st = this.slab.i32;
-    const sb = this.stAt;
-    const pid = st[sb + slot * SW + S_PID]!;
-    const next = st[sb + slot * SW + S_NEXT]!;
-    if (prev === 0) this.slab.i32[this.ptAt + pid * PW + P_HEAD] = next;
-    else st[sb + prev * SW + S_NEXT] = next;
-    st[sb + slot * SW + S_NEXT] = -1;
+    const o = this.at(slot);
+    const next = st[o + R_NEXT]!;
+    if (prev === 0) st[this.ptAt + this.pidOf(slot) * PW + P_HEAD] = next;
+    else st[this.at(prev) + R_NEXT] = next;
+    st[o + R_NEXT] = -1;
     this.release(slot);
   }
 
@@ -264,20 +285,25 @@ export class Rib<S extends object> {
   /** Frees `slot` if nothing refers to it any more. */
   release(slot: number): void {
     const st = this.slab.i32;
-    const sb = this.stAt;
-    const o = slot * SW;
-    if (st[sb + o + S_NEXT] !== -1 || this.slab.i32[this.ptAt + st[sb + o + S_PID]! * PW + P_ANN] === slot) return;
-    this.store.drop(st[sb + o + S_DATA]!);
-    st[sb + o + S_DATA] = -1;
+    const o = this.at(slot);
+    const pid = this.pidOf(slot);
+    const pa = this.ptAt + pid * PW;
+    if (st[o + R_NEXT] !== -1 || st[pa + P_ANN] === slot) return;
+    this.store.drop(st[o + R_DATA]!);
+    st[o + R_DATA] = -1;
+    if (st[o + R_SINCE] === SINCE_X) this.sinceX.delete(slot);
     this.cache.delete(slot);
-    st[sb + o + S_NEXT] = this.free;
-    this.free = slot;
+    if (slot < POOL) st[pa + P_USED] = st[pa + P_USED]! & ~(1 << ((slot - 1) & 3));
+    else {
+      st[o + R_NEXT] = this.free;
+      this.free = slot - POOL;
+    }
   }
 
   /** The slot of the route from session `uid` for `pid` (0 if none). */
   find(pid: number, uid: number): number {
-    let i = this.slab.i32[this.ptAt + pid * PW + P_HEAD]!;
-    while (i !== 0 && this.slab.i32[this.stAt + i * SW + S_SESS] !== uid) i = this.slab.i32[this.stAt + i * SW + S_NEXT]!;
+    let i = this.head(pid);
+    while (i !== 0 && this.sessUid(i) !== uid) i = this.next(i);
     return i;
   }
 
