@@ -6,7 +6,7 @@ import type { Cidr } from '../base/ip.js';
 import { Rng } from '../base/rng.js';
 import { BIRD_BGP_DEFAULTS, birdProtocolName, calicoMeshPassive } from './config.js';
 import type { BgpFilter, FilterRoute, FilterSession, NeighborConfig, SpeakerConfig } from './config.js';
-import { better } from './decision.js';
+import { SessionFacts, betterByUid } from './decision.js';
 import { Rib, RouteStore, Slab } from './rib.js';
 import type { RouteData } from './rib.js';
 import type { BgpMessage, BgpMessageType, BgpState, Capability, Nlri, OpenMessage, PathAttributes, UpdateMessage } from './types.js';
@@ -389,6 +389,8 @@ export class BgpNetwork {
   private readonly nlris: Nlri[] = [];
   /** Every session ever configured, by uid (0: none, a local route). */
   private readonly sessionsByUid: (Session | null)[] = [null];
+  /** What the decision reads of each session, by uid. */
+  private readonly facts = new SessionFacts();
   /** Route data held by the speakers' tables. */
   private readonly routeStore = new RouteStore();
   /** Typed memory of the speakers' tables. */
@@ -474,6 +476,7 @@ export class BgpNetwork {
     const s = new Session(sp, name, cfg, sp.sessions.length + 1);
     s.uid = this.sessionsByUid.length;
     this.sessionsByUid.push(s);
+    this.facts.set(s.uid, s);
     this.assignClass(sp, s);
     sp.sessions.push(s);
     sp.byPeer.set(cfg.peerAddress, s);
@@ -1102,7 +1105,7 @@ export class BgpNetwork {
 
   /** Is the route in slot `i` better than the one in slot `j` (bgp_rte_better)? */
   private betterSlot(rib: Rib<Session>, i: number, j: number): boolean {
-    return better(rib.sess(i), rib.data(i), rib.sess(j), rib.data(j));
+    return betterByUid(rib.sessUid(i), rib.data(i), rib.sessUid(j), rib.data(j), this.facts);
   }
 
   /** Decision process for one prefix: BIRD picks the best by pairwise `rte_better`, in arrival order. */
@@ -1143,7 +1146,7 @@ export class BgpNetwork {
     const a0 = m.attrs;
     if (!m.nlri.length || !a0) return;
     // bgp_decode_attrs: routes that loop are treated as withdrawn.
-    const loop = (a0.asPath.length !== 0 && a0.asPath.includes(sp.asn)) || a0.originatorId === sp.routerId || (s.rrClient && (a0.clusterList?.includes(s.clusterId) ?? false));
+    const loop = (a0.asPath.length !== 0 && a0.asPath.includes(sp.asn)) || (a0.originatorId !== undefined && a0.originatorId === sp.routerId) || (s.rrClient && (a0.clusterList?.includes(s.clusterId) ?? false));
     if (loop) {
       for (const n of m.nlri) this.removeRoute(s, (n as INlri).pid ?? this.pids.get(n.prefix));
       return;
@@ -1195,24 +1198,17 @@ export class BgpNetwork {
         }
       }
       rib.reserve(pid);
-      let prev = 0;
-      let old = rib.head(pid);
-      while (old !== 0 && rib.sessUid(old) !== s.uid) {
-        prev = old;
-        old = rib.next(old);
-      }
-      const r = rib.alloc(pid, s.uid, d, since);
+      const r = rib.add(pid, s.uid, d, since);
       if (!d.filtered) s.imported++;
-      if (old !== 0) {
-        // Replaces the session's route in place (same position in arrival order).
-        if (!rib.data(old).filtered) s.imported--;
-        rib.link(r, prev, old);
+      const replaced = rib.replaced;
+      if (replaced !== undefined) {
+        // Replaced the session's route in place (same position in arrival order).
+        if (!replaced.filtered) s.imported--;
         this.recompute(sp, pid);
-      } else {
-        rib.link(r, prev);
+      } else if (!d.filtered) {
         // Appended last: the pairwise scan would end with comparing it to the best so far.
         const b = rib.best(pid);
-        if (!d.filtered && (b === 0 || this.betterSlot(rib, r, b))) this.setBest(sp, pid, r);
+        if (b === 0 || betterByUid(s.uid, d, rib.sessUid(b), rib.data(b), this.facts)) this.setBest(sp, pid, r);
       }
     }
   }

@@ -33,14 +33,24 @@ describe('Rib: route slots linked per prefix', () => {
         if (op <= 1) {
           // A route from `uid`: replaces its route in place, else is appended.
           const d = data(pid, rng.int(3));
-          const slot = rib.alloc(pid, uid, d, step);
           const i = list.findIndex((r) => r.uid === uid);
-          if (i >= 0) {
-            rib.link(slot, i === 0 ? 0 : list[i - 1]!.slot, list[i]!.slot);
-            list[i] = { slot, uid, d };
+          if (rng.int(2)) {
+            // add: find, alloc and link at once (a time that is not an integer takes the general path).
+            const since = rng.int(4) ? step : step + 0.5;
+            const slot = rib.add(pid, uid, d, since);
+            expect(rib.replaced).toBe(i >= 0 ? list[i]!.d : undefined);
+            expect(rib.since(slot)).toBe(since);
+            if (i >= 0) list[i] = { slot, uid, d };
+            else list.push({ slot, uid, d });
           } else {
-            rib.link(slot, list.length ? list[list.length - 1]!.slot : 0);
-            list.push({ slot, uid, d });
+            const slot = rib.alloc(pid, uid, d, step);
+            if (i >= 0) {
+              rib.link(slot, i === 0 ? 0 : list[i - 1]!.slot, list[i]!.slot);
+              list[i] = { slot, uid, d };
+            } else {
+              rib.link(slot, list.length ? list[list.length - 1]!.slot : 0);
+              list.push({ slot, uid, d });
+            }
           }
         } else if (op === 2) {
           const i = list.findIndex((r) => r.uid === uid);

@@ -57,33 +57,6 @@ export class RouteStore {
 }
 
 /**
- * The typed memory of a network's tables: every Rib carves its records out of one Int32Array,
- * so tables cost no typed-array objects (and no external-memory GC pressure) of their own, and
- * the array object stays hot. Regions are never freed: a table that grows takes a new one.
- */
-export class Slab {
-  i32 = new Int32Array(1 << 16);
-  private top = 0;
-
-  /** Start of `n` fresh (zero) words. */
-  alloc32(n: number): number {
-    if (this.top + n > this.i32.length) {
-      let len = this.i32.length * 2;
-      while (this.top + n > len) len *= 2;
-      const b = new Int32Array(len);
-      b.set(this.i32);
-      this.i32 = b;
-    }
-    const at = this.top;
-    this.top += n;
-    return at;
-  }
-}
-
-/** Initial size of a table's prefix records; they grow fourfold as needed (copying). */
-const INITIAL_PIDS = 64;
-const INITIAL_POOL = 64;
-/**
  * A prefix record is 16 words (64 bytes): first route, best route, announced route (slots; 0 =
  * none), which inline route records are taken (bits 0..2), then three inline route records. A
  * prefix's first three routes live in its own record, so a receiver that adds or replaces a
@@ -110,6 +83,41 @@ const QW = 8;
 const POOL = 1 << 30;
 /** R_SINCE of a time that is not a small integer: the time is in `sinceX`. */
 const SINCE_X = -0x80000000;
+const INITIAL_POOL = 64;
+
+/**
+ * The prefix records of a network's tables, kept by prefix: one column (an Int32Array) per
+ * prefix id holds that prefix's record of every table, in table order. An UPDATE a reflector
+ * sends to all its clients is received by each client's table at the same prefix, one after the
+ * other: with this layout those records are neighbours in memory, not a table's size apart.
+ */
+export class Slab {
+  /** Per prefix id, its column. */
+  readonly cols: Int32Array[] = [];
+  /** Records a column has room for, and tables so far. */
+  private cap = 16;
+  private tables = 0;
+
+  /** A new table's index (its record's place in every column). */
+  addTable(): number {
+    const k = this.tables++;
+    if (k >= this.cap) {
+      const cap = this.cap * 2;
+      for (let pid = 0; pid < this.cols.length; pid++) {
+        const c = new Int32Array(cap * PW);
+        c.set(this.cols[pid]!);
+        this.cols[pid] = c;
+      }
+      this.cap = cap;
+    }
+    return k;
+  }
+
+  /** Makes columns for prefix ids up to `pid`. */
+  reserve(pid: number): void {
+    while (this.cols.length <= pid) this.cols.push(new Int32Array(this.cap * PW));
+  }
+}
 
 /**
  * Models BIRD's routing table (nest/rt-table.c: per net, the list of rte from each protocol,
@@ -126,11 +134,10 @@ const SINCE_X = -0x80000000;
  * uid 0 is a local route, whose session reads as null.
  */
 export class Rib<S extends object> {
-  /** Regions of the slab: prefix records, pool records (starts and lengths in words). */
-  private ptAt: number;
-  private ptLen = INITIAL_PIDS * PW;
-  private qAt: number;
-  private qLen = INITIAL_POOL * QW;
+  /** Offset of this table's record in a column (words). */
+  private readonly off: number;
+  /** This table's pool records. */
+  private pool = new Int32Array(INITIAL_POOL * QW);
   /** Times of routes that are not small integers, by slot. */
   private readonly sinceX = new Map<number, number>();
   /** Export attributes per slot, memoised per export class (only speakers that export fill it). */
@@ -144,94 +151,91 @@ export class Rib<S extends object> {
     private readonly store: RouteStore,
     private readonly slab: Slab,
   ) {
-    this.ptAt = slab.alloc32(this.ptLen);
-    this.qAt = slab.alloc32(this.qLen);
+    this.off = slab.addTable() * PW;
   }
 
   /** Prefix ids with room (iterate 0..size-1). */
   get size(): number {
-    return this.ptLen / PW;
+    return this.slab.cols.length;
   }
 
   /** Makes room for prefix id `pid`. */
   reserve(pid: number): void {
-    if (pid * PW < this.ptLen) return;
-    let n = this.ptLen * 4;
-    while (n <= pid * PW) n *= 2;
-    const at = this.slab.alloc32(n);
-    this.slab.i32.copyWithin(at, this.ptAt, this.ptAt + this.ptLen);
-    this.ptAt = at;
-    this.ptLen = n;
+    if (pid >= this.slab.cols.length) this.slab.reserve(pid);
   }
 
-  /** Word address of route slot `slot`'s record. */
+  /** The array holding route slot `slot`'s record (see at). */
+  private arr(slot: number): Int32Array {
+    return slot < POOL ? this.slab.cols[(slot - 1) >> 2]! : this.pool;
+  }
+
+  /** Where route slot `slot`'s record starts in its array. */
   private at(slot: number): number {
-    if (slot < POOL) {
-      const k = slot - 1;
-      return this.ptAt + (k >> 2) * PW + P_REC + (k & 3) * RW;
-    }
-    return this.qAt + (slot - POOL) * QW;
+    return slot < POOL ? this.off + P_REC + ((slot - 1) & 3) * RW : (slot - POOL) * QW;
   }
 
   head(pid: number): number {
-    return this.slab.i32[this.ptAt + pid * PW + P_HEAD]!;
+    return this.slab.cols[pid]![this.off + P_HEAD]!;
   }
   best(pid: number): number {
-    return this.slab.i32[this.ptAt + pid * PW + P_BEST]!;
+    return this.slab.cols[pid]![this.off + P_BEST]!;
   }
   ann(pid: number): number {
-    return this.slab.i32[this.ptAt + pid * PW + P_ANN]!;
+    return this.slab.cols[pid]![this.off + P_ANN]!;
   }
   setBest(pid: number, slot: number): void {
-    this.slab.i32[this.ptAt + pid * PW + P_BEST] = slot;
+    this.slab.cols[pid]![this.off + P_BEST] = slot;
   }
   next(slot: number): number {
-    return this.slab.i32[this.at(slot) + R_NEXT]!;
+    return this.arr(slot)[this.at(slot) + R_NEXT]!;
   }
   sessUid(slot: number): number {
-    return this.slab.i32[this.at(slot) + R_SESS]!;
+    return this.arr(slot)[this.at(slot) + R_SESS]!;
   }
   sess(slot: number): S | null {
-    return this.sessions[this.slab.i32[this.at(slot) + R_SESS]!]!;
+    return this.sessions[this.arr(slot)[this.at(slot) + R_SESS]!]!;
   }
   data(slot: number): RouteData {
-    return this.store.data[this.slab.i32[this.at(slot) + R_DATA]!]!;
+    return this.store.data[this.arr(slot)[this.at(slot) + R_DATA]!]!;
   }
   since(slot: number): number {
-    const t = this.slab.i32[this.at(slot) + R_SINCE]!;
+    const t = this.arr(slot)[this.at(slot) + R_SINCE]!;
     return t === SINCE_X ? this.sinceX.get(slot)! : t;
   }
   private pidOf(slot: number): number {
-    return slot < POOL ? (slot - 1) >> 2 : this.slab.i32[this.qAt + (slot - POOL) * QW + R_PID]!;
+    return slot < POOL ? (slot - 1) >> 2 : this.pool[(slot - POOL) * QW + R_PID]!;
   }
 
   /** A new route slot (not yet in a list). */
   alloc(pid: number, sessUid: number, d: RouteData, since: number): number {
-    const pa = this.ptAt + pid * PW;
-    const used = this.slab.i32[pa + P_USED]!;
+    const col = this.slab.cols[pid]!;
+    const pa = this.off;
+    const used = col[pa + P_USED]!;
+    let st: Int32Array;
+    let o: number;
     let slot: number;
     if (used !== 7) {
       const j = (used & 1) === 0 ? 0 : (used & 2) === 0 ? 1 : 2;
-      this.slab.i32[pa + P_USED] = used | (1 << j);
+      col[pa + P_USED] = used | (1 << j);
       slot = pid * 4 + 1 + j;
+      st = col;
+      o = pa + P_REC + j * RW;
     } else {
       let k = this.free;
-      if (k !== 0) this.free = this.slab.i32[this.qAt + k * QW + R_NEXT]!;
+      if (k !== 0) this.free = this.pool[k * QW + R_NEXT]!;
       else {
         k = this.pooled++;
-        if (k * QW >= this.qLen) {
-          const n = this.qLen * 4;
-          const at = this.slab.alloc32(n);
-          this.slab.i32.copyWithin(at, this.qAt, this.qAt + this.qLen);
-          this.qAt = at;
-          this.qLen = n;
+        if (k * QW >= this.pool.length) {
+          const q = new Int32Array(this.pool.length * 4);
+          q.set(this.pool);
+          this.pool = q;
         }
       }
-      this.slab.i32[this.qAt + k * QW + R_PID] = pid;
+      st = this.pool;
+      o = k * QW;
+      st[o + R_PID] = pid;
       slot = POOL + k;
     }
-    const st = this.slab.i32;
-    const o = this.at(slot);
     st[o + R_NEXT] = -1;
     st[o + R_DATA] = this.store.hold(d);
     st[o + R_SESS] = sessUid;
@@ -243,57 +247,117 @@ export class Rib<S extends object> {
     return slot;
   }
 
+  /** Set by `add`: the data of the route the new one replaced (undefined: it was appended). */
+  replaced: RouteData | undefined;
+
+  /**
+   * Session `uid`'s route `d` for `pid`, received at `since`: a new slot in place of the
+   * session's current route (same position in arrival order) if it has one, else last (find,
+   * alloc and link at once). The replaced route's data is in `replaced`.
+   */
+  add(pid: number, uid: number, d: RouteData, since: number): number {
+    const col = this.slab.cols[pid]!;
+    const off = this.off;
+    const used = col[off + P_USED]!;
+    if (used === 7 || (since | 0) !== since || since === SINCE_X) return this.addSlow(pid, uid, d, since);
+    // Every route of the prefix in its record (the usual case): one array, no pool.
+    let prev = 0;
+    let old = col[off + P_HEAD]!;
+    while (old !== 0) {
+      if (old >= POOL) return this.addSlow(pid, uid, d, since);
+      const oo = off + P_REC + ((old - 1) & 3) * RW;
+      if (col[oo + R_SESS] === uid) break;
+      prev = old;
+      old = col[oo + R_NEXT]!;
+    }
+    const j = (used & 1) === 0 ? 0 : (used & 2) === 0 ? 1 : 2;
+    col[off + P_USED] = used | (1 << j);
+    const slot = pid * 4 + 1 + j;
+    const o = off + P_REC + j * RW;
+    col[o + R_DATA] = this.store.hold(d);
+    col[o + R_SESS] = uid;
+    col[o + R_SINCE] = since;
+    let next = 0;
+    if (old !== 0) {
+      const oo = off + P_REC + ((old - 1) & 3) * RW;
+      this.replaced = this.store.data[col[oo + R_DATA]!]!;
+      next = col[oo + R_NEXT]!;
+      col[oo + R_NEXT] = -1;
+    } else this.replaced = undefined;
+    col[o + R_NEXT] = next;
+    if (prev === 0) col[off + P_HEAD] = slot;
+    else col[off + P_REC + ((prev - 1) & 3) * RW + R_NEXT] = slot;
+    if (old !== 0) this.release(old);
+    return slot;
+  }
+
+  /** add, in general (pool slots, or a time that is not a small integer). */
+  private addSlow(pid: number, uid: number, d: RouteData, since: number): number {
+    let prev = 0;
+    let old = this.head(pid);
+    while (old !== 0 && this.sessUid(old) !== uid) {
+      prev = old;
+      old = this.next(old);
+    }
+    const r = this.alloc(pid, uid, d, since);
+    this.replaced = old !== 0 ? this.data(old) : undefined;
+    this.link(r, prev, old);
+    return r;
+  }
+
+  /** Sets the next route of `slot` (0: the prefix's first route, for `pid`). */
+  private setNext(slot: number, pid: number, next: number): void {
+    if (slot === 0) this.slab.cols[pid]![this.off + P_HEAD] = next;
+    else this.arr(slot)[this.at(slot) + R_NEXT] = next;
+  }
+
   /** Puts `slot` in its prefix's list after `prev` (0: first), or in place of `old` (whose predecessor is `prev`) if given. */
   link(slot: number, prev: number, old = 0): void {
-    const st = this.slab.i32;
-    const o = this.at(slot);
-    const ph = this.ptAt + this.pidOf(slot) * PW + P_HEAD;
+    const pid = this.pidOf(slot);
+    let next: number;
     if (old !== 0) {
-      const oo = this.at(old);
-      st[o + R_NEXT] = st[oo + R_NEXT]!;
-      st[oo + R_NEXT] = -1;
-    } else st[o + R_NEXT] = prev === 0 ? st[ph]! : st[this.at(prev) + R_NEXT]!;
-    if (prev === 0) st[ph] = slot;
-    else st[this.at(prev) + R_NEXT] = slot;
+      next = this.next(old);
+      this.arr(old)[this.at(old) + R_NEXT] = -1;
+    } else next = prev === 0 ? this.head(pid) : this.next(prev);
+    this.arr(slot)[this.at(slot) + R_NEXT] = next;
+    this.setNext(prev, pid, slot);
     if (old !== 0) this.release(old);
   }
 
   /** Takes `slot` (whose predecessor is `prev`, 0 if first) out of its list; frees it unless announced. */
   unlink(slot: number, prev: number): void {
-    const st = this.slab.i32;
+    const st = this.arr(slot);
     const o = this.at(slot);
-    const next = st[o + R_NEXT]!;
-    if (prev === 0) st[this.ptAt + this.pidOf(slot) * PW + P_HEAD] = next;
-    else st[this.at(prev) + R_NEXT] = next;
+    this.setNext(prev, this.pidOf(slot), st[o + R_NEXT]!);
     st[o + R_NEXT] = -1;
     this.release(slot);
   }
 
   /** Sets the announced route of `pid`; the previous one is freed if it left its list. */
   setAnn(pid: number, slot: number): void {
-    const old = this.slab.i32[this.ptAt + pid * PW + P_ANN]!;
+    const col = this.slab.cols[pid]!;
+    const old = col[this.off + P_ANN]!;
     if (old === slot) return;
-    this.slab.i32[this.ptAt + pid * PW + P_ANN] = slot;
+    col[this.off + P_ANN] = slot;
     if (old !== 0) this.release(old);
   }
 
   /** Sets the announced route of `pid`, keeping the previous one: the caller releases it. */
   replaceAnn(pid: number, slot: number): void {
-    this.slab.i32[this.ptAt + pid * PW + P_ANN] = slot;
+    this.slab.cols[pid]![this.off + P_ANN] = slot;
   }
 
   /** Frees `slot` if nothing refers to it any more. */
   release(slot: number): void {
-    const st = this.slab.i32;
+    const st = this.arr(slot);
     const o = this.at(slot);
-    const pid = this.pidOf(slot);
-    const pa = this.ptAt + pid * PW;
-    if (st[o + R_NEXT] !== -1 || st[pa + P_ANN] === slot) return;
+    const col = this.slab.cols[this.pidOf(slot)]!;
+    if (st[o + R_NEXT] !== -1 || col[this.off + P_ANN] === slot) return;
     this.store.drop(st[o + R_DATA]!);
     st[o + R_DATA] = -1;
     if (st[o + R_SINCE] === SINCE_X) this.sinceX.delete(slot);
     this.cache.delete(slot);
-    if (slot < POOL) st[pa + P_USED] = st[pa + P_USED]! & ~(1 << ((slot - 1) & 3));
+    if (slot < POOL) col[this.off + P_USED] = col[this.off + P_USED]! & ~(1 << ((slot - 1) & 3));
     else {
       st[o + R_NEXT] = this.free;
       this.free = slot - POOL;
