@@ -80,6 +80,12 @@ interface FeedTable {
   readonly pending: Set<number>;
 }
 
+/**
+ * A timer due time meaning "not running" (holdDue, keepaliveDue). A small integer rather than
+ * Infinity, so V8 keeps these often-written fields inside the session object.
+ */
+const NEVER = -1;
+
 type TimerKind = 'hold' | 'keepalive' | 'connectRetry' | 'errorWait';
 
 /** One side of a BGP session: a `protocol bgp` of one speaker. Internal; read through `sessions()`. */
@@ -91,7 +97,7 @@ export class Session {
   conn = 0;
   state: BgpState = 'Idle';
   holdTime = 0;
-  holdDue = Infinity;
+  holdDue = NEVER;
   imported = 0;
   remoteIdN = 0;
   readonly internal: boolean;
@@ -105,7 +111,7 @@ export class Session {
   attempt = 0;
   remoteId = '';
   keepaliveTime = 0;
-  keepaliveDue = Infinity;
+  keepaliveDue = NEVER;
   timerGen: Record<TimerKind, number> = { hold: 0, keepalive: 0, connectRetry: 0, errorWait: 0 };
   errorDelay = 0;
   lastError = '';
@@ -811,6 +817,7 @@ export class BgpNetwork {
         return;
       case 'hold':
         if (s.state !== 'OpenSent' && s.state !== 'OpenConfirm' && s.state !== 'Established') return;
+        if (s.holdDue === NEVER) return;
         if (now < s.holdDue) {
           this.armAt(s, 'hold', s.holdDue);
           return;
@@ -819,6 +826,7 @@ export class BgpNetwork {
         return;
       case 'keepalive':
         if (s.state !== 'OpenConfirm' && s.state !== 'Established') return;
+        if (s.keepaliveDue === NEVER) return;
         if (now < s.keepaliveDue) {
           this.armAt(s, 'keepalive', s.keepaliveDue);
           return;
@@ -958,8 +966,8 @@ export class BgpNetwork {
     s.attempt++;
     s.remoteSession = undefined;
     for (const k of Object.keys(s.timerGen) as TimerKind[]) s.timerGen[k]++;
-    s.holdDue = Infinity;
-    s.keepaliveDue = Infinity;
+    s.holdDue = NEVER;
+    s.keepaliveDue = NEVER;
     s.lastError = o.why;
     this.setState(s, 'Idle');
     if (wasEstablished) this.dropRoutesOf(s);
@@ -1015,7 +1023,7 @@ export class BgpNetwork {
     if (s.keepaliveTime > 0 && (s.state === 'OpenConfirm' || s.state === 'Established')) {
       // BIRD restarts the keepalive timer after every message it sends (bgp_fire_tx).
       const due = now + s.keepaliveTime * 1000;
-      const first = s.keepaliveDue === Infinity || m.type === 'KEEPALIVE';
+      const first = s.keepaliveDue === NEVER || m.type === 'KEEPALIVE';
       s.keepaliveDue = due;
       if (first) this.startTimer(s, 'keepalive', s.keepaliveTime);
     }
@@ -1454,7 +1462,7 @@ export class BgpNetwork {
     this.announcedCount += nlri;
     this.withdrawnCount += wd;
     if (s.keepaliveTime > 0 && (s.state === 'OpenConfirm' || s.state === 'Established')) {
-      const first = s.keepaliveDue === Infinity;
+      const first = s.keepaliveDue === NEVER;
       s.keepaliveDue = now + s.keepaliveTime * 1000;
       if (first) this.startTimer(s, 'keepalive', s.keepaliveTime);
     }
