@@ -99,6 +99,31 @@ describe('Rib: route slots linked per prefix', () => {
   });
 });
 
+describe('Slab: prefix columns shared by the tables of a network', () => {
+  it('tables added after their columns exist (the columns grow) keep every table\'s routes, bests and announcements', () => {
+    const sessions = [null, { n: 1 }, { n: 2 }];
+    const store = new RouteStore();
+    const slab = new Slab();
+    const ribs: Rib<{ n: number }>[] = [];
+    const want: string[] = [];
+    const read = (): string[] => ribs.map((r, t) => [0, 1, 2, 3].map((p) => `${t}/${p}: ${r.list(p).map((s) => `${r.sessUid(s)}:${r.data(s).idN}@${r.since(s)}`).join(',')} best ${r.best(p) && r.data(r.best(p)).idN} ann ${r.ann(p) && r.data(r.ann(p)).idN}`).join(' | '));
+    for (let t = 0; t < 40; t++) {
+      // Each new table gets routes from both sessions for four prefixes, then every table is checked.
+      const rib = new Rib(sessions, store, slab);
+      ribs.push(rib);
+      for (let p = 0; p < 4; p++) {
+        rib.reserve(p);
+        const a = rib.add(p, 1, data(p, 100 * t + p), t);
+        rib.add(p, 2, data(p, 100 * t + p + 50), t + 0.5);
+        rib.setBest(p, a);
+        rib.setAnn(p, a);
+      }
+      want.push([0, 1, 2, 3].map((p) => `${t}/${p}: 1:${100 * t + p}@${t},2:${100 * t + p + 50}@${t + 0.5} best ${100 * t + p} ann ${100 * t + p}`).join(' | '));
+      expect(read()).toEqual(want);
+    }
+  });
+});
+
 /**
  * Reference decision from BGP's rules (RFC 4271 §9.1.2.2, RFC 4456 §9, BIRD's order), applied
  * to what `routes()` shows: among iBGP routes of one AS these steps are a total order, so the
