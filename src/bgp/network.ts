@@ -6,7 +6,7 @@ import type { Cidr } from '../base/ip.js';
 import { Rng } from '../base/rng.js';
 import { BIRD_BGP_DEFAULTS, birdProtocolName, calicoMeshPassive } from './config.js';
 import type { BgpFilter, FilterRoute, FilterSession, NeighborConfig, SpeakerConfig } from './config.js';
-import { SessionFacts, betterByUid } from './decision.js';
+import { better } from './decision.js';
 import { Rib, RouteStore, Slab } from './rib.js';
 import type { RouteData } from './rib.js';
 import type { BgpMessage, BgpMessageType, BgpState, Capability, Nlri, OpenMessage, PathAttributes, UpdateMessage } from './types.js';
@@ -395,8 +395,6 @@ export class BgpNetwork {
   private readonly nlris: Nlri[] = [];
   /** Every session ever configured, by uid (0: none, a local route). */
   private readonly sessionsByUid: (Session | null)[] = [null];
-  /** What the decision reads of each session, by uid. */
-  private readonly facts = new SessionFacts();
   /** Route data held by the speakers' tables. */
   private readonly routeStore = new RouteStore();
   /** Typed memory of the speakers' tables. */
@@ -482,7 +480,6 @@ export class BgpNetwork {
     const s = new Session(sp, name, cfg, sp.sessions.length + 1);
     s.uid = this.sessionsByUid.length;
     this.sessionsByUid.push(s);
-    this.facts.set(s.uid, s);
     this.assignClass(sp, s);
     sp.sessions.push(s);
     sp.byPeer.set(cfg.peerAddress, s);
@@ -1113,7 +1110,7 @@ export class BgpNetwork {
 
   /** Is the route in slot `i` better than the one in slot `j` (bgp_rte_better)? */
   private betterSlot(rib: Rib<Session>, i: number, j: number): boolean {
-    return betterByUid(rib.sessUid(i), rib.data(i), rib.sessUid(j), rib.data(j), this.facts);
+    return better(rib.sess(i), rib.data(i), rib.sess(j), rib.data(j));
   }
 
   /** Decision process for one prefix: BIRD picks the best by pairwise `rte_better`, in arrival order. */
@@ -1216,7 +1213,7 @@ export class BgpNetwork {
       } else if (!d.filtered) {
         // Appended last: the pairwise scan would end with comparing it to the best so far.
         const b = rib.best(pid);
-        if (b === 0 || betterByUid(s.uid, d, rib.sessUid(b), rib.data(b), this.facts)) this.setBest(sp, pid, r);
+        if (b === 0 || better(s, d, rib.sess(b), rib.data(b))) this.setBest(sp, pid, r);
       }
     }
   }

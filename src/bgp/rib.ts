@@ -85,6 +85,16 @@ const POOL = 1 << 30;
 const SINCE_X = -0x80000000;
 const INITIAL_POOL = 64;
 
+/** Where inline route slot `slot`'s record starts in its prefix record (words). */
+function inlineRec(slot: number): number {
+  return P_REC + ((slot - 1) & 3) * RW;
+}
+
+/** The first free inline record of a prefix whose taken ones are `used` (bits 0..2, not all set). */
+function freeInline(used: number): number {
+  return (used & 1) === 0 ? 0 : (used & 2) === 0 ? 1 : 2;
+}
+
 /**
  * The prefix records of a network's tables, kept by prefix: one column (an Int32Array) per
  * prefix id holds that prefix's record of every table, in table order. An UPDATE a reflector
@@ -171,7 +181,7 @@ export class Rib<S extends object> {
 
   /** Where route slot `slot`'s record starts in its array. */
   private at(slot: number): number {
-    return slot < POOL ? this.off + P_REC + ((slot - 1) & 3) * RW : (slot - POOL) * QW;
+    return slot < POOL ? this.off + inlineRec(slot) : (slot - POOL) * QW;
   }
 
   head(pid: number): number {
@@ -215,7 +225,7 @@ export class Rib<S extends object> {
     let o: number;
     let slot: number;
     if (used !== 7) {
-      const j = (used & 1) === 0 ? 0 : (used & 2) === 0 ? 1 : 2;
+      const j = freeInline(used);
       col[pa + P_USED] = used | (1 << j);
       slot = pid * 4 + 1 + j;
       st = col;
@@ -265,12 +275,12 @@ export class Rib<S extends object> {
     let old = col[off + P_HEAD]!;
     while (old !== 0) {
       if (old >= POOL) return this.addSlow(pid, uid, d, since);
-      const oo = off + P_REC + ((old - 1) & 3) * RW;
+      const oo = off + inlineRec(old);
       if (col[oo + R_SESS] === uid) break;
       prev = old;
       old = col[oo + R_NEXT]!;
     }
-    const j = (used & 1) === 0 ? 0 : (used & 2) === 0 ? 1 : 2;
+    const j = freeInline(used);
     col[off + P_USED] = used | (1 << j);
     const slot = pid * 4 + 1 + j;
     const o = off + P_REC + j * RW;
@@ -279,14 +289,14 @@ export class Rib<S extends object> {
     col[o + R_SINCE] = since;
     let next = 0;
     if (old !== 0) {
-      const oo = off + P_REC + ((old - 1) & 3) * RW;
+      const oo = off + inlineRec(old);
       this.replaced = this.store.data[col[oo + R_DATA]!]!;
       next = col[oo + R_NEXT]!;
       col[oo + R_NEXT] = -1;
     } else this.replaced = undefined;
     col[o + R_NEXT] = next;
     if (prev === 0) col[off + P_HEAD] = slot;
-    else col[off + P_REC + ((prev - 1) & 3) * RW + R_NEXT] = slot;
+    else col[off + inlineRec(prev) + R_NEXT] = slot;
     if (old !== 0) this.release(old);
     return slot;
   }

@@ -536,6 +536,23 @@ class NameTable<V> {
   }
 }
 
+/** Values shared by a non-negative key: the first value given for a key stands for all (the last key asked is checked first; consecutive rules repeat it). */
+class SharedByKey<V> {
+  private readonly byKey = new Map<number, V>();
+  private lastKey = -1;
+  private last: V | undefined = undefined;
+
+  /** The value shared under `key`; `v` becomes it if there is none yet. */
+  share(key: number, v: V): V {
+    if (key === this.lastKey) return this.last!;
+    let s = this.byKey.get(key);
+    if (s === undefined) this.byKey.set(key, (s = v));
+    this.lastKey = key;
+    this.last = s;
+    return s;
+  }
+}
+
 /** A new ChainRef (every field present from the start: one object shape for all). */
 function chainRef(table: Table, chain: Chain, ord: number): ChainRef {
   return { table, chain, ord, own: undefined, jump: undefined, goto: undefined };
@@ -575,14 +592,9 @@ class SharedValues {
   private readonly addrs = new RecentNames<Negatable<Cidr>>();
   private readonly negAddrs = new RecentNames<Negatable<Cidr>>();
   private readonly comments = new RecentNames<Match>();
-  private readonly ports = new Map<number, Match>();
+  private readonly ports = new SharedByKey<Match>();
   /** Random-mode statistic matches by probability and negation (they keep no state). */
-  private readonly randoms = new Map<number, Match>();
-  /** The last shared port and random matches looked up, with their keys (consecutive rules repeat them). */
-  private lastPortKey = -1;
-  private lastPort: Match | undefined = undefined;
-  private lastRandomKey = -1;
-  private lastRandom: Match | undefined = undefined;
+  private readonly randoms = new SharedByKey<Match>();
   /** The jumps of the tables this restore made, while only appends and declarations built them. */
   private readonly graphs = new Map<Table, JumpGraph>();
   /** The chain the rule being parsed jumps or goes to, found by chainAt. */
@@ -758,12 +770,7 @@ class SharedValues {
       case 'statistic': {
         if (m.mode !== 'random') return m;
         const key = m.probability * 2 + (m.neg ? 1 : 0);
-        if (key === this.lastRandomKey) return this.lastRandom!;
-        let v = this.randoms.get(key);
-        if (!v) this.randoms.set(key, (v = m));
-        this.lastRandomKey = key;
-        this.lastRandom = v;
-        return v;
+        return this.randoms.share(key, m);
       }
       case 'tcp':
       case 'udp':
@@ -771,12 +778,7 @@ class SharedValues {
         if (m.sport || (m.kind === 'tcp' && (m.flags || m.option))) return m;
         if (m.dport && (m.dport.neg || m.dport.value.lo !== m.dport.value.hi)) return m;
         const key = (m.kind === 'tcp' ? 0 : m.kind === 'udp' ? 1 : 2) * 65537 + (m.dport ? m.dport.value.lo + 1 : 0);
-        if (key === this.lastPortKey) return this.lastPort!;
-        let v = this.ports.get(key);
-        if (!v) this.ports.set(key, (v = m));
-        this.lastPortKey = key;
-        this.lastPort = v;
-        return v;
+        return this.ports.share(key, m);
       }
       default:
         return m;
